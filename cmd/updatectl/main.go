@@ -21,6 +21,11 @@ var errUsage = errors.New("usage")
 const usage = `usage: updatectl COMMAND [ARGS]
 
 commands:
+  status     the daemon's state (LAST_CHECKED_TIME, PROGRESS, CURRENT_OP, NEW_VERSION, NEW_SIZE)
+  check      ask the daemon to check for an update now
+  watch      show progress until the daemon's state settles
+  mark-good  mark the running USR partition good
+  rollback   make the other, known-good USR partition boot next
   gpt     show and change the A/B partition table (show, set, prioritize, next, mark-good, repair)
   lock    the reboot lock (status, lock, unlock, set-max, reclaim)
 `
@@ -44,6 +49,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%w: no command given", errUsage)
 	}
 	switch args[0] {
+	case "status", "check", "watch", "mark-good", "rollback":
+		return runDaemon(ctx, args, stdout, stderr)
 	case "gpt":
 		return runGPT(ctx, args[1:], stdout, stderr)
 	case "lock":
