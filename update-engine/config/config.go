@@ -1,0 +1,350 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// FlatcarAppID is the Omaha application id of Flatcar Container Linux, the default.
+const FlatcarAppID = "{e96281a6-d1af-4bde-9a0a-97b76e56dc57}"
+
+// Default file locations. Only cmd/update-engine uses them.
+const (
+	ReleaseFile        = "/usr/share/flatcar/release"
+	FlatcarConfigFile  = "/etc/flatcar/update.conf"
+	SwitchyardConfFile = "/etc/switchyard/update.conf"
+)
+
+// Reboot strategies (REBOOT_STRATEGY).
+const (
+	StrategyEtcdLock  = "etcd-lock"
+	StrategyFleetLock = "fleetlock"
+	StrategyReboot    = "reboot"
+	StrategyOff       = "off"
+)
+
+// Config is everything update-engine is told by its files and flags.
+type Config struct {
+	Server       string // Omaha endpoint, POST target
+	Group        string // sent as app@track
+	AppID        string
+	Version      string // the running version
+	Board        string // amd64-usr, arm64-usr
+	MachineAlias string
+	MachineID    string // empty: read MachineIDFile
+	OEM          string
+	OEMVersion   string
+
+	MachineIDFile string
+	BootIDFile    string
+
+	CAFile         string // extra CA for the server; empty: system roots
+	ClientCertFile string
+	ClientKeyFile  string
+	AllowPlainHTTP bool // http:// only for a loopback server and only when this is set
+
+	TUFURL      string // TUF repository base; empty: <server origin>/tuf/
+	TUFRootFile string // the trusted root.json shipped with the image
+	PayloadKeys []string
+	BuildTime   time.Time // the clock must not be before this
+
+	StateDir      string
+	ControlSocket string
+	MetricsAddr   string // loopback host:port; empty: no metrics listener
+
+	Disk            string // block device or image file
+	ActivePartition string // label (USR-A) or number; empty: the partition backing /usr
+
+	FirstCheckDelay time.Duration
+	FirstCheckFuzz  time.Duration
+	CheckInterval   time.Duration
+	CheckFuzz       time.Duration
+	MaxBackoff      time.Duration
+	MinPollInterval time.Duration
+	MaxPollInterval time.Duration
+	HTTPTimeout     time.Duration
+
+	RebootStrategy     string
+	RebootWindows      []string // each "Mon,Tue 02:00 1h [Zone]"; see rebootlock
+	RebootWindowStart  string   // Flatcar's "Thu 23:00"
+	RebootWindowLength time.Duration
+	LockGroup          string
+	EtcdEndpoints      []string
+	EtcdCAFile         string
+	EtcdCertFile       string
+	EtcdKeyFile        string
+	FleetLockURL       string
+
+	HealthCommands  [][]string // each run without a shell; all must exit 0
+	HealthUnits     []string   // systemd units that must be active
+	HealthMinUptime time.Duration
+	HealthTimeout   time.Duration
+
+	// Unknown lists keys the files set that this version does not know (for a warning).
+	Unknown []string
+}
+
+// Default returns the configuration before any file is read.
+func Default() Config {
+	return Config{
+		Server:          "https://public.update.flatcar-linux.net/v1/update/",
+		Group:           "stable",
+		AppID:           FlatcarAppID,
+		MachineIDFile:   "/etc/machine-id",
+		BootIDFile:      "/proc/sys/kernel/random/boot_id",
+		TUFRootFile:     "/etc/switchyard/tuf-root.json",
+		PayloadKeys:     []string{"/etc/switchyard/payload-keys"},
+		StateDir:        "/var/lib/switchyard",
+		ControlSocket:   "/run/switchyard/update-engine.sock",
+		FirstCheckDelay: 7 * time.Minute,
+		FirstCheckFuzz:  10 * time.Minute,
+		CheckInterval:   45 * time.Minute,
+		CheckFuzz:       10 * time.Minute,
+		MaxBackoff:      4 * time.Hour,
+		MinPollInterval: 5 * time.Minute,
+		MaxPollInterval: 24 * time.Hour,
+		HTTPTimeout:     90 * time.Second,
+		RebootStrategy:  StrategyReboot,
+		LockGroup:       "default",
+		HealthMinUptime: 45 * time.Second,
+		HealthTimeout:   2 * time.Minute,
+	}
+}
+
+type setter func(c *Config, v string) error
+
+func str(f func(*Config) *string) setter {
+	return func(c *Config, v string) error { *f(c) = v; return nil }
+}
+
+func dur(f func(*Config) *time.Duration) setter {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return err
+		}
+		if d < 0 {
+			return errors.New("negative duration")
+		}
+		*f(c) = d
+		return nil
+	}
+}
+
+func list(f func(*Config) *[]string) setter {
+	return func(c *Config, v string) error { *f(c) = splitList(v); return nil }
+}
+
+func splitList(v string) []string {
+	return strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })
+}
+
+// Key documents one configuration key.
+type Key struct {
+	Name string
+	Help string
+	set  setter
+}
+
+// Keys is every key the files may set, Flatcar's and ours.
+var Keys = []Key{
+	{"SERVER", "Omaha endpoint (POST)", str(func(c *Config) *string { return &c.Server })},
+	{"GROUP", "group, sent as track", str(func(c *Config) *string { return &c.Group })},
+	{"FLATCAR_RELEASE_APPID", "Omaha app id", str(func(c *Config) *string { return &c.AppID })},
+	{"FLATCAR_RELEASE_VERSION", "the running version", str(func(c *Config) *string { return &c.Version })},
+	{"FLATCAR_RELEASE_BOARD", "board (amd64-usr, arm64-usr)", str(func(c *Config) *string { return &c.Board })},
+	{"MACHINE_ALIAS", "machine alias sent to the server", str(func(c *Config) *string { return &c.MachineAlias })},
+	{"MACHINE_ID", "machine id (default: read MACHINE_ID_FILE)", str(func(c *Config) *string { return &c.MachineID })},
+	{"MACHINE_ID_FILE", "file holding the machine id", str(func(c *Config) *string { return &c.MachineIDFile })},
+	{"BOOT_ID_FILE", "file holding the boot id", str(func(c *Config) *string { return &c.BootIDFile })},
+	{"OEM", "OEM id", str(func(c *Config) *string { return &c.OEM })},
+	{"OEM_VERSION", "OEM version", str(func(c *Config) *string { return &c.OEMVersion })},
+	{"SERVER_CA", "PEM CA bundle for the server (default: system roots)", str(func(c *Config) *string { return &c.CAFile })},
+	{"CLIENT_CERT", "PEM client certificate", str(func(c *Config) *string { return &c.ClientCertFile })},
+	{"CLIENT_KEY", "PEM client key", str(func(c *Config) *string { return &c.ClientKeyFile })},
+	{"ALLOW_PLAIN_HTTP", "true: allow http:// for a loopback server", func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		c.AllowPlainHTTP = b
+		return err
+	}},
+	{"TUF_URL", "TUF repository base URL (default: <server>/tuf/)", str(func(c *Config) *string { return &c.TUFURL })},
+	{"TUF_ROOT", "trusted TUF root.json", str(func(c *Config) *string { return &c.TUFRootFile })},
+	{"PAYLOAD_KEYS", "payload public keys: PEM files or directories, comma-separated", list(func(c *Config) *[]string { return &c.PayloadKeys })},
+	{"BUILD_TIME", "build time (RFC 3339 or Unix seconds); the clock must not be before it", func(c *Config, v string) error {
+		t, err := parseTime(v)
+		c.BuildTime = t
+		return err
+	}},
+	{"STATE_DIR", "state directory", str(func(c *Config) *string { return &c.StateDir })},
+	{"CONTROL_SOCKET", "unix socket of the local control API", str(func(c *Config) *string { return &c.ControlSocket })},
+	{"METRICS_ADDR", "loopback address for Prometheus metrics (empty: off)", str(func(c *Config) *string { return &c.MetricsAddr })},
+	{"DISK", "disk (block device or image file) holding USR-A and USR-B", str(func(c *Config) *string { return &c.Disk })},
+	{"ACTIVE_PARTITION", "active USR partition label or number (image files)", str(func(c *Config) *string { return &c.ActivePartition })},
+	{"FIRST_CHECK_DELAY", "delay of the first check after start", dur(func(c *Config) *time.Duration { return &c.FirstCheckDelay })},
+	{"FIRST_CHECK_FUZZ", "jitter range of the first check", dur(func(c *Config) *time.Duration { return &c.FirstCheckFuzz })},
+	{"CHECK_INTERVAL", "interval between checks", dur(func(c *Config) *time.Duration { return &c.CheckInterval })},
+	{"CHECK_FUZZ", "jitter range of the interval", dur(func(c *Config) *time.Duration { return &c.CheckFuzz })},
+	{"MAX_BACKOFF", "longest interval after server errors", dur(func(c *Config) *time.Duration { return &c.MaxBackoff })},
+	{"MIN_POLL_INTERVAL", "lower bound on the server's PollInterval", dur(func(c *Config) *time.Duration { return &c.MinPollInterval })},
+	{"MAX_POLL_INTERVAL", "upper bound on the server's PollInterval", dur(func(c *Config) *time.Duration { return &c.MaxPollInterval })},
+	{"HTTP_TIMEOUT", "timeout of one Omaha or TUF request", dur(func(c *Config) *time.Duration { return &c.HTTPTimeout })},
+	{"REBOOT_STRATEGY", "etcd-lock, fleetlock, reboot or off", func(c *Config, v string) error {
+		switch v {
+		case StrategyEtcdLock, StrategyFleetLock, StrategyReboot, StrategyOff:
+			c.RebootStrategy = v
+			return nil
+		case "best-effort": // CoreOS Container Linux's old default: etcd-lock if etcd is configured
+			c.RebootStrategy = StrategyEtcdLock
+			return nil
+		}
+		return fmt.Errorf("unknown strategy %q", v)
+	}},
+	{"REBOOT_WINDOWS", "reboot windows, ';'-separated, each \"Mon,Tue 02:00 1h [Zone]\"", func(c *Config, v string) error {
+		c.RebootWindows = nil
+		for _, w := range strings.Split(v, ";") {
+			if w = strings.TrimSpace(w); w != "" {
+				c.RebootWindows = append(c.RebootWindows, w)
+			}
+		}
+		return nil
+	}},
+	{"LOCKSMITHD_REBOOT_WINDOW_START", "Flatcar reboot window start (\"Thu 23:00\")", str(func(c *Config) *string { return &c.RebootWindowStart })},
+	{"LOCKSMITHD_REBOOT_WINDOW_LENGTH", "Flatcar reboot window length", dur(func(c *Config) *time.Duration { return &c.RebootWindowLength })},
+	{"REBOOT_WINDOW_START", "alias of LOCKSMITHD_REBOOT_WINDOW_START", str(func(c *Config) *string { return &c.RebootWindowStart })},
+	{"REBOOT_WINDOW_LENGTH", "alias of LOCKSMITHD_REBOOT_WINDOW_LENGTH", dur(func(c *Config) *time.Duration { return &c.RebootWindowLength })},
+	{"LOCKSMITHD_GROUP", "reboot lock group", str(func(c *Config) *string { return &c.LockGroup })},
+	{"LOCKSMITHD_ENDPOINT", "etcd endpoints, comma-separated", list(func(c *Config) *[]string { return &c.EtcdEndpoints })},
+	{"ETCD_ENDPOINTS", "alias of LOCKSMITHD_ENDPOINT", list(func(c *Config) *[]string { return &c.EtcdEndpoints })},
+	{"LOCKSMITHD_ETCD_CAFILE", "etcd CA", str(func(c *Config) *string { return &c.EtcdCAFile })},
+	{"LOCKSMITHD_ETCD_CERTFILE", "etcd client certificate", str(func(c *Config) *string { return &c.EtcdCertFile })},
+	{"LOCKSMITHD_ETCD_KEYFILE", "etcd client key", str(func(c *Config) *string { return &c.EtcdKeyFile })},
+	{"FLEETLOCK_URL", "FleetLock server base URL", str(func(c *Config) *string { return &c.FleetLockURL })},
+	{"HEALTH_COMMANDS", "';'-separated commands (no shell) that must exit 0 after boot", func(c *Config, v string) error {
+		c.HealthCommands = nil
+		for _, cmd := range strings.Split(v, ";") {
+			if f := strings.Fields(cmd); len(f) > 0 {
+				c.HealthCommands = append(c.HealthCommands, f)
+			}
+		}
+		return nil
+	}},
+	{"HEALTH_UNITS", "systemd units that must be active after boot", list(func(c *Config) *[]string { return &c.HealthUnits })},
+	{"HEALTH_MIN_UPTIME", "minimum uptime before the health checks run", dur(func(c *Config) *time.Duration { return &c.HealthMinUptime })},
+	{"HEALTH_TIMEOUT", "time the health checks get before they count as failed", dur(func(c *Config) *time.Duration { return &c.HealthTimeout })},
+}
+
+// keysByName is built per call (no package-level mutable state).
+func keysByName() map[string]setter {
+	m := make(map[string]setter, len(Keys))
+	for _, k := range Keys {
+		m[k.Name] = k.set
+	}
+	return m
+}
+
+// Keys Flatcar files carry that update-engine knowingly ignores.
+var ignoredKeys = map[string]bool{
+	"DOWNLOAD_USER": true, "DOWNLOAD_PASSWORD": true, "PCR_POLICY_SERVER": true,
+	"FLATCAR_RELEASE_ID": true, "ID": true, "VERSION_ID": true, "NAME": true,
+}
+
+func parseTime(v string) (time.Time, error) {
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		return time.Unix(n, 0).UTC(), nil
+	}
+	return time.Parse(time.RFC3339, v)
+}
+
+// Apply sets the assignments on c in order; the last assignment of a key wins. name is the
+// file name for error messages.
+func (c *Config) Apply(name string, as []Assignment) error {
+	set := keysByName()
+	for _, a := range as {
+		f, ok := set[a.Key]
+		if !ok {
+			if !ignoredKeys[a.Key] {
+				c.Unknown = append(c.Unknown, a.Key)
+			}
+			continue
+		}
+		if err := f(c, a.Value); err != nil {
+			return fmt.Errorf("config: %s:%d: %s: %w", name, a.Line, a.Key, err)
+		}
+	}
+	return nil
+}
+
+// Set sets one key, as a flag would.
+func (c *Config) Set(key, value string) error {
+	return c.Apply("flag", []Assignment{{Key: key, Value: value}})
+}
+
+// Load reads the files in order onto c. A missing file is skipped; an unreadable or malformed
+// one is an error.
+func (c *Config) Load(files ...string) error {
+	for _, name := range files {
+		f, err := os.Open(name)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("config: %w", err)
+		}
+		as, err := Parse(f, name)
+		f.Close()
+		if err != nil {
+			return err
+		}
+		if err := c.Apply(name, as); err != nil {
+			return err
+		}
+	}
+	sort.Strings(c.Unknown)
+	return nil
+}
+
+// Validate checks what can be checked without touching the host.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Server == "" {
+		errs = append(errs, errors.New("SERVER is empty"))
+	}
+	if c.Group == "" {
+		errs = append(errs, errors.New("GROUP is empty"))
+	}
+	if c.CheckInterval <= 0 {
+		errs = append(errs, errors.New("CHECK_INTERVAL must be positive"))
+	}
+	if c.MaxBackoff < c.CheckInterval {
+		errs = append(errs, errors.New("MAX_BACKOFF is below CHECK_INTERVAL"))
+	}
+	if c.MinPollInterval > c.MaxPollInterval {
+		errs = append(errs, errors.New("MIN_POLL_INTERVAL is above MAX_POLL_INTERVAL"))
+	}
+	if (c.ClientCertFile == "") != (c.ClientKeyFile == "") {
+		errs = append(errs, errors.New("CLIENT_CERT and CLIENT_KEY go together"))
+	}
+	if (c.RebootWindowStart == "") != (c.RebootWindowLength == 0) {
+		errs = append(errs, errors.New("REBOOT_WINDOW_START and REBOOT_WINDOW_LENGTH go together"))
+	}
+	switch c.RebootStrategy {
+	case StrategyEtcdLock:
+		if len(c.EtcdEndpoints) == 0 {
+			errs = append(errs, errors.New("REBOOT_STRATEGY=etcd-lock needs LOCKSMITHD_ENDPOINT"))
+		}
+	case StrategyFleetLock:
+		if c.FleetLockURL == "" {
+			errs = append(errs, errors.New("REBOOT_STRATEGY=fleetlock needs FLEETLOCK_URL"))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	return nil
+}

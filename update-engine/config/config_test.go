@@ -1,0 +1,185 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		want    []Assignment
+		wantErr bool
+	}{
+		{name: "empty", in: "", want: nil},
+		{name: "comments and blanks", in: "# c\n\n   # indented\n", want: nil},
+		{name: "simple", in: "GROUP=beta\n", want: []Assignment{{"GROUP", "beta", 1}}},
+		{name: "spaces around", in: "  GROUP = beta  \n", want: []Assignment{{"GROUP", "beta", 1}}},
+		{name: "export", in: "export SERVER=https://x/v1/update/\n", want: []Assignment{{"SERVER", "https://x/v1/update/", 1}}},
+		{name: "double quotes", in: `GROUP="a b # c"`, want: []Assignment{{"GROUP", "a b # c", 1}}},
+		{name: "double quote escapes", in: `GROUP="a\"b\\c\n"`, want: []Assignment{{"GROUP", `a"b\c\n`, 1}}},
+		{name: "single quotes", in: `GROUP='a "b"'`, want: []Assignment{{"GROUP", `a "b"`, 1}}},
+		{name: "trailing comment", in: "GROUP=beta # the beta\n", want: []Assignment{{"GROUP", "beta", 1}}},
+		{name: "hash inside value", in: "GROUP=be#ta\n", want: []Assignment{{"GROUP", "be#ta", 1}}},
+		{name: "crlf", in: "GROUP=beta\r\nSERVER=s\r\n", want: []Assignment{{"GROUP", "beta", 1}, {"SERVER", "s", 2}}},
+		{name: "empty value", in: "GROUP=\n", want: []Assignment{{"GROUP", "", 1}}},
+		{name: "equals in value", in: "X=a=b\n", want: []Assignment{{"X", "a=b", 1}}},
+		{name: "repeat", in: "G=a\nG=b\n", want: []Assignment{{"G", "a", 1}, {"G", "b", 2}}},
+		{name: "no equals", in: "GROUP\n", wantErr: true},
+		{name: "bad key", in: "1GROUP=x\n", wantErr: true},
+		{name: "key with dash", in: "A-B=x\n", wantErr: true},
+		{name: "unterminated double", in: `G="abc`, wantErr: true},
+		{name: "unterminated single", in: `G='abc`, wantErr: true},
+		{name: "junk after quote", in: `G="a"b`, wantErr: true},
+		{name: "stray quote", in: `G=a"b`, wantErr: true},
+		{name: "long line", in: "G=" + strings.Repeat("x", MaxLineSize), wantErr: true},
+		{name: "huge file", in: strings.Repeat("# comment\n", MaxFileSize/10+1), wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Parse(strings.NewReader(tt.in), "test.conf")
+			if tt.wantErr {
+				if !errors.Is(err, ErrSyntax) {
+					t.Fatalf("Parse = %v, %v; want a syntax error", got, err)
+				}
+				if !strings.HasPrefix(err.Error(), "config: test.conf:") {
+					t.Errorf("error %q does not name the file", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Parse = %#v, want %#v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadOrderAndKeys(t *testing.T) {
+	dir := t.TempDir()
+	flatcar := filepath.Join(dir, "flatcar.conf")
+	ours := filepath.Join(dir, "switchyard.conf")
+	writeFile(t, flatcar, `# Flatcar's file
+SERVER=https://flatcar.example/v1/update/
+GROUP=beta
+REBOOT_STRATEGY=etcd-lock
+LOCKSMITHD_REBOOT_WINDOW_START="Thu 23:00"
+LOCKSMITHD_REBOOT_WINDOW_LENGTH=1h30m
+LOCKSMITHD_ENDPOINT=https://etcd1:2379,https://etcd2:2379
+DOWNLOAD_USER=ignored
+`)
+	writeFile(t, ours, `GROUP=prod-eu
+CHECK_INTERVAL=30m
+HEALTH_COMMANDS=/bin/true ; /usr/bin/test -e /etc/os-release
+HEALTH_UNITS=sshd.service, containerd.service
+PAYLOAD_KEYS=/a.pem,/b.pem
+BUILD_TIME=2026-01-02T03:04:05Z
+SOMETHING_NEW=1
+`)
+	c := Default()
+	if err := c.Load(flatcar, filepath.Join(dir, "missing.conf"), ours); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Set("GROUP", "from-flag"); err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"server", c.Server, "https://flatcar.example/v1/update/"},
+		{"group", c.Group, "from-flag"},
+		{"strategy", c.RebootStrategy, StrategyEtcdLock},
+		{"window start", c.RebootWindowStart, "Thu 23:00"},
+		{"window length", c.RebootWindowLength, 90 * time.Minute},
+		{"etcd", c.EtcdEndpoints, []string{"https://etcd1:2379", "https://etcd2:2379"}},
+		{"interval", c.CheckInterval, 30 * time.Minute},
+		{"health commands", c.HealthCommands, [][]string{{"/bin/true"}, {"/usr/bin/test", "-e", "/etc/os-release"}}},
+		{"health units", c.HealthUnits, []string{"sshd.service", "containerd.service"}},
+		{"payload keys", c.PayloadKeys, []string{"/a.pem", "/b.pem"}},
+		{"build time", c.BuildTime, time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)},
+		{"unknown", c.Unknown, []string{"SOMETHING_NEW"}},
+		{"default first delay", c.FirstCheckDelay, 7 * time.Minute},
+	}
+	for _, ck := range checks {
+		if !reflect.DeepEqual(ck.got, ck.want) {
+			t.Errorf("%s = %#v, want %#v", ck.name, ck.got, ck.want)
+		}
+	}
+	if err := c.Validate(); err != nil {
+		t.Errorf("Validate: %v", err)
+	}
+}
+
+func TestApplyErrors(t *testing.T) {
+	tests := []struct{ key, value string }{
+		{"CHECK_INTERVAL", "soon"},
+		{"CHECK_INTERVAL", "-5m"},
+		{"REBOOT_STRATEGY", "whenever"},
+		{"ALLOW_PLAIN_HTTP", "perhaps"},
+		{"BUILD_TIME", "yesterday"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key+"="+tt.value, func(t *testing.T) {
+			c := Default()
+			err := c.Set(tt.key, tt.value)
+			if err == nil || !strings.Contains(err.Error(), tt.key) {
+				t.Fatalf("Set(%s, %s) = %v, want an error naming the key", tt.key, tt.value, err)
+			}
+		})
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(*Config)
+		ok   bool
+	}{
+		{"default", func(*Config) {}, true},
+		{"no server", func(c *Config) { c.Server = "" }, false},
+		{"etcd without endpoints", func(c *Config) { c.RebootStrategy = StrategyEtcdLock }, false},
+		{"fleetlock without url", func(c *Config) { c.RebootStrategy = StrategyFleetLock }, false},
+		{"cert without key", func(c *Config) { c.ClientCertFile = "/c.pem" }, false},
+		{"window without length", func(c *Config) { c.RebootWindowStart = "Thu 23:00" }, false},
+		{"backoff below interval", func(c *Config) { c.MaxBackoff = time.Minute }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default()
+			tt.edit(&c)
+			if err := c.Validate(); (err == nil) != tt.ok {
+				t.Errorf("Validate = %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+}
+
+func TestLoadMalformedFile(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "bad.conf")
+	writeFile(t, name, "GROUP=ok\nthis is not an assignment\n")
+	c := Default()
+	err := c.Load(name)
+	var se *SyntaxError
+	if !errors.As(err, &se) || se.Line != 2 {
+		t.Fatalf("Load = %v, want a SyntaxError on line 2", err)
+	}
+	if c.Group != "stable" {
+		t.Errorf("a malformed file changed the config: GROUP=%q", c.Group)
+	}
+}
+
+func writeFile(t *testing.T, name, data string) {
+	t.Helper()
+	if err := os.WriteFile(name, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
