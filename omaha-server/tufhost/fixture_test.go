@@ -238,3 +238,7 @@ func (f *fixture) get(path string) []byte {
 }
 
 func hexOf(b []byte) string { return hex.EncodeToString(b) }
+
+func removeFile(f *fixture, t repo.Target) error {
+	return os.Remove(filepath.Join(f.payloadDir, hexOf(t.SHA256[:])))
+}
