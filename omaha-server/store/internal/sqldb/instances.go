@@ -1,0 +1,202 @@
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/switchyard-os/switchyard/omaha-server/store"
+)
+
+const instanceColumns = `app_id, machine_id, boot_id, alias, version, aleph_version, oem, oem_version, board, track,
+	group_name, ip, first_check, last_check, status, status_at, update_version, last_error_code`
+
+func scanInstance(s scanner) (store.Instance, error) {
+	var in store.Instance
+	var first, last, statusAt int64
+	var status string
+	err := s.Scan(&in.AppID, &in.MachineID, &in.BootID, &in.Alias, &in.Version, &in.AlephVersion, &in.OEM, &in.OEMVersion,
+		&in.Board, &in.Track, &in.Group, &in.IP, &first, &last, &status, &statusAt, &in.UpdateVersion, &in.LastErrorCode)
+	in.FirstCheck, in.LastCheck, in.StatusAt, in.Status = fromMS(first), fromMS(last), fromMS(statusAt), store.Status(status)
+	return in, err
+}
+
+// Checkin implements store.Store.
+func (db *DB) Checkin(ctx context.Context, appID, machineID string, decide func(cur *store.Instance) (*store.InstanceUpdate, error)) error {
+	appID = store.NormalizeAppID(appID)
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return db.wrap("check-in", err)
+	}
+	defer tx.Rollback()
+	var cur *store.Instance
+	in, err := scanInstance(tx.StmtContext(ctx, db.stmts.selInstance).QueryRowContext(ctx, appID, machineID))
+	switch {
+	case err == nil:
+		cur = &in
+	case errors.Is(err, sql.ErrNoRows):
+	default:
+		return db.wrap("check-in: reading instance", err)
+	}
+	upd, err := decide(cur)
+	if err != nil {
+		return err
+	}
+	if upd == nil {
+		return nil
+	}
+	n := upd.Instance
+	if n.AppID != appID || n.MachineID != machineID {
+		return db.errorf("check-in: the update is for %s/%s, not %s/%s: %w", n.AppID, n.MachineID, appID, machineID, store.ErrInvalid)
+	}
+	_, err = tx.StmtContext(ctx, db.stmts.upsertInstance).ExecContext(ctx, n.AppID, n.MachineID, n.BootID, n.Alias, n.Version,
+		n.AlephVersion, n.OEM, n.OEMVersion, n.Board, n.Track, n.Group, n.IP, ms(n.FirstCheck), ms(n.LastCheck),
+		string(n.Status), ms(n.StatusAt), n.UpdateVersion, n.LastErrorCode)
+	if err != nil {
+		return db.wrap("check-in: writing instance", err)
+	}
+	if len(upd.History) > 0 {
+		s := tx.StmtContext(ctx, db.stmts.insHistory)
+		for _, h := range upd.History {
+			if _, err := s.ExecContext(ctx, appID, machineID, string(h.Status), h.Version, h.ErrorCode, ms(h.At)); err != nil {
+				return db.wrap("check-in: writing status history", err)
+			}
+		}
+	}
+	if len(upd.Events) > 0 {
+		s := tx.StmtContext(ctx, db.stmts.insEvent)
+		for _, e := range upd.Events {
+			if _, err := s.ExecContext(ctx, appID, machineID, e.Type, e.Result, e.ErrorCode, e.PreviousVersion, e.Version, ms(e.At)); err != nil {
+				return db.wrap("check-in: writing event", err)
+			}
+		}
+	}
+	return db.wrap("check-in: commit", tx.Commit())
+}
+
+// DefaultInstanceLimit is how many instances ListInstances returns when the filter sets no
+// limit; MaxInstanceLimit caps any limit.
+const (
+	DefaultInstanceLimit = 1000
+	MaxInstanceLimit     = 100000
+)
+
+// ListInstances implements store.Store.
+func (db *DB) ListInstances(ctx context.Context, f store.InstanceFilter) ([]store.Instance, error) {
+	var where []string
+	var args []any
+	add := func(col, v string) {
+		if v != "" {
+			args = append(args, v)
+			where = append(where, fmt.Sprintf("%s = $%d", col, len(args)))
+		}
+	}
+	add("app_id", store.NormalizeAppID(f.AppID))
+	add("group_name", f.Group)
+	add("version", f.Version)
+	add("status", string(f.Status))
+	limit := f.Limit
+	if limit <= 0 {
+		limit = DefaultInstanceLimit
+	}
+	limit = min(limit, MaxInstanceLimit)
+	q := `SELECT ` + instanceColumns + ` FROM instances`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	args = append(args, limit)
+	q += fmt.Sprintf(` ORDER BY app_id, machine_id LIMIT $%d`, len(args))
+	rows, err := db.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, db.wrap("listing instances", err)
+	}
+	defer rows.Close()
+	out := []store.Instance{}
+	for rows.Next() {
+		in, err := scanInstance(rows)
+		if err != nil {
+			return nil, db.wrap("listing instances", err)
+		}
+		out = append(out, in)
+	}
+	return out, db.wrap("listing instances", rows.Err())
+}
+
+// GetInstances implements store.Store.
+func (db *DB) GetInstances(ctx context.Context, machineID string, historyLimit int) ([]store.InstanceDetail, error) {
+	if historyLimit <= 0 {
+		historyLimit = 100
+	}
+	var out []store.InstanceDetail
+	err := db.inReadTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT `+instanceColumns+` FROM instances WHERE machine_id = $1 ORDER BY app_id`, machineID)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			in, err := scanInstance(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			out = append(out, store.InstanceDetail{Instance: in, History: []store.StatusChange{}})
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(out) == 0 {
+			return fmt.Errorf("instance %q: %w", machineID, store.ErrNotFound)
+		}
+		for i := range out {
+			rows, err := tx.QueryContext(ctx, `SELECT status, version, error_code, created_at FROM instance_status_history
+				WHERE machine_id = $1 AND app_id = $2 ORDER BY id DESC LIMIT $3`, machineID, out[i].AppID, historyLimit)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var h store.StatusChange
+				var status string
+				var at int64
+				if err := rows.Scan(&status, &h.Version, &h.ErrorCode, &at); err != nil {
+					rows.Close()
+					return err
+				}
+				h.Status, h.At = store.Status(status), fromMS(at)
+				out[i].History = append(out[i].History, h)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, db.wrap("reading instance", err)
+}
+
+// ListEvents implements store.Store.
+func (db *DB) ListEvents(ctx context.Context, appID, machineID string, limit int) ([]store.Event, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	rows, err := db.r.QueryContext(ctx, `SELECT app_id, machine_id, type, result, error_code, previous_version, version, created_at
+		FROM events WHERE app_id = $1 AND machine_id = $2 ORDER BY id DESC LIMIT $3`, store.NormalizeAppID(appID), machineID, limit)
+	if err != nil {
+		return nil, db.wrap("listing events", err)
+	}
+	defer rows.Close()
+	out := []store.Event{}
+	for rows.Next() {
+		var e store.Event
+		var at int64
+		if err := rows.Scan(&e.AppID, &e.MachineID, &e.Type, &e.Result, &e.ErrorCode, &e.PreviousVersion, &e.Version, &at); err != nil {
+			return nil, db.wrap("listing events", err)
+		}
+		e.At = fromMS(at)
+		out = append(out, e)
+	}
+	return out, db.wrap("listing events", rows.Err())
+}

@@ -1,0 +1,161 @@
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+)
+
+// migrations are the schema, in order; migration N is migrations[N-1]. They are written
+// once for both databases: {{ID}} is the dialect's auto-increment primary key and {{BLOB}}
+// its byte-string type. Times are BIGINT milliseconds since the Unix epoch in both, so
+// the same queries read them. Never edit an applied migration: append a new one.
+var migrations = []string{
+	// 1: the model.
+	`CREATE TABLE apps (
+		id TEXT PRIMARY KEY,
+		name TEXT NOT NULL,
+		created_at BIGINT NOT NULL
+	);
+	CREATE TABLE releases (
+		id {{ID}},
+		app_id TEXT NOT NULL REFERENCES apps(id),
+		version TEXT NOT NULL,
+		board TEXT NOT NULL,
+		file_name TEXT NOT NULL,
+		size BIGINT NOT NULL,
+		sha256 TEXT NOT NULL,
+		sha1 TEXT NOT NULL DEFAULT '',
+		hosted BOOLEAN NOT NULL,
+		url TEXT NOT NULL DEFAULT '',
+		targets_metadata {{BLOB}},
+		created_at BIGINT NOT NULL,
+		UNIQUE (app_id, version, board)
+	);
+	CREATE TABLE channels (
+		id {{ID}},
+		app_id TEXT NOT NULL REFERENCES apps(id),
+		name TEXT NOT NULL,
+		created_at BIGINT NOT NULL,
+		UNIQUE (app_id, name)
+	);
+	CREATE TABLE channel_releases (
+		channel_id BIGINT NOT NULL REFERENCES channels(id),
+		board TEXT NOT NULL,
+		release_id BIGINT NOT NULL REFERENCES releases(id),
+		updated_at BIGINT NOT NULL,
+		PRIMARY KEY (channel_id, board)
+	);
+	CREATE TABLE app_groups (
+		id {{ID}},
+		app_id TEXT NOT NULL REFERENCES apps(id),
+		name TEXT NOT NULL,
+		track TEXT NOT NULL,
+		channel_id BIGINT REFERENCES channels(id),
+		updates_enabled BOOLEAN NOT NULL,
+		created_at BIGINT NOT NULL,
+		updated_at BIGINT NOT NULL,
+		UNIQUE (app_id, name),
+		UNIQUE (app_id, track)
+	);
+	CREATE TABLE instances (
+		app_id TEXT NOT NULL,
+		machine_id TEXT NOT NULL,
+		boot_id TEXT NOT NULL,
+		alias TEXT NOT NULL,
+		version TEXT NOT NULL,
+		aleph_version TEXT NOT NULL,
+		oem TEXT NOT NULL,
+		oem_version TEXT NOT NULL,
+		board TEXT NOT NULL,
+		track TEXT NOT NULL,
+		group_name TEXT NOT NULL,
+		ip TEXT NOT NULL,
+		first_check BIGINT NOT NULL,
+		last_check BIGINT NOT NULL,
+		status TEXT NOT NULL,
+		status_at BIGINT NOT NULL,
+		update_version TEXT NOT NULL,
+		last_error_code BIGINT NOT NULL,
+		PRIMARY KEY (app_id, machine_id)
+	);
+	CREATE INDEX instances_group_status ON instances (app_id, group_name, status);
+	CREATE INDEX instances_version ON instances (app_id, version);
+	CREATE INDEX instances_machine ON instances (machine_id);
+	CREATE TABLE instance_status_history (
+		id {{ID}},
+		app_id TEXT NOT NULL,
+		machine_id TEXT NOT NULL,
+		status TEXT NOT NULL,
+		version TEXT NOT NULL,
+		error_code BIGINT NOT NULL,
+		created_at BIGINT NOT NULL
+	);
+	CREATE INDEX instance_status_history_instance ON instance_status_history (machine_id, app_id, id);
+	CREATE TABLE events (
+		id {{ID}},
+		app_id TEXT NOT NULL,
+		machine_id TEXT NOT NULL,
+		type INTEGER NOT NULL,
+		result INTEGER NOT NULL,
+		error_code BIGINT NOT NULL,
+		previous_version TEXT NOT NULL,
+		version TEXT NOT NULL,
+		created_at BIGINT NOT NULL
+	);
+	CREATE INDEX events_instance ON events (app_id, machine_id, id);
+	CREATE TABLE tokens (
+		id {{ID}},
+		hash TEXT NOT NULL UNIQUE,
+		role TEXT NOT NULL,
+		description TEXT NOT NULL,
+		created_at BIGINT NOT NULL
+	);
+	CREATE TABLE catalog_generation (
+		id INTEGER PRIMARY KEY,
+		generation BIGINT NOT NULL
+	);
+	INSERT INTO catalog_generation (id, generation) VALUES (1, 1);`,
+}
+
+// migrate applies the migrations not yet recorded in schema_migrations, each in its own
+// transaction, under the dialect's migration lock.
+func (db *DB) migrate(ctx context.Context) error {
+	if _, err := db.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+		return fmt.Errorf("%s: creating schema_migrations: %w", db.d.Name, err)
+	}
+	for i, m := range migrations {
+		version := i + 1
+		err := db.inTx(ctx, func(tx *sql.Tx) error {
+			if db.d.MigrationLock != "" {
+				if _, err := tx.ExecContext(ctx, db.d.MigrationLock); err != nil {
+					return err
+				}
+			}
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = $1`, version).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				return nil
+			}
+			ddl := strings.NewReplacer("{{ID}}", db.d.IDColumn, "{{BLOB}}", db.d.BlobType).Replace(m)
+			for _, stmt := range strings.Split(ddl, ";") {
+				if strings.TrimSpace(stmt) == "" {
+					continue
+				}
+				if _, err := tx.ExecContext(ctx, stmt); err != nil {
+					return err
+				}
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`, version, ms(db.now()))
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("%s: migration %d: %w", db.d.Name, version, err)
+		}
+	}
+	return nil
+}

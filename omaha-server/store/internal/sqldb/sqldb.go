@@ -1,0 +1,334 @@
+// Package sqldb is the SQL both omaha-server stores run: one implementation of store.Store
+// over database/sql, parameterised by a Dialect (SQLite through modernc.org/sqlite,
+// PostgreSQL through pgx's database/sql driver). Queries use $N placeholders, which both
+// drivers accept, and only SQL both databases understand (ON CONFLICT upserts, RETURNING).
+//
+// Connections: writes go to the writer pool and reads to the reader pool; the SQLite store
+// gives the writer pool a single connection so writes serialise in the process instead of
+// contending for the database lock, and PostgreSQL uses one pool for both. Every store
+// method is one transaction.
+//
+// Only the packages store/sqlite and store/postgres import it.
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/switchyard-os/switchyard/omaha-server/store"
+)
+
+// Dialect is what differs between the databases.
+type Dialect struct {
+	// Name prefixes error messages ("sqlite", "postgres").
+	Name string
+	// IDColumn is the DDL of an auto-increment BIGINT primary key.
+	IDColumn string
+	// BlobType is the DDL type of a byte string.
+	BlobType string
+	// MigrationLock, when set, is run first in each migration transaction so that several
+	// processes starting together migrate one after the other.
+	MigrationLock string
+	// LockRow is appended to the SELECT of the row a check-in is about to rewrite
+	// (" FOR UPDATE" on PostgreSQL; SQLite's single writer needs nothing).
+	LockRow string
+	// ReadTxOptions are the options of read-only multi-statement transactions.
+	ReadTxOptions *sql.TxOptions
+	// IsUniqueViolation reports whether err is a unique-constraint violation.
+	IsUniqueViolation func(error) bool
+}
+
+// DB implements store.Store.
+type DB struct {
+	w, r  *sql.DB
+	d     Dialect
+	now   func() time.Time
+	stmts statements
+}
+
+type statements struct {
+	selInstance, upsertInstance, insHistory, insEvent *sql.Stmt
+}
+
+// Open migrates the database and prepares the statements of the check-in path. w and r
+// may be the same pool; DB closes both. now is the clock (time.Now in production).
+func Open(ctx context.Context, w, r *sql.DB, d Dialect, now func() time.Time) (*DB, error) {
+	db := &DB{w: w, r: r, d: d, now: now}
+	if err := db.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	var err error
+	prep := func(q string) *sql.Stmt {
+		if err != nil {
+			return nil
+		}
+		var s *sql.Stmt
+		s, err = w.PrepareContext(ctx, q)
+		return s
+	}
+	db.stmts = statements{
+		selInstance: prep(`SELECT ` + instanceColumns + ` FROM instances WHERE app_id = $1 AND machine_id = $2` + d.LockRow),
+		upsertInstance: prep(`INSERT INTO instances (` + instanceColumns + `)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+			ON CONFLICT (app_id, machine_id) DO UPDATE SET
+			boot_id = excluded.boot_id, alias = excluded.alias, version = excluded.version,
+			aleph_version = excluded.aleph_version, oem = excluded.oem, oem_version = excluded.oem_version,
+			board = excluded.board, track = excluded.track, group_name = excluded.group_name, ip = excluded.ip,
+			last_check = excluded.last_check, status = excluded.status, status_at = excluded.status_at,
+			update_version = excluded.update_version, last_error_code = excluded.last_error_code`),
+		insHistory: prep(`INSERT INTO instance_status_history (app_id, machine_id, status, version, error_code, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6)`),
+		insEvent: prep(`INSERT INTO events (app_id, machine_id, type, result, error_code, previous_version, version, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`),
+	}
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("%s: preparing statements: %w", d.Name, err)
+	}
+	return db, nil
+}
+
+// Close closes the pools.
+func (db *DB) Close() error {
+	for _, s := range []*sql.Stmt{db.stmts.selInstance, db.stmts.upsertInstance, db.stmts.insHistory, db.stmts.insEvent} {
+		if s != nil {
+			s.Close()
+		}
+	}
+	err := db.w.Close()
+	if db.r != db.w {
+		if rerr := db.r.Close(); err == nil {
+			err = rerr
+		}
+	}
+	return err
+}
+
+// inTx runs fn in a write transaction and commits when it returns nil.
+func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// inReadTx runs fn in a read-only snapshot.
+func (db *DB) inReadTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := db.r.BeginTx(ctx, db.d.ReadTxOptions)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	return fn(tx)
+}
+
+func (db *DB) errorf(format string, args ...any) error {
+	return fmt.Errorf(db.d.Name+": "+format, args...)
+}
+
+// wrap maps driver errors onto the store's sentinels.
+func (db *DB) wrap(what string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrInvalid):
+		return fmt.Errorf("%s: %s: %w", db.d.Name, what, err)
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("%s: %s: %w", db.d.Name, what, store.ErrNotFound)
+	case db.d.IsUniqueViolation(err):
+		return fmt.Errorf("%s: %s: %w", db.d.Name, what, store.ErrConflict)
+	default:
+		return fmt.Errorf("%s: %s: %w", db.d.Name, what, err)
+	}
+}
+
+func ms(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func fromMS(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v).UTC()
+}
+
+// bumpGeneration increments the catalog generation inside a catalog write.
+func bumpGeneration(ctx context.Context, tx *sql.Tx) error {
+	_, err := tx.ExecContext(ctx, `UPDATE catalog_generation SET generation = generation + 1 WHERE id = 1`)
+	return err
+}
+
+// Generation implements store.Store.
+func (db *DB) Generation(ctx context.Context) (int64, error) {
+	var g int64
+	err := db.r.QueryRowContext(ctx, `SELECT generation FROM catalog_generation WHERE id = 1`).Scan(&g)
+	return g, db.wrap("reading generation", err)
+}
+
+func requireApp(ctx context.Context, tx *sql.Tx, appID string) error {
+	var one int
+	err := tx.QueryRowContext(ctx, `SELECT 1 FROM apps WHERE id = $1`, appID).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("application %q: %w", appID, store.ErrNotFound)
+	}
+	return err
+}
+
+// CreateApp implements store.Store.
+func (db *DB) CreateApp(ctx context.Context, app store.App) (store.App, error) {
+	app.ID = store.NormalizeAppID(app.ID)
+	if app.ID == "" || strings.TrimSpace(app.Name) == "" {
+		return store.App{}, db.errorf("creating application: id and name are required: %w", store.ErrInvalid)
+	}
+	app.CreatedAt = fromMS(ms(db.now()))
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO apps (id, name, created_at) VALUES ($1, $2, $3)`, app.ID, app.Name, ms(app.CreatedAt)); err != nil {
+			return err
+		}
+		return bumpGeneration(ctx, tx)
+	})
+	return app, db.wrap(fmt.Sprintf("creating application %q", app.ID), err)
+}
+
+// GetApp implements store.Store.
+func (db *DB) GetApp(ctx context.Context, id string) (store.App, error) {
+	var a store.App
+	var created int64
+	err := db.r.QueryRowContext(ctx, `SELECT id, name, created_at FROM apps WHERE id = $1`, store.NormalizeAppID(id)).Scan(&a.ID, &a.Name, &created)
+	a.CreatedAt = fromMS(created)
+	return a, db.wrap(fmt.Sprintf("application %q", id), err)
+}
+
+// ListApps implements store.Store.
+func (db *DB) ListApps(ctx context.Context) ([]store.App, error) {
+	var apps []store.App
+	err := db.inReadTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		apps, err = listApps(ctx, tx)
+		return err
+	})
+	return apps, db.wrap("listing applications", err)
+}
+
+func listApps(ctx context.Context, tx *sql.Tx) ([]store.App, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id, name, created_at FROM apps ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	apps := []store.App{}
+	for rows.Next() {
+		var a store.App
+		var created int64
+		if err := rows.Scan(&a.ID, &a.Name, &created); err != nil {
+			return nil, err
+		}
+		a.CreatedAt = fromMS(created)
+		apps = append(apps, a)
+	}
+	return apps, rows.Err()
+}
+
+const releaseColumns = `id, app_id, version, board, file_name, size, sha256, sha1, hosted, url, targets_metadata, created_at`
+
+// releaseColumnsOf is releaseColumns qualified with a table alias.
+func releaseColumnsOf(alias string) string {
+	cols := strings.Split(releaseColumns, ", ")
+	for i, c := range cols {
+		cols[i] = alias + "." + c
+	}
+	return strings.Join(cols, ", ")
+}
+
+type scanner interface{ Scan(...any) error }
+
+func scanRelease(s scanner, extra ...any) (store.Release, error) {
+	var r store.Release
+	var created int64
+	dest := append([]any{&r.ID, &r.AppID, &r.Version, &r.Board, &r.FileName, &r.Size, &r.SHA256, &r.SHA1, &r.Hosted, &r.URL, &r.TargetsMetadata, &created}, extra...)
+	if err := s.Scan(dest...); err != nil {
+		return r, err
+	}
+	r.CreatedAt = fromMS(created)
+	r.HasTargetsMetadata = r.TargetsMetadata != nil
+	return r, nil
+}
+
+// CreateRelease implements store.Store.
+func (db *DB) CreateRelease(ctx context.Context, r store.Release) (store.Release, error) {
+	r.AppID = store.NormalizeAppID(r.AppID)
+	switch {
+	case r.Version == "" || r.Board == "" || r.FileName == "":
+		return store.Release{}, db.errorf("creating release: version, board and file name are required: %w", store.ErrInvalid)
+	case r.Size <= 0:
+		return store.Release{}, db.errorf("creating release: size must be positive: %w", store.ErrInvalid)
+	case len(r.SHA256) != 64:
+		return store.Release{}, db.errorf("creating release: sha256 must be 64 hex digits: %w", store.ErrInvalid)
+	case !r.Hosted && r.URL == "":
+		return store.Release{}, db.errorf("creating release: an external release needs a URL: %w", store.ErrInvalid)
+	}
+	r.CreatedAt = fromMS(ms(db.now()))
+	r.HasTargetsMetadata = r.TargetsMetadata != nil
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		if err := requireApp(ctx, tx, r.AppID); err != nil {
+			return err
+		}
+		err := tx.QueryRowContext(ctx, `INSERT INTO releases (app_id, version, board, file_name, size, sha256, sha1, hosted, url, targets_metadata, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
+			r.AppID, r.Version, r.Board, r.FileName, r.Size, r.SHA256, r.SHA1, r.Hosted, r.URL, r.TargetsMetadata, ms(r.CreatedAt)).Scan(&r.ID)
+		if err != nil {
+			return err
+		}
+		return bumpGeneration(ctx, tx)
+	})
+	return r, db.wrap(fmt.Sprintf("creating release %s %s/%s", r.AppID, r.Version, r.Board), err)
+}
+
+// GetRelease implements store.Store.
+func (db *DB) GetRelease(ctx context.Context, appID, version, board string) (store.Release, error) {
+	row := db.r.QueryRowContext(ctx, `SELECT `+releaseColumns+` FROM releases WHERE app_id = $1 AND version = $2 AND board = $3`,
+		store.NormalizeAppID(appID), version, board)
+	r, err := scanRelease(row)
+	return r, db.wrap(fmt.Sprintf("release %s %s/%s", appID, version, board), err)
+}
+
+// ListReleases implements store.Store.
+func (db *DB) ListReleases(ctx context.Context, appID string) ([]store.Release, error) {
+	appID = store.NormalizeAppID(appID)
+	var out []store.Release
+	err := db.inReadTx(ctx, func(tx *sql.Tx) error {
+		if err := requireApp(ctx, tx, appID); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT `+releaseColumns+` FROM releases WHERE app_id = $1 ORDER BY created_at, id`, appID)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		out = []store.Release{}
+		for rows.Next() {
+			r, err := scanRelease(rows)
+			if err != nil {
+				return err
+			}
+			r.TargetsMetadata = nil
+			out = append(out, r)
+		}
+		return rows.Err()
+	})
+	return out, db.wrap("listing releases", err)
+}

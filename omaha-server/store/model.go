@@ -1,0 +1,167 @@
+package store
+
+import "time"
+
+// App is an application: an OS (Flatcar's app ID) or anything else updated over Omaha.
+type App struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Release is one payload of an application for one board. Either the server hosts the
+// file (Hosted) under its packages directory, or it lives at URL elsewhere.
+type Release struct {
+	ID       int64  `json:"id"`
+	AppID    string `json:"app_id"`
+	Version  string `json:"version"`
+	Board    string `json:"board"`
+	FileName string `json:"file_name"`
+	Size     int64  `json:"size"`
+	// SHA256 is the hex SHA-256 of the payload file.
+	SHA256 string `json:"sha256"`
+	// SHA1 is the hex SHA-1 of the payload file, for old clients; empty when unknown.
+	SHA1   string `json:"sha1,omitempty"`
+	Hosted bool   `json:"hosted"`
+	// URL is the payload's full URL when not Hosted.
+	URL string `json:"url,omitempty"`
+	// TargetsMetadata is signed TUF targets metadata published with the release (nil when
+	// none); only HasTargetsMetadata is sent in listings.
+	TargetsMetadata    []byte    `json:"-"`
+	HasTargetsMetadata bool      `json:"has_targets_metadata"`
+	CreatedAt          time.Time `json:"created_at"`
+}
+
+// Channel names a release per board ("stable" → 4081.2.0 on amd64-usr).
+type Channel struct {
+	ID    int64  `json:"id"`
+	AppID string `json:"app_id"`
+	Name  string `json:"name"`
+	// Releases maps a board to the release the channel offers on it.
+	Releases  map[string]Release `json:"releases"`
+	CreatedAt time.Time          `json:"created_at"`
+}
+
+// Group is what hosts join by sending its Track; it follows one channel. Rollout policy
+// fields are added here (and as columns of the group row) as they come.
+type Group struct {
+	ID             int64     `json:"id"`
+	AppID          string    `json:"app_id"`
+	Name           string    `json:"name"`
+	Track          string    `json:"track"`
+	Channel        string    `json:"channel"`
+	UpdatesEnabled bool      `json:"updates_enabled"`
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
+}
+
+// Catalog is a consistent snapshot of the catalog, as the Omaha handler reads it.
+type Catalog struct {
+	Generation int64
+	Apps       []App
+	Groups     []Group
+	Channels   []Channel
+}
+
+// Status is an instance's update status.
+type Status string
+
+// Instance statuses. An instance moves update-granted → downloading → downloaded →
+// installed → complete; error and rolled-back end an attempt.
+const (
+	StatusUndefined     Status = "undefined"
+	StatusUpdateGranted Status = "update-granted"
+	StatusDownloading   Status = "downloading"
+	StatusDownloaded    Status = "downloaded"
+	StatusInstalled     Status = "installed"
+	StatusComplete      Status = "complete"
+	StatusError         Status = "error"
+	StatusRolledBack    Status = "rolled-back"
+	StatusOnHold        Status = "on-hold"
+)
+
+// Instance is one host running one application.
+type Instance struct {
+	AppID        string    `json:"app_id"`
+	MachineID    string    `json:"machine_id"`
+	BootID       string    `json:"boot_id"`
+	Alias        string    `json:"alias,omitempty"`
+	Version      string    `json:"version"`
+	AlephVersion string    `json:"aleph_version,omitempty"`
+	OEM          string    `json:"oem,omitempty"`
+	OEMVersion   string    `json:"oem_version,omitempty"`
+	Board        string    `json:"board"`
+	Track        string    `json:"track"`
+	Group        string    `json:"group"`
+	IP           string    `json:"ip"`
+	FirstCheck   time.Time `json:"first_check"`
+	LastCheck    time.Time `json:"last_check"`
+	Status       Status    `json:"status"`
+	StatusAt     time.Time `json:"status_at"`
+	// UpdateVersion is the version last offered to the instance.
+	UpdateVersion string `json:"update_version,omitempty"`
+	// LastErrorCode is the error code (base code | flag bits) of the last failure event.
+	LastErrorCode int64 `json:"last_error_code,omitempty"`
+}
+
+// StatusChange is one entry of an instance's status history.
+type StatusChange struct {
+	Status    Status    `json:"status"`
+	Version   string    `json:"version"`
+	ErrorCode int64     `json:"error_code,omitempty"`
+	At        time.Time `json:"at"`
+}
+
+// Event is an Omaha event an instance reported, stored as received.
+type Event struct {
+	AppID           string    `json:"app_id"`
+	MachineID       string    `json:"machine_id"`
+	Type            int       `json:"type"`
+	Result          int       `json:"result"`
+	ErrorCode       int64     `json:"error_code,omitempty"`
+	PreviousVersion string    `json:"previous_version,omitempty"`
+	Version         string    `json:"version"`
+	At              time.Time `json:"at"`
+}
+
+// InstanceUpdate is what one Omaha request writes for one instance: the new row, the status
+// changes to append to its history and the events to store.
+type InstanceUpdate struct {
+	Instance Instance
+	History  []StatusChange
+	Events   []Event
+}
+
+// InstanceDetail is an instance with its status history.
+type InstanceDetail struct {
+	Instance
+	History []StatusChange `json:"history"`
+}
+
+// InstanceFilter selects instances; empty fields match everything. Limit 0 means the
+// implementation's default.
+type InstanceFilter struct {
+	AppID   string
+	Group   string
+	Version string
+	Status  Status
+	Limit   int
+}
+
+// Role is an admin API token's role.
+type Role string
+
+// Token roles: admin may write, viewer may only read.
+const (
+	RoleAdmin  Role = "admin"
+	RoleViewer Role = "viewer"
+)
+
+// Token is an admin API token; only the SHA-256 of its secret is stored.
+type Token struct {
+	ID          int64     `json:"id"`
+	Hash        string    `json:"-"`
+	Role        Role      `json:"role"`
+	Description string    `json:"description,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
+}

@@ -1,0 +1,88 @@
+// Package sqlite is omaha-server's default store: an embedded SQLite database
+// (modernc.org/sqlite, pure Go) in one file of the data directory.
+//
+// The database runs in WAL mode with a busy timeout; all writes go through a pool of
+// exactly one connection, so writes serialise inside the process (each write transaction
+// begins IMMEDIATE and never fails on a lock upgrade) while readers use their own pool and
+// read committed snapshots concurrently. synchronous=NORMAL: a power loss may lose the last
+// transactions but never corrupts the file. The SQL itself is store/internal/sqldb's.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"runtime"
+	"time"
+
+	"github.com/switchyard-os/switchyard/omaha-server/store/internal/sqldb"
+	msqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// FileName is the database file's name inside the data directory.
+const FileName = "omaha-server.db"
+
+// Store is the SQLite store; it implements store.Store.
+type Store struct {
+	*sqldb.DB
+}
+
+var dialect = sqldb.Dialect{
+	Name:     "sqlite",
+	IDColumn: "INTEGER PRIMARY KEY",
+	BlobType: "BLOB",
+	IsUniqueViolation: func(err error) bool {
+		var e *msqlite.Error
+		if !errors.As(err, &e) {
+			return false
+		}
+		return e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	},
+}
+
+// Open opens (creating and migrating when needed) the database file at path. now is the
+// clock; nil means time.Now.
+func Open(ctx context.Context, path string, now func() time.Time) (*Store, error) {
+	if now == nil {
+		now = time.Now
+	}
+	pragmas := url.Values{}
+	pragmas.Add("_pragma", "busy_timeout(10000)")
+	pragmas.Add("_pragma", "foreign_keys(ON)")
+	pragmas.Add("_pragma", "synchronous(NORMAL)")
+	writerQ := url.Values{}
+	for k, v := range pragmas {
+		writerQ[k] = append([]string(nil), v...)
+	}
+	writerQ.Add("_pragma", "journal_mode(WAL)")
+	writerQ.Set("_txlock", "immediate")
+	w, err := sql.Open("sqlite", "file:"+path+"?"+writerQ.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: opening %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	// The writer connects first so that WAL mode is set before any reader opens the file.
+	if err := w.PingContext(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: opening %s: %w", path, err)
+	}
+	r, err := sql.Open("sqlite", "file:"+path+"?"+pragmas.Encode())
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: opening %s: %w", path, err)
+	}
+	n := max(4, runtime.GOMAXPROCS(0)*2)
+	r.SetMaxOpenConns(n)
+	r.SetMaxIdleConns(n)
+	db, err := sqldb.Open(ctx, w, r, dialect, now)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{DB: db}, nil
+}

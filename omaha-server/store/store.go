@@ -1,0 +1,102 @@
+// Package store is omaha-server's persistent model and the one interface both databases
+// implement: applications, releases, channels, groups, instances with their status history,
+// events, and admin API tokens.
+//
+// Parties: the Omaha handler reads the catalog (applications, groups, channels and the
+// releases they point at) and records check-ins; the admin API writes the catalog and reads
+// instances; `omaha-server token create` writes tokens. Implementations live in
+// store/sqlite (embedded, the default) and store/postgres (several replicas on one
+// database); both share the SQL of store/internal/sqldb and pass the suite in
+// store/storetest.
+//
+// Invariants:
+//   - Every method is one transaction: a call either writes everything it was asked to or
+//     nothing (no half-written instance, no release row without its file's metadata).
+//   - Application IDs are stored normalised (NormalizeAppID: lower case, no braces), so
+//     lookups compare them case-insensitively with braces optional, as Nebraska does.
+//   - A channel points at one release per board; a group follows one channel; a group's
+//     track is unique within its application (it is what hosts send as `track`).
+//   - Every catalog write (application, release, channel, group) increments one generation
+//     counter in the same transaction; caches of the catalog compare it to stay correct
+//     across several server processes on one database.
+//   - Migrations are numbered; both implementations apply the same numbers and record them
+//     in schema_migrations.
+//
+// Errors: ErrNotFound, ErrConflict (a duplicate: HTTP 409) and ErrInvalid (the caller's
+// input) are sentinels; implementations wrap them with detail.
+package store
+
+import (
+	"context"
+	"errors"
+	"strings"
+)
+
+// Sentinel errors callers branch on (with errors.Is).
+var (
+	ErrNotFound = errors.New("store: not found")
+	ErrConflict = errors.New("store: already exists")
+	ErrInvalid  = errors.New("store: invalid")
+)
+
+// Store is the whole persistent state of an omaha-server. Consumers declare the subset
+// they need as their own interface.
+type Store interface {
+	CreateApp(ctx context.Context, app App) (App, error)
+	GetApp(ctx context.Context, id string) (App, error)
+	ListApps(ctx context.Context) ([]App, error)
+
+	// CreateRelease inserts a release; ErrConflict when (app, version, board) exists.
+	CreateRelease(ctx context.Context, r Release) (Release, error)
+	GetRelease(ctx context.Context, appID, version, board string) (Release, error)
+	ListReleases(ctx context.Context, appID string) ([]Release, error)
+
+	CreateChannel(ctx context.Context, c Channel) (Channel, error)
+	// SetChannelRelease points the channel at the release (app, version, board) for that
+	// board.
+	SetChannelRelease(ctx context.Context, appID, channel, board, version string) (Channel, error)
+	GetChannel(ctx context.Context, appID, name string) (Channel, error)
+	ListChannels(ctx context.Context, appID string) ([]Channel, error)
+
+	CreateGroup(ctx context.Context, g Group) (Group, error)
+	// UpdateGroup loads the group, lets update change it and writes it back, in one
+	// transaction.
+	UpdateGroup(ctx context.Context, appID, name string, update func(*Group) error) (Group, error)
+	GetGroup(ctx context.Context, appID, name string) (Group, error)
+	ListGroups(ctx context.Context, appID string) ([]Group, error)
+
+	// Generation returns the catalog generation counter.
+	Generation(ctx context.Context) (int64, error)
+	// LoadCatalog reads every application, group and channel (with its releases) in one
+	// consistent read.
+	LoadCatalog(ctx context.Context) (*Catalog, error)
+
+	// Checkin runs one Omaha request's writes for one instance in one transaction: it reads
+	// the instance row (nil when the host is new), calls decide, and writes what decide
+	// returns. When decide returns an error nothing is written.
+	Checkin(ctx context.Context, appID, machineID string, decide func(cur *Instance) (*InstanceUpdate, error)) error
+	ListInstances(ctx context.Context, f InstanceFilter) ([]Instance, error)
+	// GetInstances returns the instance rows of a machine (one per application) with their
+	// status history, newest first; ErrNotFound when there is none.
+	GetInstances(ctx context.Context, machineID string, historyLimit int) ([]InstanceDetail, error)
+	ListEvents(ctx context.Context, appID, machineID string, limit int) ([]Event, error)
+
+	CreateToken(ctx context.Context, t Token) (Token, error)
+	// LookupToken finds a token by the SHA-256 of its secret (hex).
+	LookupToken(ctx context.Context, hash string) (Token, error)
+
+	Close() error
+}
+
+// FlatcarAppID is the application ID Flatcar's update_engine sends.
+const FlatcarAppID = "e96281a6-d1af-4bde-9a0a-97b76e56dc57"
+
+// NormalizeAppID returns the stored form of an application ID: surrounding braces
+// removed, lower case, spaces trimmed.
+func NormalizeAppID(id string) string {
+	id = strings.TrimSpace(id)
+	if len(id) >= 2 && id[0] == '{' && id[len(id)-1] == '}' {
+		id = id[1 : len(id)-1]
+	}
+	return strings.ToLower(id)
+}
