@@ -1,0 +1,244 @@
+// Package payloads keeps the release files an omaha-server hosts, on local disk under
+// <dir>/<app>/<board>/<version>/<file>.
+//
+// Writing a payload streams it: bytes go to a temporary file in <dir>/.tmp while SHA-256
+// and SHA-1 are computed, the size and (when given) the SHA-256 are compared with what the
+// uploader declared, the file is synced and only then renamed into place, and the
+// directory synced. A commit callback (the release row's insert) runs after the rename;
+// when it fails the file is removed, so a failed or truncated upload leaves neither a file
+// nor a row. One upload per key at a time within a process.
+//
+// Reading goes through an os.Root, so no request path can leave the directory; path
+// components are checked to be plain names as well.
+package payloads
+
+import (
+	"context"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+)
+
+// Sentinel errors callers branch on.
+var (
+	// ErrMismatch: the written bytes differ from what the uploader declared (size or hash).
+	ErrMismatch = errors.New("payloads: upload does not match its declared size or hash")
+	// ErrTooLarge: the upload is over the configured limit.
+	ErrTooLarge = errors.New("payloads: upload too large")
+	// ErrBadName: a path component is not a plain name.
+	ErrBadName = errors.New("payloads: not a plain name")
+	// ErrBusy: another upload of the same key is in progress.
+	ErrBusy = errors.New("payloads: an upload of this release is in progress")
+)
+
+// Key names one hosted file.
+type Key struct {
+	App, Board, Version, Name string
+}
+
+func (k Key) path() (string, error) {
+	for _, c := range []string{k.App, k.Board, k.Version, k.Name} {
+		if err := CheckName(c); err != nil {
+			return "", err
+		}
+	}
+	return filepath.Join(k.App, k.Board, k.Version, k.Name), nil
+}
+
+// CheckName reports whether s can be a path component: 1 to 255 bytes, no separators,
+// not "." or "..", no control characters, not starting with a dot.
+func CheckName(s string) error {
+	switch {
+	case s == "" || len(s) > 255:
+		return fmt.Errorf("%w: %q has a bad length", ErrBadName, s)
+	case strings.HasPrefix(s, "."):
+		return fmt.Errorf("%w: %q starts with a dot", ErrBadName, s)
+	case strings.ContainsAny(s, "/\\?#%"):
+		return fmt.Errorf("%w: %q contains a separator", ErrBadName, s)
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("%w: %q contains a control character", ErrBadName, s)
+		}
+	}
+	return nil
+}
+
+// Sums are what was written.
+type Sums struct {
+	Size   int64
+	SHA256 string // hex
+	SHA1   string // hex
+}
+
+// Expect is what the uploader declared.
+type Expect struct {
+	Size   int64  // required: the exact byte count
+	SHA256 string // hex; checked when not empty
+}
+
+// Dir is a payload directory.
+type Dir struct {
+	dir     string
+	root    *os.Root
+	maxSize int64
+
+	mu   sync.Mutex
+	busy map[string]bool
+}
+
+// Open opens (creating) the payload directory dir; maxSize caps one upload.
+func Open(dir string, maxSize int64) (*Dir, error) {
+	if err := os.MkdirAll(filepath.Join(dir, ".tmp"), 0o755); err != nil {
+		return nil, fmt.Errorf("payloads: %w", err)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("payloads: %w", err)
+	}
+	// Temporary files of a crashed process are garbage.
+	if entries, err := os.ReadDir(filepath.Join(dir, ".tmp")); err == nil {
+		for _, e := range entries {
+			os.Remove(filepath.Join(dir, ".tmp", e.Name()))
+		}
+	}
+	return &Dir{dir: dir, root: root, maxSize: maxSize, busy: map[string]bool{}}, nil
+}
+
+// Close releases the directory handle.
+func (d *Dir) Close() error { return d.root.Close() }
+
+// Store writes r as key, checks it against want, renames it into place and calls commit;
+// on any failure nothing is left behind.
+func (d *Dir) Store(ctx context.Context, key Key, r io.Reader, want Expect, commit func(Sums) error) (Sums, error) {
+	rel, err := key.path()
+	if err != nil {
+		return Sums{}, err
+	}
+	if want.Size <= 0 {
+		return Sums{}, fmt.Errorf("%w: the declared size must be above zero", ErrMismatch)
+	}
+	if want.Size > d.maxSize {
+		return Sums{}, fmt.Errorf("%w: %d bytes declared, the limit is %d", ErrTooLarge, want.Size, d.maxSize)
+	}
+	want.SHA256 = strings.ToLower(want.SHA256)
+	d.mu.Lock()
+	if d.busy[rel] {
+		d.mu.Unlock()
+		return Sums{}, ErrBusy
+	}
+	d.busy[rel] = true
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		delete(d.busy, rel)
+		d.mu.Unlock()
+	}()
+
+	tmp, err := os.CreateTemp(filepath.Join(d.dir, ".tmp"), "upload-")
+	if err != nil {
+		return Sums{}, fmt.Errorf("payloads: %w", err)
+	}
+	tmpName := tmp.Name()
+	placed := ""
+	ok := false
+	defer func() {
+		if !ok {
+			tmp.Close()
+			os.Remove(tmpName)
+			if placed != "" {
+				os.Remove(placed)
+			}
+		}
+	}()
+	s256, s1 := sha256.New(), sha1.New()
+	// One byte more than declared shows an overlong body.
+	n, err := io.Copy(io.MultiWriter(tmp, s256, s1), io.LimitReader(ctxReader{ctx, r}, want.Size+1))
+	if err != nil {
+		return Sums{}, fmt.Errorf("payloads: receiving %s after %d bytes: %w", key.Name, n, err)
+	}
+	sums := Sums{Size: n, SHA256: hexSum(s256), SHA1: hexSum(s1)}
+	if n != want.Size {
+		return sums, fmt.Errorf("%w: received %d bytes or more, declared %d", ErrMismatch, n, want.Size)
+	}
+	if want.SHA256 != "" && want.SHA256 != sums.SHA256 {
+		return sums, fmt.Errorf("%w: SHA-256 %s, declared %s", ErrMismatch, sums.SHA256, want.SHA256)
+	}
+	if err := tmp.Sync(); err != nil {
+		return sums, fmt.Errorf("payloads: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return sums, fmt.Errorf("payloads: %w", err)
+	}
+	final := filepath.Join(d.dir, rel)
+	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
+		return sums, fmt.Errorf("payloads: %w", err)
+	}
+	if err := os.Rename(tmpName, final); err != nil {
+		return sums, fmt.Errorf("payloads: %w", err)
+	}
+	placed = final
+	if err := syncDir(filepath.Dir(final)); err != nil {
+		return sums, fmt.Errorf("payloads: %w", err)
+	}
+	if err := commit(sums); err != nil {
+		return sums, err
+	}
+	ok = true
+	return sums, nil
+}
+
+// Open opens a hosted file for reading.
+func (d *Dir) Open(key Key) (*os.File, error) {
+	rel, err := key.path()
+	if err != nil {
+		return nil, err
+	}
+	f, err := d.root.Open(rel)
+	if err != nil {
+		return nil, fmt.Errorf("payloads: %w", err)
+	}
+	return f, nil
+}
+
+// Exists reports whether key has a file.
+func (d *Dir) Exists(key Key) bool {
+	rel, err := key.path()
+	if err != nil {
+		return false
+	}
+	_, err = d.root.Stat(rel)
+	return err == nil
+}
+
+func hexSum(h hash.Hash) string { return hex.EncodeToString(h.Sum(nil)) }
+
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
+// ctxReader stops a copy when ctx ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
