@@ -278,7 +278,7 @@ func (w Window) String() string {
 	var days []string
 	for d := time.Sunday; d <= time.Saturday; d++ {
 		if w.Days[(d+1)%7] { // Monday first
-			days = append(days, time.Weekday((d+1)%7).String()[:3])
+			days = append(days, time.Weekday((d + 1) % 7).String()[:3])
 		}
 	}
 	zone := "UTC"
