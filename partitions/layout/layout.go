@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/switchyard-os/switchyard/partitions/gpt"
 	"github.com/switchyard-os/switchyard/partitions/slots"
@@ -216,9 +217,10 @@ func Build(ctx context.Context, w gpt.WriteSyncer, opts Options) ([]Spec, uint64
 }
 
 // WriteFile creates (or replaces) the image file path with the layout; when usrA is not nil,
-// its contents are copied into USR-A (it must fit). The file is sparse where nothing is
-// written, and synced before WriteFile returns.
-func WriteFile(ctx context.Context, path string, opts Options, usrA io.Reader) (err error) {
+// its contents are copied into USR-A (it must fit). The image is written to a temporary file
+// next to path, synced and renamed over path, so a failure leaves path as it was. The file is
+// sparse where nothing is written.
+func WriteFile(ctx context.Context, path string, opts Options, usrA io.Reader) error {
 	specs, sectors, err := Plan(opts)
 	if err != nil {
 		return err
@@ -227,40 +229,63 @@ func WriteFile(ctx context.Context, path string, opts Options, usrA io.Reader) (
 	if ss == 0 {
 		ss = 512
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
 		return fmt.Errorf("layout: %w", err)
 	}
-	defer func() {
-		if cerr := f.Close(); err == nil && cerr != nil {
-			err = fmt.Errorf("layout: %w", cerr)
+	tmp := f.Name()
+	if err := writeImage(ctx, f, specs, int64(sectors)*ss, ss, opts, usrA); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("layout: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("layout: %w", err)
+	}
+	if dir, err := os.Open(filepath.Dir(path)); err == nil {
+		err = dir.Sync()
+		dir.Close()
+		if err != nil {
+			return fmt.Errorf("layout: syncing %s: %w", filepath.Dir(path), err)
 		}
-	}()
-	if err := f.Truncate(int64(sectors) * ss); err != nil {
+	}
+	return nil
+}
+
+func writeImage(ctx context.Context, f *os.File, specs []Spec, size, ss int64, opts Options, usrA io.Reader) error {
+	if err := f.Chmod(0o644); err != nil {
+		return fmt.Errorf("layout: %w", err)
+	}
+	if err := f.Truncate(size); err != nil {
 		return fmt.Errorf("layout: %w", err)
 	}
 	if _, _, err := Build(ctx, f, opts); err != nil {
 		return err
 	}
-	if usrA != nil {
-		var a Spec
-		for _, s := range specs {
-			if s.Number == NumUSRA {
-				a = s
-			}
+	if usrA == nil {
+		return nil
+	}
+	var a Spec
+	for _, s := range specs {
+		if s.Number == NumUSRA {
+			a = s
 		}
-		size := int64(a.LastLBA-a.FirstLBA+1) * ss
-		w := io.NewOffsetWriter(f, int64(a.FirstLBA)*ss)
-		n, err := io.Copy(w, io.LimitReader(usrA, size+1))
-		if err != nil {
-			return fmt.Errorf("layout: copying into %s: %w", LabelUSRA, err)
-		}
-		if n > size {
-			return fmt.Errorf("layout: %w: the image for %s is larger than its %d bytes", ErrTooLarge, LabelUSRA, size)
-		}
-		if err := f.Sync(); err != nil {
-			return fmt.Errorf("layout: %w", err)
-		}
+	}
+	part := int64(a.LastLBA-a.FirstLBA+1) * ss
+	n, err := io.Copy(io.NewOffsetWriter(f, int64(a.FirstLBA)*ss), io.LimitReader(usrA, part+1))
+	if err != nil {
+		return fmt.Errorf("layout: copying into %s: %w", LabelUSRA, err)
+	}
+	if n > part {
+		return fmt.Errorf("%w: the image for %s is larger than its %d bytes", ErrTooLarge, LabelUSRA, part)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("layout: %w", err)
 	}
 	return nil
 }
