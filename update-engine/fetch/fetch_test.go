@@ -1,0 +1,180 @@
+package fetch
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/switchyard-os/switchyard/omaha"
+	"github.com/switchyard-os/switchyard/update-engine/transport"
+)
+
+// flakyServer serves data with Range support and cuts each response after cut bytes (0 means
+// never) for the first cuts responses.
+func flakyServer(t *testing.T, data []byte, cut int, cuts int32, ignoreRange bool) (*httptest.Server, *atomic.Int32) {
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		i := n.Add(1)
+		if ignoreRange {
+			r.Header.Del("Range")
+		}
+		if cut > 0 && i <= cuts {
+			// Serve through a writer that stops after cut bytes and drops the connection.
+			w = &cutWriter{ResponseWriter: w, left: cut}
+		}
+		defer func() {
+			if recover() != nil {
+				panic(http.ErrAbortHandler)
+			}
+		}()
+		http.ServeContent(w, r, "payload", time.Time{}, bytes.NewReader(data))
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &n
+}
+
+type cutWriter struct {
+	http.ResponseWriter
+	left int
+}
+
+func (c *cutWriter) Write(p []byte) (int, error) {
+	if len(p) > c.left {
+		c.ResponseWriter.Write(p[:c.left])
+		c.left = 0
+		panic(http.ErrAbortHandler)
+	}
+	c.left -= len(p)
+	return c.ResponseWriter.Write(p)
+}
+
+func random(t *testing.T, n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
+
+func noWait(time.Duration) <-chan time.Time {
+	c := make(chan time.Time, 1)
+	c <- time.Time{}
+	return c
+}
+
+func TestResumeAcrossDrops(t *testing.T) {
+	data := random(t, 3<<20)
+	srv, hits := flakyServer(t, data, 700<<10, 3, false)
+	s := &Source{URLs: []string{srv.URL + "/p"}, Length: int64(len(data)), HTTP: srv.Client(), After: noWait}
+	r, err := s.Open(t.Context(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatal("payload differs after resumes")
+	}
+	if hits.Load() != 4 {
+		t.Errorf("%d requests, want 4 (three cut)", hits.Load())
+	}
+	// Resume means nearly nothing was downloaded twice.
+	if rcv := s.Received(); rcv > int64(len(data))*11/10 {
+		t.Errorf("received %d bytes for a %d-byte payload", rcv, len(data))
+	}
+}
+
+func TestOpenAtOffsetAndIgnoredRange(t *testing.T) {
+	data := random(t, 1<<20)
+	for _, ignore := range []bool{false, true} {
+		srv, _ := flakyServer(t, data, 0, 0, ignore)
+		s := &Source{URLs: []string{srv.URL}, Length: int64(len(data)), HTTP: srv.Client(), After: noWait}
+		r, err := s.Open(t.Context(), 12345)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, data[12345:]) {
+			t.Errorf("ignoreRange=%v: wrong bytes", ignore)
+		}
+	}
+}
+
+func TestFailover(t *testing.T) {
+	data := random(t, 256<<10)
+	good, _ := flakyServer(t, data, 0, 0, false)
+	var badHits atomic.Int32
+	bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		badHits.Add(1)
+		http.Error(w, "gone", http.StatusNotFound)
+	}))
+	defer bad.Close()
+	s := &Source{URLs: []string{bad.URL, good.URL}, Length: int64(len(data)), HTTP: http.DefaultClient, After: noWait, MaxFailuresPerURL: 2}
+	r, _ := s.Open(t.Context(), 0)
+	got, err := io.ReadAll(r)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("failover read: %v", err)
+	}
+	if badHits.Load() != 2 {
+		t.Errorf("the failing URL was tried %d times, want 2", badHits.Load())
+	}
+}
+
+func TestGiveUp(t *testing.T) {
+	s := &Source{URLs: []string{"http://127.0.0.1:1/a", "http://127.0.0.1:1/b"}, Length: 10, HTTP: http.DefaultClient, After: noWait, MaxAttempts: 5}
+	r, _ := s.Open(t.Context(), 0)
+	_, err := io.ReadAll(r)
+	var te *TransferError
+	if !errors.As(err, &te) || te.ErrorCode() != omaha.ErrorCodeDownloadTransferError {
+		t.Fatalf("err = %v, want a TransferError", err)
+	}
+}
+
+func TestBounds(t *testing.T) {
+	data := random(t, 4096)
+	srv, _ := flakyServer(t, data, 0, 0, false)
+	// The source says the payload is shorter than what the server has: only Length bytes.
+	s := &Source{URLs: []string{srv.URL}, Length: 1000, HTTP: srv.Client(), After: noWait, MaxAttempts: 2}
+	r, _ := s.Open(t.Context(), 0)
+	got, err := io.ReadAll(r)
+	if err != nil || !bytes.Equal(got, data[:1000]) {
+		t.Fatalf("bounded read: %d bytes, %v", len(got), err)
+	}
+	// Longer than the server has: the short body is a transfer error, not a silent success.
+	s = &Source{URLs: []string{srv.URL}, Length: 8192, HTTP: srv.Client(), After: noWait, MaxAttempts: 3}
+	r, _ = s.Open(t.Context(), 0)
+	if _, err := io.ReadAll(r); err == nil {
+		t.Fatal("a short payload read without error")
+	}
+	// Policy.
+	s = &Source{URLs: []string{"http://updates.example/p"}, Length: 1, HTTP: http.DefaultClient, CheckURL: transport.Config{}.CheckURL}
+	if _, err := s.Open(t.Context(), 0); !errors.Is(err, transport.ErrInsecureURL) {
+		t.Errorf("plain http URL: %v", err)
+	}
+}
+
+func TestCancel(t *testing.T) {
+	data := random(t, 1<<20)
+	srv, _ := flakyServer(t, data, 0, 0, false)
+	ctx, cancel := context.WithCancel(t.Context())
+	s := &Source{URLs: []string{srv.URL}, Length: int64(len(data)), HTTP: srv.Client()}
+	r, _ := s.Open(ctx, 0)
+	buf := make([]byte, 1000)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if _, err := io.ReadAll(r); !errors.Is(err, context.Canceled) {
+		t.Errorf("after cancel: %v", err)
+	}
+}
