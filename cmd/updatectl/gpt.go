@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/switchyard-os/switchyard/partitions/blockdev"
 	"github.com/switchyard-os/switchyard/partitions/gpt"
@@ -209,10 +210,13 @@ func gptRun(ctx context.Context, cfg gptConfig, stdout io.Writer) error {
 	return nil
 }
 
+// lockWait rides out udev's short shared lock while it probes a block device.
+const lockWait = time.Second
+
 // openDisk opens a disk; for an image file without --sector-size the sector size is found
 // by looking for the GPT signature at 512 and 4096 bytes.
 func openDisk(ctx context.Context, path string, sectorSize int, write bool) (*blockdev.Disk, error) {
-	d, err := blockdev.Open(ctx, path, blockdev.Options{Write: write, SectorSize: sectorSize})
+	d, err := blockdev.Open(ctx, path, blockdev.Options{Write: write, SectorSize: sectorSize, LockWait: lockWait})
 	if err != nil {
 		return nil, err
 	}
@@ -224,7 +228,7 @@ func openDisk(ctx context.Context, path string, sectorSize int, write bool) (*bl
 		return d, nil // Read reports a missing GPT with its own error
 	}
 	d.Close()
-	return blockdev.Open(ctx, path, blockdev.Options{Write: write, SectorSize: ss})
+	return blockdev.Open(ctx, path, blockdev.Options{Write: write, SectorSize: ss, LockWait: lockWait})
 }
 
 // gptPartition is one row of `show --json`.

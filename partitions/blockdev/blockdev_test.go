@@ -140,3 +140,22 @@ func TestBlockDevice(t *testing.T) {
 		t.Fatalf("read back %q, %v", got, err)
 	}
 }
+
+// TestLockWait: a writer that waits gets the lock once the holder lets go.
+func TestLockWait(t *testing.T) {
+	ctx := context.Background()
+	img := filepath.Join(t.TempDir(), "disk.img")
+	if err := os.WriteFile(img, make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	holder, err := blockdev.Open(ctx, img, blockdev.Options{Write: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { time.Sleep(100 * time.Millisecond); holder.Close() }()
+	d, err := blockdev.Open(ctx, img, blockdev.Options{Write: true, LockWait: 5 * time.Second})
+	if err != nil {
+		t.Fatalf("waiting writer: %v", err)
+	}
+	d.Close()
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -20,6 +21,10 @@ type Options struct {
 	// SectorSize overrides the logical sector size; 0 means BLKSSZGET for block devices and
 	// 512 for files.
 	SectorSize int
+	// LockWait is how long to keep trying for the writer lock before ErrHeld. udev holds a
+	// shared lock on a block device for a moment while it probes it, so callers that write
+	// real disks should allow a second or so; 0 tries once.
+	LockWait time.Duration
 }
 
 // Disk is an open whole disk or image file.
@@ -50,7 +55,35 @@ func Open(ctx context.Context, path string, opts Options) (*Disk, error) {
 		f.Close()
 		return nil, err
 	}
+	if opts.Write {
+		if err := d.lock(ctx, opts.LockWait); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
 	return d, nil
+}
+
+// lock takes the exclusive writer lock, retrying until wait has passed.
+func (d *Disk) lock(ctx context.Context, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		err := unix.Flock(int(d.f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) {
+			return fmt.Errorf("blockdev: locking %s: %w", d.path, err)
+		}
+		if !time.Now().Before(deadline) {
+			return fmt.Errorf("%w: %s", ErrHeld, d.path)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 func (d *Disk) init(opts Options) error {
@@ -84,14 +117,6 @@ func (d *Disk) init(opts Options) error {
 			return fmt.Errorf("blockdev: %s has %d-byte logical sectors, not %d", d.path, d.sectorSize, opts.SectorSize)
 		}
 		d.sectorSize = opts.SectorSize
-	}
-	if opts.Write {
-		if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
-			if errors.Is(err, unix.EWOULDBLOCK) {
-				return fmt.Errorf("%w: %s", ErrHeld, d.path)
-			}
-			return fmt.Errorf("blockdev: locking %s: %w", d.path, err)
-		}
 	}
 	return nil
 }
