@@ -84,7 +84,7 @@ func newFixture(t *testing.T, nRoot, rootThreshold int) *fixture {
 		t:          t,
 		clock:      &clock{t: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)},
 		targetKey:  newSigner(t, keys.ECDSAP256),
-		onlineKeys: []signature.Signer{newSigner(t, keys.Ed25519), newSigner(t, keys.RSA)},
+		onlineKeys: []signature.Signer{newSigner(t, keys.Ed25519), newSigner(t, keys.ECDSAP256)},
 		payloadDir: t.TempDir(),
 		override:   map[string][]byte{},
 	}
