@@ -1,0 +1,149 @@
+package strategy
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.etcd.io/etcd/server/v3/embed"
+
+	"github.com/switchyard-os/switchyard/rebootlock"
+)
+
+// startEtcd runs a one-member etcd on a free loopback port and returns its endpoint.
+func startEtcd(t *testing.T) string {
+	t.Helper()
+	var ports []int
+	for range 2 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		l.Close()
+	}
+	cfg := embed.NewConfig()
+	cfg.Dir = t.TempDir()
+	cu, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", ports[0]))
+	pu, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", ports[1]))
+	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
+	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*pu}, []url.URL{*pu}
+	cfg.InitialCluster = cfg.Name + "=" + pu.String()
+	cfg.Logger, cfg.LogLevel, cfg.LogOutputs = "zap", "error", []string{"/dev/null"}
+	cfg.UnsafeNoFsync = true
+	e, err := embed.StartEtcd(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	select {
+	case <-e.Server.ReadyNotify():
+	case <-time.After(30 * time.Second):
+		t.Fatal("etcd not ready")
+	}
+	return cu.String()
+}
+
+func TestEtcdLockWithRealEtcd(t *testing.T) {
+	endpoint := startEtcd(t)
+	cli, err := rebootlock.NewClient(rebootlock.EtcdConfig{Endpoints: []string{endpoint}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	quiet := slog.New(slog.DiscardHandler)
+	sem, err := rebootlock.New(cli, "default", rebootlock.Options{Logger: quiet, Jitter: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sem.Close()
+	ctx := t.Context()
+	// Another host holds the only slot.
+	if err := sem.TryLock(ctx, rebootlock.Holder{ID: "other"}); err != nil {
+		t.Fatal(err)
+	}
+	record := filepath.Join(t.TempDir(), "rebooted")
+	c, err := New(Config{
+		Strategy: EtcdLock,
+		Lock:     sem.Slot(rebootlock.Holder{ID: "me", Hostname: "me.example"}),
+		Rebooter: Command{"sh", "-c", fmt.Sprintf("echo rebooted >> %q", record)},
+		Logger:   quiet,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	err = c.Reboot(short)
+	cancel()
+	if err == nil {
+		t.Fatal("rebooted while the group was full")
+	}
+	if _, err := os.Stat(record); !os.IsNotExist(err) {
+		t.Fatal("the reboot command ran without the lock")
+	}
+
+	done := make(chan error, 1)
+	go func() { done <- c.Reboot(ctx) }()
+	time.Sleep(200 * time.Millisecond)
+	if err := sem.Unlock(ctx, "other"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no reboot after the slot was freed")
+	}
+	if b, err := os.ReadFile(record); err != nil || string(b) != "rebooted\n" {
+		t.Fatalf("reboot record %q, %v", b, err)
+	}
+	st, err := sem.Status(ctx)
+	if err != nil || !st.Holding("me") {
+		t.Fatalf("the slot must stay held across the reboot: %+v, %v", st, err)
+	}
+}
+
+func TestEtcdLockUnreachableNeverReboots(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cli, err := rebootlock.NewClient(rebootlock.EtcdConfig{Endpoints: []string{addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	quiet := slog.New(slog.DiscardHandler)
+	sem, err := rebootlock.New(cli, "default", rebootlock.Options{Logger: quiet, OpTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	record := filepath.Join(t.TempDir(), "rebooted")
+	c, err := New(Config{
+		Strategy: EtcdLock, Lock: sem.Slot(rebootlock.Holder{ID: "me"}),
+		Rebooter:   Command{"sh", "-c", fmt.Sprintf("echo rebooted >> %q", record)},
+		Logger:     quiet,
+		MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	if err := c.Reboot(ctx); err == nil {
+		t.Fatal("Reboot succeeded with etcd unreachable")
+	}
+	if _, err := os.Stat(record); !os.IsNotExist(err) {
+		t.Fatal("rebooted without the lock")
+	}
+}

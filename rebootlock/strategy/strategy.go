@@ -1,0 +1,227 @@
+// Package strategy decides when a host with a staged update reboots: it waits for a reboot
+// window, takes the fleet's reboot lock, checks the window again, and only then reboots.
+//
+// # Strategies
+//
+//	etcd-lock  window, then a slot of the etcd semaphore (rebootlock.Slot), then reboot
+//	fleetlock  the same with a FleetLock server's slot (fleetlock.Client)
+//	reboot     window, then reboot; no lock
+//	off        never reboot (Reboot returns ErrOff)
+//
+// An empty strategy name means "reboot", as in Flatcar.
+//
+// # The sequence, one cycle (Coordinator.Reboot)
+//
+//	waiting-window --window open--> locking --slot held--> checking
+//	checking --window still open--> rebooting
+//	checking --window closed------> releasing --> waiting-window
+//	locking  --lock error---------> backoff --> locking (never rebooting)
+//
+// Invariant: under etcd-lock and fleetlock the Rebooter is called only after Lock returned
+// nil in this cycle, whatever etcd or the server does; an error keeps the host waiting
+// (with exponential backoff) until its context ends. The slot stays held across the reboot;
+// releasing it after the host has come back healthy is the daemon's job (Locker.Unlock).
+// If the Rebooter fails, the slot is released and the error returned.
+package strategy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/switchyard-os/switchyard/rebootlock/window"
+)
+
+// Strategy names a reboot strategy.
+type Strategy string
+
+// The strategies.
+const (
+	EtcdLock  Strategy = "etcd-lock"
+	FleetLock Strategy = "fleetlock"
+	Reboot    Strategy = "reboot"
+	Off       Strategy = "off"
+)
+
+// ErrOff is returned by Reboot under the off strategy.
+var ErrOff = errors.New("strategy: reboots are off")
+
+// Parse reads a strategy name (REBOOT_STRATEGY); "" is reboot.
+func Parse(name string) (Strategy, error) {
+	switch s := Strategy(name); s {
+	case "":
+		return Reboot, nil
+	case EtcdLock, FleetLock, Reboot, Off:
+		return s, nil
+	}
+	return "", fmt.Errorf("strategy: unknown reboot strategy %q (etcd-lock, fleetlock, reboot or off)", name)
+}
+
+// Locker is the fleet's reboot lock for this host: rebootlock.Slot or fleetlock.Client.
+type Locker interface {
+	// Lock returns nil once this host holds a slot (waiting while none is free).
+	Lock(ctx context.Context) error
+	// Unlock releases this host's slot; releasing a slot not held succeeds.
+	Unlock(ctx context.Context) error
+}
+
+// Rebooter reboots the host.
+type Rebooter interface {
+	Reboot(ctx context.Context) error
+}
+
+// Clock is the time source; the zero Config uses the real one.
+type Clock interface {
+	Now() time.Time
+	After(d time.Duration) <-chan time.Time
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                         { return time.Now() }
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// Config configures a Coordinator.
+type Config struct {
+	Strategy Strategy
+	// Windows; empty means any time.
+	Windows window.Schedule
+	// Lock is required for etcd-lock and fleetlock.
+	Lock     Locker
+	Rebooter Rebooter
+	Logger   *slog.Logger
+	Clock    Clock
+	// MinBackoff and MaxBackoff bound the retry delay after a lock error (1 s and 5 min
+	// when zero).
+	MinBackoff, MaxBackoff time.Duration
+}
+
+// Coordinator runs the reboot sequence of one host.
+type Coordinator struct {
+	cfg Config
+	log *slog.Logger
+}
+
+// New checks cfg and returns a Coordinator.
+func New(cfg Config) (*Coordinator, error) {
+	if _, err := Parse(string(cfg.Strategy)); err != nil {
+		return nil, err
+	}
+	if cfg.Strategy == "" {
+		cfg.Strategy = Reboot
+	}
+	if (cfg.Strategy == EtcdLock || cfg.Strategy == FleetLock) && cfg.Lock == nil {
+		return nil, fmt.Errorf("strategy: %s needs a lock", cfg.Strategy)
+	}
+	if cfg.Strategy != Off && cfg.Rebooter == nil {
+		return nil, errors.New("strategy: no rebooter")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = realClock{}
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = time.Second
+	}
+	if cfg.MaxBackoff < cfg.MinBackoff {
+		cfg.MaxBackoff = max(5*time.Minute, cfg.MinBackoff)
+	}
+	return &Coordinator{cfg: cfg, log: cfg.Logger.With("strategy", string(cfg.Strategy))}, nil
+}
+
+func (c *Coordinator) locking() bool {
+	return c.cfg.Strategy == EtcdLock || c.cfg.Strategy == FleetLock
+}
+
+// Reboot runs one cycle (see the package comment) and returns once the Rebooter was called
+// successfully, or with the error that stopped it. It never reboots without the lock under
+// etcd-lock and fleetlock.
+func (c *Coordinator) Reboot(ctx context.Context) error {
+	if c.cfg.Strategy == Off {
+		return ErrOff
+	}
+	for {
+		if err := c.waitWindow(ctx); err != nil {
+			return err
+		}
+		if c.locking() {
+			if err := c.lock(ctx); err != nil {
+				return err
+			}
+			// The lock may have taken long; the window may have closed meanwhile.
+			if now := c.cfg.Clock.Now(); !c.cfg.Windows.Contains(now) {
+				c.log.Info("reboot window closed while waiting for the lock; releasing it", "next", c.cfg.Windows.Next(now))
+				if err := c.unlock(ctx); err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		c.log.Info("rebooting")
+		if err := c.cfg.Rebooter.Reboot(ctx); err != nil {
+			err = fmt.Errorf("strategy: reboot: %w", err)
+			if c.locking() {
+				if uerr := c.unlock(ctx); uerr != nil {
+					return errors.Join(err, uerr)
+				}
+			}
+			return err
+		}
+		return nil
+	}
+}
+
+// waitWindow returns once the schedule is open.
+func (c *Coordinator) waitWindow(ctx context.Context) error {
+	for {
+		now := c.cfg.Clock.Now()
+		if c.cfg.Windows.Contains(now) {
+			return nil
+		}
+		next := c.cfg.Windows.Next(now)
+		if next.IsZero() {
+			return errors.New("strategy: the reboot windows never open")
+		}
+		c.log.Info("waiting for the reboot window", "opens", next)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("strategy: waiting for the reboot window: %w", ctx.Err())
+		case <-c.cfg.Clock.After(next.Sub(now)):
+		}
+	}
+}
+
+// lock takes the lock, retrying errors with jittered exponential backoff until ctx ends.
+func (c *Coordinator) lock(ctx context.Context) error {
+	return c.retry(ctx, "taking the reboot lock", c.cfg.Lock.Lock)
+}
+
+func (c *Coordinator) unlock(ctx context.Context) error {
+	return c.retry(ctx, "releasing the reboot lock", c.cfg.Lock.Unlock)
+}
+
+func (c *Coordinator) retry(ctx context.Context, what string, f func(context.Context) error) error {
+	delay := c.cfg.MinBackoff
+	for {
+		err := f(ctx)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("strategy: %s: %w", what, errors.Join(ctx.Err(), err))
+		}
+		wait := delay/2 + rand.N(delay/2+1)
+		c.log.Warn("reboot lock error; retrying", "op", what, "err", err, "in", wait)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("strategy: %s: %w", what, errors.Join(ctx.Err(), err))
+		case <-c.cfg.Clock.After(wait):
+		}
+		delay = min(delay*2, c.cfg.MaxBackoff)
+	}
+}
