@@ -26,6 +26,10 @@ type Target struct {
 	Version string
 	Board   string
 	Release uint64
+	// PartitionSize and PartitionSHA256 describe the partition image the payload produces,
+	// when TUF pins them (zero otherwise); the installer checks the signed manifest agrees.
+	PartitionSize   int64
+	PartitionSHA256 []byte
 }
 
 // Trust refreshes TUF metadata and looks a version up.

@@ -1,0 +1,55 @@
+// Package trust answers the engine's question "does TUF vouch for this version on this
+// board?" with signing/tuf/client: every Lookup refreshes the metadata (root rotation,
+// timestamp, snapshot, targets, with go-tuf checking signatures, thresholds, expiry, rollback
+// and mix-and-match) and then finds the one target whose custom fields name the version and
+// board. Only metadata is fetched; the payload is streamed by the installer, bounded by the
+// target's length and checked against its SHA-256.
+package trust
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+
+	"github.com/switchyard-os/switchyard/signing/tuf/client"
+	"github.com/switchyard-os/switchyard/update-engine/engine"
+)
+
+// Refresher is the part of *client.Client used here.
+type Refresher interface {
+	Refresh(ctx context.Context) (*client.Repository, error)
+}
+
+// TUF implements engine.Trust.
+type TUF struct {
+	Client Refresher
+}
+
+// Lookup refreshes the metadata and returns the target for version and board.
+func (t TUF) Lookup(ctx context.Context, version, board string) (engine.Target, error) {
+	repo, err := t.Client.Refresh(ctx)
+	if err != nil {
+		return engine.Target{}, fmt.Errorf("trust: TUF refresh: %w", err)
+	}
+	tgt, err := repo.Find(board, version)
+	if err != nil {
+		return engine.Target{}, fmt.Errorf("trust: %w", err)
+	}
+	out := engine.Target{
+		Name:          tgt.Name,
+		Length:        tgt.Length,
+		SHA256:        append([]byte(nil), tgt.SHA256[:]...),
+		Version:       tgt.Custom.Version,
+		Board:         tgt.Custom.Board,
+		Release:       uint64(max(tgt.Custom.ReleaseCounter, 0)),
+		PartitionSize: tgt.Custom.PartitionSize,
+	}
+	if h := tgt.Custom.PartitionSHA256; h != "" {
+		b, err := hex.DecodeString(h)
+		if err != nil || len(b) != 32 {
+			return engine.Target{}, fmt.Errorf("trust: target %s: bad partition hash %q", tgt.Name, h)
+		}
+		out.PartitionSHA256 = b
+	}
+	return out, nil
+}
