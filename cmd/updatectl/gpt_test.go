@@ -233,3 +233,36 @@ func flip(t *testing.T, img string, off int64) {
 		t.Fatal(err)
 	}
 }
+
+// TestGPTOnBlockDevice runs the update cycle on a loop device (512- and 4096-byte logical
+// sectors): the size and sector size come from the kernel, the lock is taken on the device
+// node, and cgpt and sgdisk judge the device.
+func TestGPTOnBlockDevice(t *testing.T) {
+	for _, ss := range []int{512, 4096} {
+		t.Run(map[int]string{512: "512", 4096: "4096"}[ss], func(t *testing.T) {
+			img := newDisk(t, ss)
+			dev := gpttest.Loop(t, img, ss, true)
+			mustGPT(t, "prepare", dev, "-i", "4")
+			mustGPT(t, "flip", dev, "-i", "4")
+			if out := mustGPT(t, "next", dev); !strings.HasPrefix(out, "4 USR-B ") {
+				t.Fatalf("next: %q", out)
+			}
+			mustGPT(t, "mark-good", dev, "-i", "4")
+			out := mustGPT(t, "show", dev, "--json")
+			var s gptShow
+			if err := json.Unmarshal([]byte(out), &s); err != nil {
+				t.Fatal(err)
+			}
+			if s.SectorSize != ss || s.NextBoot == nil || *s.NextBoot != 4 {
+				t.Fatalf("show: sector size %d, next boot %v", s.SectorSize, s.NextBoot)
+			}
+			gpttest.SgdiskVerify(t, dev)
+			if p, tr, su := gpttest.CgptState(t, dev, 4); [3]int{p, tr, su} != [3]int{2, 0, 1} {
+				t.Fatalf("cgpt reads USR-B as %d/%d/%d", p, tr, su)
+			}
+			if _, err := gptCmd(t, "show", dev, "--sector-size", "1024"); err == nil {
+				t.Fatal("a sector size the device does not have was accepted")
+			}
+		})
+	}
+}

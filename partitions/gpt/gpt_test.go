@@ -208,6 +208,8 @@ func TestReadRejects(t *testing.T) {
 		{"huge entry array", bothHeaders(80, u32(1<<20)), gpt.ErrBadHeader, "entries"},
 		{"usable range inverted", bothHeaders(40, u64(1<<30)), gpt.ErrBadHeader, "first usable"},
 		{"MyLBA", bothHeaders(24, u64(7)), gpt.ErrBadHeader, "MyLBA"},
+		{"entry array LBA wraps around", bothHeaders(72, u64(^uint64(0))), gpt.ErrTruncated, "entry array LBA"},
+		{"last usable beyond the disk", bothHeaders(48, u64(1<<40)), gpt.ErrTruncated, "last usable LBA"},
 		{"overlapping partitions", func(t *testing.T, m *gpttest.Mem) {
 			backup, pArr, bArr, ss := geometry(t, m)
 			for _, arr := range []uint64{pArr, bArr} {

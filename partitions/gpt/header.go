@@ -128,6 +128,11 @@ func checkHeader(b []byte, sectorSize int, sectors, myLBA uint64) (Header, error
 	if h.NumEntries == 0 || uint64(h.NumEntries)*uint64(h.EntrySize) > MaxEntryArrayBytes {
 		return h, fieldError(ErrBadHeader, "%d entries of %d bytes (at most %d bytes)", h.NumEntries, h.EntrySize, MaxEntryArrayBytes)
 	}
+	// Every LBA is inside the disk, so the sums below cannot wrap around.
+	if h.LastUsableLBA >= sectors || h.EntriesLBA >= sectors || h.AlternateLBA >= sectors {
+		return h, fieldError(ErrTruncated, "last usable LBA %d, entry array LBA %d or alternate LBA %d beyond the last sector %d",
+			h.LastUsableLBA, h.EntriesLBA, h.AlternateLBA, sectors-1)
+	}
 	if h.FirstUsableLBA > h.LastUsableLBA {
 		return h, fieldError(ErrBadHeader, "first usable LBA %d after last usable LBA %d", h.FirstUsableLBA, h.LastUsableLBA)
 	}
@@ -136,9 +141,6 @@ func checkHeader(b []byte, sectorSize int, sectors, myLBA uint64) (Header, error
 		// Primary: entries after the header, before the usable range; backup after it.
 		if h.AlternateLBA <= h.LastUsableLBA {
 			return h, fieldError(ErrBadHeader, "alternate LBA %d not after last usable LBA %d", h.AlternateLBA, h.LastUsableLBA)
-		}
-		if h.AlternateLBA >= sectors {
-			return h, fieldError(ErrTruncated, "alternate LBA %d beyond the last sector %d", h.AlternateLBA, sectors-1)
 		}
 		if h.EntriesLBA < 2 || h.EntriesLBA+arr > h.FirstUsableLBA {
 			return h, fieldError(ErrBadHeader, "entry array at LBA %d (+%d) not between the header and first usable LBA %d", h.EntriesLBA, arr, h.FirstUsableLBA)
