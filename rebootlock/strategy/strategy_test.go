@@ -175,7 +175,7 @@ func TestCoordinator(t *testing.T) {
 			}
 			c, err := New(Config{
 				Strategy: tt.strategy, Windows: tt.windows, Lock: lock, Rebooter: rec,
-				Logger:   slog.New(slog.DiscardHandler), Clock: clock,
+				Logger: slog.New(slog.DiscardHandler), Clock: clock,
 			})
 			if err != nil {
 				t.Fatal(err)
