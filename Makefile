@@ -5,7 +5,7 @@ BIN := bin
 BINARIES := omaha-server syctl update-engine updatectl
 STATICCHECK_VERSION := v0.8.2
 # Debian packages the tests use as real components and independent judges.
-TEST_DEBS := cgpt gdisk postgresql etcd-server xz-utils curl
+TEST_DEBS := cgpt gdisk postgresql etcd-server xz-utils curl chromium
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 export PATH := $(PATH):$(shell $(GO) env GOPATH)/bin
 
