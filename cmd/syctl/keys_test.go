@@ -51,6 +51,9 @@ func TestKeysInit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if testing.Short() && !tt.insecure {
+				t.Skip("scrypt-encrypts and decrypts every key (slow under -race); TestKeysInitPassphraseFromEnv covers encryption in -short mode")
+			}
 			dir := filepath.Join(t.TempDir(), "keys")
 			_, stderr, err := syctl(t, append([]string{"keys", "init", "--dir", dir}, tt.args...)...)
 			if err != nil {

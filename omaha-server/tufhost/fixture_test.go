@@ -82,7 +82,7 @@ func newFixture(t *testing.T, nRoot, rootThreshold int) *fixture {
 	t.Helper()
 	f := &fixture{
 		t:          t,
-		clock:      &clock{t: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)},
+		clock:      &clock{t: time.Now().UTC().Truncate(time.Second)},
 		targetKey:  newSigner(t, keys.ECDSAP256),
 		onlineKeys: []signature.Signer{newSigner(t, keys.Ed25519), newSigner(t, keys.ECDSAP256)},
 		payloadDir: t.TempDir(),
