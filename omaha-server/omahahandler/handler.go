@@ -1,0 +1,306 @@
+// Package omahahandler is omaha-server's Omaha v3 endpoint (POST /v1/update/), answering
+// Flatcar's update_engine and Switchyard's update-engine.
+//
+// Per request: the body is capped (http.MaxBytesReader and the omaha package's parse
+// limits) and parsed without entity expansion; malformed XML, a protocol other than 3.0 or
+// an oversized body get HTTP 400/413 with a one-line text reason and write nothing. Then,
+// for each <app>:
+//
+//  1. invalid fields (omaha.App.Validate) → the app's error status (error-invalidVersion,
+//     error-invalidAppId, error-internal), nothing written;
+//  2. unknown application → error-unknownApplication; a track no group of the application
+//     has → error-unknownApplicationOrGroup; nothing written;
+//  3. the update decision, from the cached catalog (package catalog): an update when the
+//     request has <updatecheck>, the group's updates are enabled and the group's channel
+//     offers, for the board (default amd64-usr), a release newer than the running version;
+//     otherwise noupdate. Holds are noupdate, never errors (a Flatcar engine counts any
+//     other status as error 34);
+//  4. one store transaction upserts the instance, appends its status history and stores
+//     its events (transitions in apply); a failed write is HTTP 500 and the host retries;
+//  5. the answer: ping ack, updatecheck, one <event status="ok"/> per event.
+//
+// An offer carries everything a Flatcar engine reads: codebase ending in "/" (this
+// server's /packages/<app>/<board>/<version>/ for hosted payloads, the directory of the
+// URL otherwise), manifest version, package name and size, hash (base64 SHA-1, when known)
+// and hash_sha256 (hex), required="true", and the postinstall action with sha256 (base64
+// of the SHA-256) and DisablePayloadBackoff="true".
+package omahahandler
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/switchyard-os/switchyard/omaha"
+	"github.com/switchyard-os/switchyard/omaha-server/catalog"
+	"github.com/switchyard-os/switchyard/omaha-server/store"
+)
+
+// DefaultBoard is assumed when a request names none (Nebraska does the same).
+const DefaultBoard = "amd64-usr"
+
+// Checkins is the part of the store the handler writes.
+type Checkins interface {
+	Checkin(ctx context.Context, appID, machineID string, decide func(cur *store.Instance) (*store.InstanceUpdate, error)) error
+}
+
+// Config wires a Handler.
+type Config struct {
+	Catalog *catalog.Cache
+	Store   Checkins
+	// PublicURL is the base URL hosts reach this server at (https://updates.example.com);
+	// empty means the scheme and Host of each request.
+	PublicURL string
+	// ServerName is the response's server attribute.
+	ServerName string
+	// MaxBodyBytes caps a request body (omaha.DefaultMaxBodyBytes when 0).
+	MaxBodyBytes int64
+	Now          func() time.Time
+	Logger       *slog.Logger
+	// Registerer receives the handler's metrics (none when nil).
+	Registerer prometheus.Registerer
+}
+
+// Handler serves the Omaha endpoint.
+type Handler struct {
+	cfg     Config
+	limits  omaha.Limits
+	log     *slog.Logger
+	checks  *prometheus.CounterVec
+	events  *prometheus.CounterVec
+	refused *prometheus.CounterVec
+}
+
+// New returns a Handler.
+func New(cfg Config) *Handler {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = "switchyard"
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = omaha.DefaultMaxBodyBytes
+	}
+	h := &Handler{cfg: cfg, limits: omaha.Limits{MaxBodyBytes: cfg.MaxBodyBytes}, log: cfg.Logger}
+	h.checks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchyard_omaha_server_update_checks_total",
+		Help: "Update checks answered, by result (update, noupdate, error).",
+	}, []string{"result"})
+	h.events = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchyard_omaha_server_events_total",
+		Help: "Omaha events received, by type/result (other for unknown pairs).",
+	}, []string{"event"})
+	h.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchyard_omaha_server_refused_requests_total",
+		Help: "Omaha requests or apps refused, by reason.",
+	}, []string{"reason"})
+	if cfg.Registerer != nil {
+		cfg.Registerer.MustRegister(h.checks, h.events, h.refused)
+	}
+	return h
+}
+
+var knownEvents = map[[2]int]string{
+	{3, 0}: "3/0", {3, 1}: "3/1", {3, 2}: "3/2", {3, 9}: "3/9", {13, 1}: "13/1", {14, 1}: "14/1", {800, 1}: "800/1",
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body := http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes+1)
+	req, err := h.limits.ParseRequest(body)
+	if err != nil {
+		status := omaha.HTTPStatus(err)
+		reason := "malformed"
+		switch {
+		case errors.Is(err, omaha.ErrBodyTooLarge):
+			reason = "too-large"
+		case errors.Is(err, omaha.ErrProtocol):
+			reason = "protocol"
+		case errors.Is(err, omaha.ErrLimit):
+			reason = "limit"
+		}
+		if status == http.StatusInternalServerError {
+			// A body that could not be read (the client went away) is not a server fault.
+			status, reason = http.StatusBadRequest, "read"
+		}
+		h.refused.WithLabelValues(reason).Inc()
+		h.log.Info("omaha request refused", "remote", r.RemoteAddr, "status", status, "err", err)
+		http.Error(w, err.Error(), status)
+		return
+	}
+	snap, err := h.cfg.Catalog.Get(r.Context())
+	if err != nil {
+		h.log.Error("omaha request: reading the catalog", "err", err)
+		http.Error(w, "omaha-server: catalog unavailable", http.StatusInternalServerError)
+		return
+	}
+	now := h.cfg.Now()
+	resp := omaha.NewResponse(h.cfg.ServerName, now)
+	ip := clientIP(r)
+	for _, app := range req.Apps {
+		ar, err := h.answer(r, snap, app, ip, now)
+		if err != nil {
+			h.log.Error("omaha request: recording the check-in", "app", app.AppID, "machine", app.MachineID, "err", err)
+			http.Error(w, "omaha-server: could not record the check-in", http.StatusInternalServerError)
+			return
+		}
+		resp.Apps = append(resp.Apps, ar)
+	}
+	out, err := resp.Marshal()
+	if err != nil {
+		h.log.Error("omaha response", "err", err)
+		http.Error(w, "omaha-server: could not write the response", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	w.Write(out)
+}
+
+func (h *Handler) refuse(app *omaha.App, status omaha.AppStatus, reason string) *omaha.AppResponse {
+	h.refused.WithLabelValues(reason).Inc()
+	if app.UpdateCheck != nil {
+		h.checks.WithLabelValues("error").Inc()
+	}
+	return omaha.NewAppErrorResponse(app.AppID, status)
+}
+
+// answer handles one request app.
+func (h *Handler) answer(r *http.Request, snap *catalog.Snapshot, app *omaha.App, ip string, now time.Time) (*omaha.AppResponse, error) {
+	if err := app.Validate(); err != nil {
+		var ve *omaha.ValidationError
+		status := omaha.AppStatusInternal
+		if errors.As(err, &ve) {
+			status = ve.Status()
+		}
+		h.log.Info("omaha app refused", "app", app.AppID, "err", err)
+		return h.refuse(app, status, "invalid"), nil
+	}
+	a, ok := snap.App(app.AppID)
+	if !ok {
+		return h.refuse(app, omaha.AppStatusUnknownApplication, "unknown-app"), nil
+	}
+	g, ok := snap.GroupByTrack(a.ID, app.Track)
+	if !ok {
+		return h.refuse(app, omaha.AppStatusUnknownApplicationOrGroup, "unknown-group"), nil
+	}
+	if app.MachineID == "" {
+		return h.refuse(app, omaha.AppStatusInstanceRegistrationFailed, "no-machine-id"), nil
+	}
+	board := app.Board
+	if board == "" {
+		board = DefaultBoard
+	}
+	resp := omaha.NewAppResponse(app)
+	offered := ""
+	if app.UpdateCheck != nil && g.UpdatesEnabled && g.Channel != "" {
+		if rel, ok := snap.ChannelRelease(a.ID, g.Channel, board); ok && newer(rel.Version, app.Version) {
+			offer, err := h.offer(r, rel)
+			if err == nil {
+				err = resp.SetOffer(offer)
+			}
+			if err != nil {
+				// A release the catalog accepted but Omaha cannot carry: hold, and say why.
+				h.log.Error("omaha offer: release cannot be offered", "app", a.ID, "version", rel.Version, "board", board, "err", err)
+			} else {
+				offered = rel.Version
+			}
+		}
+	}
+	c := checkin{app: app, appID: a.ID, group: g.Name, ip: ip, board: board, offered: offered, now: now}
+	err := h.cfg.Store.Checkin(r.Context(), a.ID, app.MachineID, func(cur *store.Instance) (*store.InstanceUpdate, error) {
+		return apply(cur, c), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range app.Events {
+		name, ok := knownEvents[[2]int{int(e.Type), int(e.Result)}]
+		if !ok {
+			name = "other"
+		}
+		h.events.WithLabelValues(name).Inc()
+	}
+	if app.UpdateCheck != nil {
+		if offered != "" {
+			h.checks.WithLabelValues("update").Inc()
+			h.log.Debug("update offered", "machine", app.MachineID, "from", app.Version, "to", offered, "group", g.Name)
+		} else {
+			h.checks.WithLabelValues("noupdate").Inc()
+		}
+	}
+	return resp, nil
+}
+
+// newer reports whether release version rel is newer than the running version; both were
+// validated before.
+func newer(rel, running string) bool {
+	pr, err := omaha.ParseVersion(rel)
+	if err != nil {
+		return false
+	}
+	pv, err := omaha.ParseVersion(running)
+	if err != nil {
+		return false
+	}
+	return pr.Compare(pv) > 0
+}
+
+func (h *Handler) offer(r *http.Request, rel store.Release) (*omaha.Offer, error) {
+	sum, err := hex.DecodeString(rel.SHA256)
+	if err != nil {
+		return nil, fmt.Errorf("omahahandler: release sha256: %w", err)
+	}
+	var codebase string
+	if rel.Hosted {
+		base := h.cfg.PublicURL
+		if base == "" {
+			scheme := "http"
+			if r.TLS != nil {
+				scheme = "https"
+			}
+			base = scheme + "://" + r.Host
+		}
+		codebase = strings.TrimRight(base, "/") + PackagePath(rel.AppID, rel.Board, rel.Version, "")
+	} else {
+		i := strings.LastIndexByte(rel.URL, '/')
+		if i < 0 {
+			return nil, fmt.Errorf("omahahandler: release URL %q has no path", rel.URL)
+		}
+		codebase = rel.URL[:i+1]
+	}
+	pkg := omaha.Package{Name: rel.FileName, Size: uint64(rel.Size), HashSHA256: rel.SHA256, Required: true}
+	if rel.SHA1 != "" {
+		if s1, err := hex.DecodeString(rel.SHA1); err == nil {
+			pkg.Hash = base64.StdEncoding.EncodeToString(s1)
+		}
+	}
+	return &omaha.Offer{Version: rel.Version, URLs: []string{codebase}, Package: pkg, SHA256: sum, DisablePayloadBackoff: true}, nil
+}
+
+// PackagePath is the URL path of a hosted payload (name "" gives the directory, ending in
+// "/"): /packages/<app>/<board>/<version>/<name>.
+func PackagePath(app, board, version, name string) string {
+	return "/packages/" + url.PathEscape(app) + "/" + url.PathEscape(board) + "/" + url.PathEscape(version) + "/" + url.PathEscape(name)
+}
+
+// clientIP is the peer address of the request (the first X-Forwarded-For entry is not
+// trusted: a host could claim any address).
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

@@ -1,0 +1,241 @@
+// Package server assembles omaha-server's HTTP surface as a library, so the command, the
+// tests and the benchmarks run the same thing in-process:
+//
+//	POST /v1/update/                       Omaha v3 (package omahahandler), no token
+//	     /api/v1/…                         admin JSON API (package adminapi), bearer tokens
+//	GET  /packages/<app>/<board>/<version>/<file>   hosted payloads, no token: HTTP Range,
+//	                                       ETag (the SHA-256), Content-Length, If-None-Match
+//	GET  /metrics                          Prometheus, from the server's own registry
+//	GET  /healthz                          200 when the store answers
+//	     /tuf/…                            optional: Config.TUF (package tufhost)
+//	POST /v1/pre-reboot, /v1/steady-state  optional: Config.FleetLock
+//	     /                                 optional: Config.Dashboard
+//
+// The optional handlers are mounted only when set; everything else is always there.
+// Payloads live under <DataDir>/packages. Every request is counted and timed per route in
+// switchyard_omaha_server_http_requests_total and …_http_request_duration_seconds.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/switchyard-os/switchyard/omaha-server/adminapi"
+	"github.com/switchyard-os/switchyard/omaha-server/catalog"
+	"github.com/switchyard-os/switchyard/omaha-server/omahahandler"
+	"github.com/switchyard-os/switchyard/omaha-server/payloads"
+	"github.com/switchyard-os/switchyard/omaha-server/store"
+)
+
+// DefaultMaxPayloadBytes caps an uploaded payload when Config sets no limit (Flatcar's
+// update payloads are about 400 MiB).
+const DefaultMaxPayloadBytes = 8 << 30
+
+// Config is the server's configuration.
+type Config struct {
+	// DataDir holds the hosted payloads (DataDir/packages). Required.
+	DataDir string
+	// PublicURL is the base URL hosts reach the server at; it prefixes payload URLs in
+	// offers. Empty: the scheme and Host of each Omaha request.
+	PublicURL string
+	// ServerName is the Omaha response's server attribute ("switchyard" when empty).
+	ServerName string
+	// MaxPayloadBytes caps one upload (DefaultMaxPayloadBytes when 0).
+	MaxPayloadBytes int64
+	// MaxOmahaBodyBytes caps an Omaha request body (the omaha package's default when 0).
+	MaxOmahaBodyBytes int64
+	// CatalogTTL is how long a catalog snapshot is used without checking the store's
+	// generation (catalog.DefaultTTL when 0).
+	CatalogTTL time.Duration
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+
+	// TUF, when set, serves /tuf/… (with the /tuf prefix stripped).
+	TUF http.Handler
+	// CheckRelease, when set, vets each release before it is recorded (see adminapi).
+	CheckRelease func(ctx context.Context, r store.Release) error
+	// FleetLock, when set, serves POST /v1/pre-reboot and /v1/steady-state.
+	FleetLock http.Handler
+	// Dashboard, when set, serves / (anything no other route matches).
+	Dashboard http.Handler
+}
+
+// Server is omaha-server's HTTP handler.
+type Server struct {
+	router   *mux.Router
+	store    store.Store
+	payloads *payloads.Dir
+	catalog  *catalog.Cache
+	registry *prometheus.Registry
+	log      *slog.Logger
+
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+// New builds the server over st. Close releases what it opened (not st).
+func New(cfg Config, st store.Store, logger *slog.Logger) (*Server, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("server: a data directory is required")
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxPayloadBytes <= 0 {
+		cfg.MaxPayloadBytes = DefaultMaxPayloadBytes
+	}
+	pd, err := payloads.Open(filepath.Join(cfg.DataDir, "packages"), cfg.MaxPayloadBytes)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	s := &Server{
+		router:   mux.NewRouter(),
+		store:    st,
+		payloads: pd,
+		catalog:  catalog.New(st, cfg.CatalogTTL, cfg.Now),
+		registry: prometheus.NewRegistry(),
+		log:      logger,
+	}
+	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchyard_omaha_server_http_requests_total",
+		Help: "HTTP requests served, by route and status code.",
+	}, []string{"route", "code"})
+	s.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "switchyard_omaha_server_http_request_duration_seconds",
+		Help:    "HTTP request latency, by route.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10},
+	}, []string{"route"})
+	s.registry.MustRegister(s.requests, s.duration)
+
+	omahaH := omahahandler.New(omahahandler.Config{
+		Catalog: s.catalog, Store: st, PublicURL: cfg.PublicURL, ServerName: cfg.ServerName,
+		MaxBodyBytes: cfg.MaxOmahaBodyBytes, Now: cfg.Now, Logger: logger, Registerer: s.registry,
+	})
+	r := s.router
+	r.Use(s.instrument)
+	r.Handle("/v1/update/", omahaH).Methods(http.MethodPost)
+	r.Handle("/v1/update", omahaH).Methods(http.MethodPost)
+	adminapi.New(adminapi.Config{
+		Store: st, Payloads: pd, Invalidate: s.catalog.Invalidate, Logger: logger,
+		MaxPayloadBytes: cfg.MaxPayloadBytes, CheckRelease: cfg.CheckRelease,
+	}).Register(r)
+	r.HandleFunc("/packages/{app}/{board}/{version}/{name}", s.servePayload).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{Registry: s.registry})).Methods(http.MethodGet)
+	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet, http.MethodHead)
+	if cfg.TUF != nil {
+		r.PathPrefix("/tuf/").Handler(http.StripPrefix("/tuf", cfg.TUF))
+	}
+	if cfg.FleetLock != nil {
+		r.Handle("/v1/pre-reboot", cfg.FleetLock).Methods(http.MethodPost)
+		r.Handle("/v1/steady-state", cfg.FleetLock).Methods(http.MethodPost)
+	}
+	if cfg.Dashboard != nil {
+		r.PathPrefix("/").Handler(cfg.Dashboard)
+	}
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
+
+// Registry is the server's Prometheus registry (served at /metrics).
+func (s *Server) Registry() *prometheus.Registry { return s.registry }
+
+// InvalidateCatalog makes the next Omaha request reload the catalog (for writes made to the
+// store directly, not through the admin API).
+func (s *Server) InvalidateCatalog() { s.catalog.Invalidate() }
+
+// Close releases the payload directory.
+func (s *Server) Close() error { return s.payloads.Close() }
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (s *Server) instrument(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		route := "other"
+		if cur := mux.CurrentRoute(r); cur != nil {
+			if t, err := cur.GetPathTemplate(); err == nil {
+				route = t
+			}
+		}
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		if sw.status == 0 {
+			sw.status = http.StatusOK
+		}
+		s.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+		s.requests.WithLabelValues(route, strconv.Itoa(sw.status)).Inc()
+	})
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if _, err := s.store.Generation(ctx); err != nil {
+		s.log.Error("health check: store", "err", err)
+		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write([]byte("ok\n"))
+}
+
+func (s *Server) servePayload(w http.ResponseWriter, r *http.Request) {
+	v := mux.Vars(r)
+	rel, err := s.store.GetRelease(r.Context(), v["app"], v["version"], v["board"])
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (!rel.Hosted || rel.FileName != v["name"])) {
+		http.NotFound(w, r)
+		return
+	}
+	if err != nil {
+		s.log.Error("payload download: store", "path", r.URL.Path, "err", err)
+		http.Error(w, "store unavailable", http.StatusInternalServerError)
+		return
+	}
+	f, err := s.payloads.Open(payloads.Key{App: rel.AppID, Board: rel.Board, Version: rel.Version, Name: rel.FileName})
+	if err != nil {
+		s.log.Error("payload download: release without its file", "path", r.URL.Path, "err", err)
+		http.NotFound(w, r)
+		return
+	}
+	defer f.Close()
+	// A release never changes once published: its SHA-256 is a strong validator.
+	w.Header().Set("ETag", `"`+rel.SHA256+`"`)
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	http.ServeContent(w, r, rel.FileName, rel.CreatedAt, f)
+}
