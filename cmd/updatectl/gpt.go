@@ -18,7 +18,8 @@ import (
 
 const gptUsage = `usage: updatectl gpt COMMAND DISK [FLAGS]
 
-DISK is a whole disk (/dev/sda) or a disk image file. Every change is absolute, written
+DISK is a whole disk (/dev/sda) or a disk image file; a partition's device (/dev/sda4) means
+its disk and, for commands that take -i, that partition. Every change is absolute, written
 crash-safely (backup copy first, then primary, each synced) and read back.
 
 commands:
@@ -87,6 +88,20 @@ func runGPT(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return gptUsageError("gpt %s: want exactly one DISK, got %d arguments", cfg.command, len(pos))
 	}
 	cfg.disk = pos[0]
+	// Like cgpt, a partition's device (/dev/sda4) names its disk and its number.
+	disk, part, err := blockdev.Finder{}.WholeDisk(cfg.disk)
+	if err != nil {
+		return err
+	}
+	if part != 0 {
+		if fs.Lookup("i") != nil && cfg.number != 0 && cfg.number != part {
+			return gptUsageError("gpt %s: %s is partition %d, but -i says %d", cfg.command, cfg.disk, part, cfg.number)
+		}
+		if fs.Lookup("i") != nil {
+			cfg.number = part
+		}
+		cfg.disk = disk
+	}
 	if fs.Lookup("i") != nil && cfg.number < 1 {
 		return gptUsageError("gpt %s: -i N (the partition number) is required", cfg.command)
 	}

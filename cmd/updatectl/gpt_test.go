@@ -266,3 +266,20 @@ func TestGPTOnBlockDevice(t *testing.T) {
 		})
 	}
 }
+
+// TestGPTPartitionDevice: like cgpt, a partition's device names its disk and number.
+func TestGPTPartitionDevice(t *testing.T) {
+	img := newDisk(t, 512)
+	dev := gpttest.Loop(t, img, 512, true)
+	part := gpttest.LoopPartition(t, dev, 4)
+	mustGPT(t, "prepare", part)
+	if out := mustGPT(t, "flip", part); !strings.Contains(out, "partition 4 (USR-B): priority 2, tries 1, successful 0") {
+		t.Fatalf("flip via %s: %q", part, out)
+	}
+	if _, err := gptCmd(t, "mark-good", part, "-i", "3"); !errors.Is(err, errUsage) {
+		t.Fatalf("-i 3 on partition 4's device: %v", err)
+	}
+	if p, tr, su := gpttest.CgptState(t, dev, 4); [3]int{p, tr, su} != [3]int{2, 1, 0} {
+		t.Fatalf("cgpt reads USR-B as %d/%d/%d", p, tr, su)
+	}
+}

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // ErrNotMounted: no mountinfo line has the mount point.
@@ -195,4 +197,25 @@ func devName(dir string) string {
 		}
 	}
 	return filepath.Base(dir)
+}
+
+// WholeDisk resolves path to the whole disk that holds it: for a partition's block device
+// (/dev/sda4) it returns the disk's node and the partition number; for a whole disk or a
+// regular file it returns path and 0.
+func (f Finder) WholeDisk(path string) (disk string, partition int, err error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return "", 0, fmt.Errorf("blockdev: %s: %w", path, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFBLK {
+		return path, 0, nil
+	}
+	p, err := f.PartitionOf(DevNum{unix.Major(uint64(st.Rdev)), unix.Minor(uint64(st.Rdev))})
+	if errors.Is(err, ErrNotPartition) {
+		return path, 0, nil
+	}
+	if err != nil {
+		return "", 0, err
+	}
+	return p.Disk, p.Number, nil
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/switchyard-os/switchyard/partitions/blockdev"
+	"golang.org/x/sys/unix"
 )
 
 // A mountinfo in the shape of a Flatcar host: /usr is dm-verity on /dev/sda3.
@@ -138,5 +139,36 @@ func TestRealMountinfo(t *testing.T) {
 	defer mi.Close()
 	if _, err := blockdev.ParseMountinfo(mi, "/"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestWholeDisk resolves a partition's device node (made with mknod against the prepared
+// sysfs tree) to its disk, and leaves files and whole disks alone.
+func TestWholeDisk(t *testing.T) {
+	sys, _ := sysfs(t)
+	f := blockdev.Finder{Sys: sys, Dev: "/dev"}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "disk.img")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if disk, n, err := f.WholeDisk(file); err != nil || disk != file || n != 0 {
+		t.Fatalf("file: %s, %d, %v", disk, n, err)
+	}
+	part := filepath.Join(dir, "sda4")
+	whole := filepath.Join(dir, "vdb")
+	for path, dev := range map[string]int{part: int(unix.Mkdev(8, 4)), whole: int(unix.Mkdev(252, 16))} {
+		if err := unix.Mknod(path, unix.S_IFBLK|0o600, dev); err != nil {
+			t.Skipf("SKIPPING: cannot make a device node here (needs root): %v", err)
+		}
+	}
+	if disk, n, err := f.WholeDisk(part); err != nil || disk != "/dev/sda" || n != 4 {
+		t.Fatalf("partition node: %s, %d, %v", disk, n, err)
+	}
+	if disk, n, err := f.WholeDisk(whole); err != nil || disk != whole || n != 0 {
+		t.Fatalf("whole-disk node: %s, %d, %v", disk, n, err)
+	}
+	if _, _, err := f.WholeDisk(filepath.Join(dir, "missing")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("missing: %v", err)
 	}
 }

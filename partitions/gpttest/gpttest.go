@@ -13,9 +13,12 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // Mem is an in-memory disk: ReadAt, WriteAt, Sync over a fixed-size byte slice.
@@ -158,7 +161,7 @@ func Loop(t testing.TB, img string, sectorSize int, writable bool) string {
 	if os.Geteuid() != 0 {
 		t.Skipf("SKIPPING: attaching a loop device with %d-byte sectors needs root", sectorSize)
 	}
-	args := []string{"--sector-size", strconv.Itoa(sectorSize), "--find", "--show"}
+	args := []string{"--sector-size", strconv.Itoa(sectorSize), "--find", "--show", "--partscan"}
 	if !writable {
 		args = append(args, "--read-only")
 	}
@@ -173,4 +176,25 @@ func Loop(t testing.TB, img string, sectorSize int, writable bool) string {
 		}
 	})
 	return dev
+}
+
+// LoopPartition makes a device node for partition n of loop device dev (attached by Loop,
+// which scans partitions) in a temporary directory and returns its path: containers often
+// have no udev to create /dev/loopNpM. It skips when the kernel shows no such partition.
+func LoopPartition(t testing.TB, dev string, n int) string {
+	t.Helper()
+	name := filepath.Base(dev)
+	b, err := os.ReadFile(filepath.Join("/sys/class/block", name, fmt.Sprintf("%sp%d", name, n), "dev"))
+	if err != nil {
+		t.Skipf("SKIPPING: the kernel shows no partition %d on %s: %v", n, dev, err)
+	}
+	var major, minor uint32
+	if _, err := fmt.Sscanf(strings.TrimSpace(string(b)), "%d:%d", &major, &minor); err != nil {
+		t.Fatalf("%s: %v", b, err)
+	}
+	node := filepath.Join(t.TempDir(), fmt.Sprintf("%sp%d", name, n))
+	if err := unix.Mknod(node, unix.S_IFBLK|0o600, int(unix.Mkdev(major, minor))); err != nil {
+		t.Skipf("SKIPPING: cannot make a device node here: %v", err)
+	}
+	return node
 }
