@@ -1,12 +1,243 @@
-// Command omaha-server is replaced by the work that owns it.
+// Command omaha-server is Switchyard's update server: the Omaha v3 endpoint, payload
+// hosting, the admin API and metrics (see package omaha-server/server).
+//
+//	omaha-server [serve] [--listen ADDR] [--data-dir DIR] [--db postgres://…] [--tls-cert F --tls-key F] …
+//	omaha-server token create [--data-dir DIR | --db postgres://…] --role admin|viewer
+//
+// main only wires flags into a config and calls run.
 package main
 
 import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
 	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
 	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/switchyard-os/switchyard/omaha-server/auth"
+	"github.com/switchyard-os/switchyard/omaha-server/server"
+	"github.com/switchyard-os/switchyard/omaha-server/store"
+	"github.com/switchyard-os/switchyard/omaha-server/store/postgres"
+	"github.com/switchyard-os/switchyard/omaha-server/store/sqlite"
 )
 
+const usage = `usage:
+  omaha-server [serve] [flags]         serve the Omaha endpoint, payloads, admin API and metrics
+  omaha-server token create [flags]    create an admin API token (printed as the last line)
+run "omaha-server serve -h" or "omaha-server token create -h" for the flags`
+
+var errUsage = errors.New("usage")
+
 func main() {
-	fmt.Fprintln(os.Stderr, "omaha-server: not built yet")
-	os.Exit(1)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "omaha-server:", err)
+		if errors.Is(err, errUsage) {
+			fmt.Fprintln(os.Stderr, usage)
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "serve":
+			return serve(ctx, args[1:], stderr, nil)
+		case "token":
+			if len(args) < 2 || args[1] != "create" {
+				return fmt.Errorf("%w: token takes the subcommand create", errUsage)
+			}
+			return tokenCreate(ctx, args[2:], stdout, stderr)
+		case "help", "-h", "--help":
+			fmt.Fprintln(stdout, usage)
+			return nil
+		}
+		if !strings.HasPrefix(args[0], "-") {
+			return fmt.Errorf("%w: unknown command %q", errUsage, args[0])
+		}
+	}
+	return serve(ctx, args, stderr, nil)
+}
+
+// storeFlags are the flags that pick the store.
+type storeFlags struct {
+	dataDir string
+	db      string
+}
+
+func (s *storeFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&s.dataDir, "data-dir", "/var/lib/omaha-server", "data directory: the SQLite database and hosted payloads")
+	fs.StringVar(&s.db, "db", "", "PostgreSQL URL (postgres://user@host/db); empty: SQLite in --data-dir")
+}
+
+func (s *storeFlags) open(ctx context.Context) (store.Store, string, error) {
+	if s.db != "" {
+		if !strings.HasPrefix(s.db, "postgres://") && !strings.HasPrefix(s.db, "postgresql://") {
+			return nil, "", fmt.Errorf("--db %q: want a postgres:// URL", s.db)
+		}
+		st, err := postgres.Open(ctx, s.db, postgres.Options{})
+		return st, "postgres", err
+	}
+	if err := os.MkdirAll(s.dataDir, 0o750); err != nil {
+		return nil, "", err
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(s.dataDir, sqlite.FileName), nil)
+	return st, "sqlite", err
+}
+
+func tokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("token create", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var sf storeFlags
+	sf.register(fs)
+	role := fs.String("role", "", "admin (read and write) or viewer (read only)")
+	desc := fs.String("description", "", "what the token is for")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	r := store.Role(*role)
+	if r != store.RoleAdmin && r != store.RoleViewer {
+		return fmt.Errorf("%w: --role must be admin or viewer", errUsage)
+	}
+	st, _, err := sf.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	tok, hash, err := auth.NewToken()
+	if err != nil {
+		return err
+	}
+	t, err := st.CreateToken(ctx, store.Token{Hash: hash, Role: r, Description: *desc})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "created %s token %d; it is shown only once:\n%s\n", t.Role, t.ID, tok)
+	return nil
+}
+
+// serveConfig is what serve's flags set.
+type serveConfig struct {
+	storeFlags
+	listen, tlsCert, tlsKey string
+	server                  server.Config
+	logLevel                string
+}
+
+// serve runs the server until ctx ends. ready, when set, receives the listening address.
+func serve(ctx context.Context, args []string, stderr io.Writer, ready func(addr string)) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c serveConfig
+	c.register(fs)
+	fs.StringVar(&c.listen, "listen", "127.0.0.1:8080", "address to listen on; a non-loopback address needs --tls-cert and --tls-key")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate (PEM)")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key (PEM)")
+	fs.StringVar(&c.server.PublicURL, "public-url", "", "base URL hosts reach this server at (prefixes payload URLs); empty: from each request")
+	fs.StringVar(&c.server.ServerName, "server-name", "switchyard", "the server attribute of Omaha responses")
+	fs.Int64Var(&c.server.MaxPayloadBytes, "max-payload-bytes", server.DefaultMaxPayloadBytes, "largest payload an upload may carry")
+	fs.DurationVar(&c.server.CatalogTTL, "catalog-ttl", time.Second, "how long a cached catalog is used before checking the database for changes")
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return fmt.Errorf("%w: --log-level: %v", errUsage, err)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		return fmt.Errorf("%w: --tls-cert and --tls-key go together", errUsage)
+	}
+	useTLS := c.tlsCert != ""
+	if !useTLS && !loopback(c.listen) {
+		return fmt.Errorf("refusing to serve plain HTTP on %s: without --tls-cert and --tls-key only a loopback address (127.0.0.1, [::1], localhost) is allowed", c.listen)
+	}
+	var tlsConfig *tls.Config
+	if useTLS {
+		cert, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey)
+		if err != nil {
+			return fmt.Errorf("loading the TLS key pair: %w", err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	st, kind, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	c.server.DataDir = c.dataDir
+	if err := os.MkdirAll(c.dataDir, 0o750); err != nil {
+		return err
+	}
+	h, err := server.New(c.server, st, log)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	ln, err := net.Listen("tcp", c.listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: h, TLSConfig: tlsConfig, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	if useTLS {
+		ln = tls.NewListener(ln, tlsConfig)
+		log.Info("serving HTTPS", "addr", ln.Addr().String(), "store", kind, "data_dir", c.dataDir)
+	} else {
+		log.Warn("serving plain HTTP on loopback only; give --tls-cert and --tls-key to serve other hosts", "addr", ln.Addr().String(), "store", kind, "data_dir", c.dataDir)
+	}
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return err
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// loopback reports whether addr (host:port) can only be reached from this machine.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
