@@ -200,13 +200,13 @@ func (vm *VM) read(cmd *exec.Cmd, r io.Reader) {
 		}
 	}
 	werr := cmd.Wait()
+	vm.log.Info("qemu exited", "pid", cmd.Process.Pid, "err", werr)
 	vm.mu.Lock()
 	vm.exited, vm.exitErr = true, werr
 	vm.ran = time.Since(vm.started)
 	vm.stdin.Close()
 	vm.signal()
 	vm.mu.Unlock()
-	vm.log.Info("qemu exited", "err", werr)
 }
 
 // signal wakes the waiters; vm.mu is held.
