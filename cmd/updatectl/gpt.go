@@ -20,7 +20,9 @@ const gptUsage = `usage: updatectl gpt COMMAND DISK [FLAGS]
 
 DISK is a whole disk (/dev/sda) or a disk image file; a partition's device (/dev/sda4) means
 its disk and, for commands that take -i, that partition. Every change is absolute, written
-crash-safely (backup copy first, then primary, each synced) and read back.
+crash-safely (backup copy first, then primary, each synced) and read back; a change that
+would leave no bootable USR partition is refused, and a damaged GPT copy is repaired from
+the good one before any change.
 
 commands:
   show DISK [--json]                       partitions, A/B bits and the partition that boots next
