@@ -61,13 +61,13 @@ func New(base, token string, hc *http.Client) (*Client, error) {
 	return &Client{base: u, token: token, hc: hc}, nil
 }
 
+// url joins the base URL and p, whose segments are already escaped.
 func (c *Client) url(p string, q url.Values) string {
-	u := *c.base
-	u.Path += p
+	s := c.base.String() + p
 	if len(q) > 0 {
-		u.RawQuery = q.Encode()
+		s += "?" + q.Encode()
 	}
-	return u.String()
+	return s
 }
 
 // esc escapes one path segment.
