@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/switchyard-os/switchyard/signing/keys"
 	"github.com/switchyard-os/switchyard/signing/tuf"
@@ -266,5 +267,89 @@ func TestOpenRefusesWrongOnlineKeys(t *testing.T) {
 	}
 	if _, err := Open(context.Background(), Config{Dir: t.TempDir(), Keys: f.onlineKeys}); !errors.Is(err, ErrNoRoot) {
 		t.Fatalf("Open without a root = %v, want ErrNoRoot", err)
+	}
+}
+
+// TestOnlineKeyRotation: the server holds the old and the new timestamp key; once the root
+// that swaps them is published, timestamps are signed with the new key and clients follow.
+func TestOnlineKeyRotation(t *testing.T) {
+	newTS := newSigner(t, keys.Ed25519)
+	f := newFixture(t, 1, 1, newTS)
+
+	p := f.payload([]byte("v1"), "1.0.0")
+	exp := tuf.Expiry(f.clock.Now(), tuf.DefaultTargetsExpiry)
+	f.publish(Upload{Targets: f.signTargets(1, exp, f.targetKey, map[string]repo.Target{"b/p": p})})
+	c := f.client()
+	if _, err := c.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	oldID, _ := tuf.SignerKeyID(f.onlineKeys[1])
+	_, root2 := f.rotate(repo.RootChange{
+		Add:    map[string][]crypto.PublicKey{tuf.RoleTimestamp: {pub(t, newTS)}},
+		Revoke: map[string][]string{tuf.RoleTimestamp: {oldID}},
+	}, f.rootKeys[0])
+	f.publish(Upload{Roots: [][]byte{root2}})
+	ts, err := metadata.Timestamp().FromBytes(f.get("timestamp.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	newID, _ := tuf.SignerKeyID(newTS)
+	if len(ts.Signatures) != 1 || ts.Signatures[0].KeyID != newID {
+		t.Fatalf("timestamp signatures %+v, want only %s", ts.Signatures, newID)
+	}
+	if r, err := c.Refresh(context.Background()); err != nil || r.RootVersion != 2 {
+		t.Fatalf("Refresh = %+v %v", r, err)
+	}
+	// A server restarted with only the revoked key refuses to start.
+	_, err = Open(context.Background(), Config{Dir: f.host.cfg.Dir, Keys: f.onlineKeys[:2], Now: f.clock.Now})
+	if !errors.Is(err, ErrOnlineKeys) {
+		t.Fatalf("Open with the revoked timestamp key = %v", err)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	f := newFixture(t, 1, 1)
+	reg := prometheus.NewRegistry()
+	h, err := Open(context.Background(), Config{Dir: f.host.cfg.Dir, Keys: f.onlineKeys, Now: f.clock.Now, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := f.payload([]byte("v1"), "1.0.0")
+	if _, err := h.Publish(context.Background(), Upload{Targets: f.signTargets(1, tuf.Expiry(f.clock.Now(), tuf.DefaultTargetsExpiry), f.targetKey, map[string]repo.Target{"b/p": p})}); err != nil {
+		t.Fatal(err)
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range families {
+		for _, m := range mf.GetMetric() {
+			key := mf.GetName()
+			for _, l := range m.GetLabel() {
+				key += "/" + l.GetValue()
+			}
+			got[key] = m.GetGauge().GetValue() + m.GetCounter().GetValue()
+		}
+	}
+	st := h.State()
+	want := map[string]float64{
+		"switchyard_tuf_metadata_version/root":                       1,
+		"switchyard_tuf_metadata_version/targets":                    1,
+		"switchyard_tuf_metadata_version/snapshot":                   1,
+		"switchyard_tuf_metadata_version/timestamp":                  1,
+		"switchyard_tuf_metadata_expiry_timestamp_seconds/timestamp": float64(st.TimestampExpires.Unix()),
+		"switchyard_tuf_metadata_expiry_timestamp_seconds/snapshot":  float64(st.SnapshotExpires.Unix()),
+		"switchyard_tuf_metadata_expiry_timestamp_seconds/root":      float64(f.root.Signed.Expires.Unix()),
+		"switchyard_tuf_metadata_expiry_timestamp_seconds/targets":   float64(tuf.Expiry(f.clock.Now(), tuf.DefaultTargetsExpiry).Unix()),
+		"switchyard_tuf_signing_failures_total":                      0,
+	}
+	if len(got) != len(want) {
+		t.Fatalf("metrics %v", got)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
 	}
 }

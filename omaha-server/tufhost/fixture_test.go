@@ -78,7 +78,8 @@ func pub(t testing.TB, s signature.Signer) crypto.PublicKey {
 
 // newFixture builds a repository whose root has nRoot keys with threshold rootThreshold;
 // it signs version 1 with the first rootThreshold keys.
-func newFixture(t *testing.T, nRoot, rootThreshold int) *fixture {
+// Extra online keys are given to the host but not listed in the root.
+func newFixture(t *testing.T, nRoot, rootThreshold int, extraOnline ...signature.Signer) *fixture {
 	t.Helper()
 	f := &fixture{
 		t:          t,
@@ -108,6 +109,7 @@ func newFixture(t *testing.T, nRoot, rootThreshold int) *fixture {
 		t.Fatal(err)
 	}
 	f.root = root
+	f.onlineKeys = append(f.onlineKeys, extraOnline...)
 	if f.rootData, err = root.ToBytes(true); err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/switchyard-os/switchyard/signing/tuf"
 	"github.com/switchyard-os/switchyard/signing/tuf/repo"
@@ -50,13 +51,16 @@ type Config struct {
 	Payloads        PayloadOpener      // nil: no target is served
 	Now             func() time.Time   // nil: time.Now
 	Logger          *slog.Logger       // nil: discard
+	// Registerer receives the metrics described in metrics.go; nil: none.
+	Registerer prometheus.Registerer
 }
 
 // Host is the server side of the repository. It is safe for concurrent use.
 type Host struct {
-	cfg   Config
-	log   *slog.Logger
-	keyID map[string]signature.Signer // online key ID → signer
+	cfg     Config
+	log     *slog.Logger
+	keyID   map[string]signature.Signer // online key ID → signer
+	metrics *collector
 
 	writeMu sync.Mutex // serialises publishes and re-signing
 
@@ -107,6 +111,12 @@ func Open(ctx context.Context, cfg Config) (*Host, error) {
 	}
 	if _, err := h.signers(h.root, tuf.RoleTimestamp); err != nil {
 		return nil, err
+	}
+	h.metrics = newCollector(h)
+	if cfg.Registerer != nil {
+		if err := cfg.Registerer.Register(h.metrics); err != nil {
+			return nil, fmt.Errorf("tufhost: registering metrics: %w", err)
+		}
 	}
 	return h, nil
 }
@@ -497,8 +507,15 @@ func (h *Host) Refresh(ctx context.Context) (bool, error) {
 		h.log.Error("tuf targets metadata expired: clients refuse it until a release engineer signs a new one",
 			"version", targets.Signed.Version, "expired", targets.Signed.Expires)
 	}
-	_, err := h.commit(ctx, targets, tData, snapDue, now)
-	return err == nil, err
+	if h.root.Signed.IsExpired(now) {
+		h.log.Error("tuf root metadata expired: clients refuse it until the root is rotated",
+			"version", h.root.Signed.Version, "expired", h.root.Signed.Expires)
+	}
+	if _, err := h.commit(ctx, targets, tData, snapDue, now); err != nil {
+		h.metrics.failures.Inc()
+		return false, err
+	}
+	return true, nil
 }
 
 // Resign signs a new snapshot and timestamp now, whatever their expiry.
