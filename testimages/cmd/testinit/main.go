@@ -27,7 +27,7 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("testinit", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	timeout := fs.Duration("fetch-timeout", 10*time.Second, "timeout of each switchyard.fetch request")
+	timeout := fs.Duration("fetch-timeout", 5*time.Second, "timeout of each switchyard.fetch request")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
