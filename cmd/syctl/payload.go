@@ -1,12 +1,457 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"encoding/hex"
 	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/switchyard-os/switchyard/signing/keys"
+	"github.com/switchyard-os/switchyard/signing/payload"
 )
 
-// runPayload is replaced by the work that owns it.
+const payloadUsage = `usage: syctl payload COMMAND [FLAGS]
+
+  build  --image USR.img --version V --board B [--chunk 16MiB] [--compression xz|zstd|none]
+         [--xz-encoder auto|go|xz-utils] [--source OLD.img] --out FILE
+  sign   --key KEY.pem [--passphrase-file F] FILE
+         (passphrase: --passphrase-file, else $SYCTL_KEY_PASSPHRASE, else a prompt)
+  verify --pubkey PUB.pem [--pubkey PUB2.pem] FILE
+  apply  --pubkey PUB.pem [--pubkey ...] --target PATH [--source PATH] FILE
+`
+
+// payloadPassEnv names the environment variable syctl payload sign reads a passphrase from.
+const payloadPassEnv = "SYCTL_KEY_PASSPHRASE"
+
 func runPayload(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return errors.New("payload: not built yet")
+	if len(args) == 0 {
+		return fmt.Errorf("%w: payload needs a command\n%s", errUsage, payloadUsage)
+	}
+	switch args[0] {
+	case "build":
+		return runPayloadBuild(ctx, args[1:], stdout, stderr)
+	case "sign":
+		return runPayloadSign(ctx, args[1:], stdout, stderr)
+	case "verify":
+		return runPayloadVerify(ctx, args[1:], stdout, stderr)
+	case "apply":
+		return runPayloadApply(ctx, args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, payloadUsage)
+		return nil
+	}
+	return fmt.Errorf("%w: unknown payload command %q\n%s", errUsage, args[0], payloadUsage)
+}
+
+// payloadStrings is a repeatable string flag.
+type payloadStrings []string
+
+func (s *payloadStrings) String() string     { return strings.Join(*s, ",") }
+func (s *payloadStrings) Set(v string) error { *s = append(*s, v); return nil }
+
+// parsePayloadSize reads sizes like 16MiB, 4M, 65536.
+func parsePayloadSize(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSuffix(s, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("bad size %q", s)
+	}
+	return n * mult, nil
+}
+
+func newPayloadFlags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("payload "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+// payloadProgress draws a progress bar on a terminal and prints nothing otherwise.
+type payloadProgress struct {
+	w     io.Writer
+	tty   bool
+	label string
+	last  time.Time
+	start time.Time
+}
+
+func newPayloadProgress(w io.Writer, label string) *payloadProgress {
+	f, ok := w.(*os.File)
+	return &payloadProgress{w: w, tty: ok && term.IsTerminal(int(f.Fd())), label: label, start: time.Now()}
+}
+
+func (p *payloadProgress) update(done, total int64) {
+	if !p.tty || total <= 0 {
+		return
+	}
+	now := time.Now()
+	if done < total && now.Sub(p.last) < 200*time.Millisecond {
+		return
+	}
+	p.last = now
+	const width = 40
+	filled := int(int64(width) * done / total)
+	rate := float64(done) / (1 << 20) / max(now.Sub(p.start).Seconds(), 0.001)
+	fmt.Fprintf(p.w, "\r%s [%s%s] %3d%% %.1f MiB/s", p.label, strings.Repeat("#", filled), strings.Repeat(".", width-filled), done*100/total, rate)
+	if done >= total {
+		fmt.Fprintln(p.w)
+	}
+}
+
+func runPayloadBuild(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newPayloadFlags("build", stderr)
+	image := fs.String("image", "", "partition image to ship (required)")
+	version := fs.String("version", "", "version of the image (required)")
+	board := fs.String("board", "", "board, e.g. amd64-usr (required)")
+	chunk := fs.String("chunk", "16MiB", "bytes per operation")
+	compression := fs.String("compression", "xz", "chunk compression: xz, zstd or none")
+	xzEncoder := fs.String("xz-encoder", "auto", "xz encoder: go (ulikunitz/xz), xz-utils, or auto (xz-utils when on PATH)")
+	source := fs.String("source", "", "previous image: identical chunks become SOURCE_COPY (delta payload)")
+	out := fs.String("out", "", "payload file to write (required)")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if *image == "" || *version == "" || *board == "" || *out == "" || fs.NArg() != 0 {
+		return fmt.Errorf("%w: payload build needs --image, --version, --board and --out", errUsage)
+	}
+	cs, err := parsePayloadSize(*chunk)
+	if err != nil {
+		return fmt.Errorf("%w: --chunk: %v", errUsage, err)
+	}
+	cfg := payload.BuildConfig{Version: *version, Board: *board, ChunkSize: cs}
+	switch *compression {
+	case "xz":
+		cfg.Compression = payload.ReplaceXZ
+	case "zstd":
+		cfg.Compression = payload.ReplaceZstd
+	case "none":
+		cfg.Compression = payload.Replace
+	default:
+		return fmt.Errorf("%w: --compression %q (xz, zstd or none)", errUsage, *compression)
+	}
+	switch *xzEncoder {
+	case "go":
+	case "xz-utils", "auto":
+		p, err := exec.LookPath("xz")
+		if err != nil && *xzEncoder == "xz-utils" {
+			return fmt.Errorf("payload build: --xz-encoder xz-utils: %v (apt-get install xz-utils)", err)
+		}
+		cfg.XZCommand = p
+	default:
+		return fmt.Errorf("%w: --xz-encoder %q (auto, go or xz-utils)", errUsage, *xzEncoder)
+	}
+	img, err := os.Open(*image)
+	if err != nil {
+		return fmt.Errorf("payload build: %w", err)
+	}
+	defer img.Close()
+	st, err := img.Stat()
+	if err != nil {
+		return fmt.Errorf("payload build: %w", err)
+	}
+	if *source != "" {
+		src, err := os.Open(*source)
+		if err != nil {
+			return fmt.Errorf("payload build: %w", err)
+		}
+		defer src.Close()
+		sst, err := src.Stat()
+		if err != nil {
+			return fmt.Errorf("payload build: %w", err)
+		}
+		cfg.Source, cfg.SourceSize = src, sst.Size()
+	}
+	prog := newPayloadProgress(stderr, "building")
+	cfg.Progress = prog.update
+	start := time.Now()
+	var m *payload.Manifest
+	err = payloadWriteAtomic(*out, func(w io.Writer) error {
+		var err error
+		m, err = payload.Build(ctx, img, st.Size(), w, cfg)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	counts := map[payload.Type]int{}
+	for _, op := range m.Operations {
+		counts[op.Type]++
+	}
+	ost, err := os.Stat(*out)
+	if err != nil {
+		return fmt.Errorf("payload build: %w", err)
+	}
+	fmt.Fprintf(stdout, "built %s: %d operations (%s), %d bytes for a %d-byte image, partition sha256 %s, %.1fs (unsigned: run syctl payload sign)\n",
+		*out, len(m.Operations), payloadOpCounts(counts), ost.Size(), m.PartitionSize, hex.EncodeToString(m.PartitionSHA256[:]), time.Since(start).Seconds())
+	return nil
+}
+
+func payloadOpCounts(c map[payload.Type]int) string {
+	var parts []string
+	for _, t := range []payload.Type{payload.Replace, payload.ReplaceXZ, payload.ReplaceZstd, payload.Zero, payload.SourceCopy} {
+		if c[t] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", c[t], t))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// payloadWriteAtomic writes path by temp file, fsync, rename and directory fsync.
+func payloadWriteAtomic(path string, fill func(io.Writer) error) (err error) {
+	dir := "."
+	if i := strings.LastIndexByte(path, '/'); i >= 0 {
+		dir = path[:i+1]
+	}
+	tmp, err := os.CreateTemp(dir, ".payload-*")
+	if err != nil {
+		return fmt.Errorf("payload: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	bw := bufio.NewWriterSize(tmp, 1<<20)
+	if err := fill(bw); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("payload: %w", err)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		return fmt.Errorf("payload: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("payload: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("payload: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("payload: %w", err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+func payloadPassFunc(file string, stderr io.Writer) keys.PassFunc {
+	if file != "" {
+		return keys.PassphraseFile(file)
+	}
+	if p, ok := os.LookupEnv(payloadPassEnv); ok {
+		return keys.StaticPassphrase([]byte(p))
+	}
+	return func(bool) ([]byte, error) {
+		tty, err := os.Open("/dev/tty")
+		if err != nil {
+			return nil, fmt.Errorf("no --passphrase-file, no $%s and no terminal to ask on", payloadPassEnv)
+		}
+		defer tty.Close()
+		fmt.Fprint(stderr, "passphrase for the payload key: ")
+		p, err := term.ReadPassword(int(tty.Fd()))
+		fmt.Fprintln(stderr)
+		return p, err
+	}
+}
+
+func runPayloadSign(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newPayloadFlags("sign", stderr)
+	keyPath := fs.String("key", "", "payload private key, PEM (required)")
+	passFile := fs.String("passphrase-file", "", "file holding the key's passphrase")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if *keyPath == "" || fs.NArg() != 1 {
+		return fmt.Errorf("%w: payload sign needs --key and one payload file", errUsage)
+	}
+	k, err := keys.LoadPrivateKey(*keyPath, payloadPassFunc(*passFile, stderr))
+	if err != nil {
+		return err
+	}
+	s, err := keys.NewSigner(k)
+	if err != nil {
+		return err
+	}
+	if err := payload.SignFile(ctx, fs.Arg(0), s); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "signed %s with %s key %s\n", fs.Arg(0), k.Algorithm(), k.ID())
+	return nil
+}
+
+func payloadVerifier(paths []string) (*keys.Verifier, error) {
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("%w: at least one --pubkey is needed (%v)", errUsage, payload.ErrNoKeys)
+	}
+	return keys.LoadVerifier(paths...)
+}
+
+func runPayloadVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newPayloadFlags("verify", stderr)
+	var pubs payloadStrings
+	fs.Var(&pubs, "pubkey", "accepted payload public key, PEM (repeatable)")
+	source := fs.String("source", "", "source partition, for delta payloads")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("%w: payload verify needs one payload file", errUsage)
+	}
+	v, err := payloadVerifier(pubs)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(fs.Arg(0))
+	if err != nil {
+		return fmt.Errorf("payload verify: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("payload verify: %w", err)
+	}
+	cfg := payload.ApplyConfig{Target: payload.NewHashingSink()}
+	if *source != "" {
+		src, err := os.Open(*source)
+		if err != nil {
+			return fmt.Errorf("payload verify: %w", err)
+		}
+		defer src.Close()
+		cfg.Source = src
+	}
+	prog := newPayloadProgress(stderr, "verifying")
+	var total int64
+	cfg.Progress = func(p payload.Progress) { prog.update(p.BytesRead, total) }
+	r := bufio.NewReaderSize(f, 1<<20)
+	vm, err := payload.ReadManifest(ctx, r, v)
+	if err != nil {
+		return err
+	}
+	total = st.Size() - vm.DataStart
+	if err := vm.Apply(ctx, r, cfg); err != nil {
+		return err
+	}
+	printPayloadSummary(stdout, fs.Arg(0), st.Size(), vm)
+	return nil
+}
+
+func printPayloadSummary(w io.Writer, name string, size int64, vm *payload.Verified) {
+	m := vm.Manifest
+	counts := map[payload.Type]int{}
+	for _, op := range m.Operations {
+		counts[op.Type]++
+	}
+	fmt.Fprintf(w, "payload %s: OK\n", name)
+	fmt.Fprintf(w, "  version          %s\n", m.Version)
+	fmt.Fprintf(w, "  board            %s\n", m.Board)
+	fmt.Fprintf(w, "  signed by key    %s\n", vm.KeyID)
+	fmt.Fprintf(w, "  payload size     %d bytes\n", size)
+	fmt.Fprintf(w, "  partition size   %d bytes (block size %d)\n", m.PartitionSize, m.BlockSize)
+	fmt.Fprintf(w, "  partition sha256 %s\n", hex.EncodeToString(m.PartitionSHA256[:]))
+	fmt.Fprintf(w, "  operations       %d (%s)\n", len(m.Operations), payloadOpCounts(counts))
+}
+
+func runPayloadApply(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newPayloadFlags("apply", stderr)
+	var pubs payloadStrings
+	fs.Var(&pubs, "pubkey", "accepted payload public key, PEM (repeatable)")
+	target := fs.String("target", "", "partition or image file to write (required; a regular file is created)")
+	source := fs.String("source", "", "active partition, for delta payloads")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if *target == "" || fs.NArg() != 1 {
+		return fmt.Errorf("%w: payload apply needs --target and one payload file", errUsage)
+	}
+	v, err := payloadVerifier(pubs)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(fs.Arg(0))
+	if err != nil {
+		return fmt.Errorf("payload apply: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("payload apply: %w", err)
+	}
+	r := bufio.NewReaderSize(f, 1<<20)
+	// The manifest is verified before the target is even opened.
+	vm, err := payload.ReadManifest(ctx, r, v)
+	if err != nil {
+		return err
+	}
+	cfg := payload.ApplyConfig{}
+	if *source != "" {
+		src, err := os.Open(*source)
+		if err != nil {
+			return fmt.Errorf("payload apply: %w", err)
+		}
+		defer src.Close()
+		sst, err := src.Stat()
+		if err != nil {
+			return fmt.Errorf("payload apply: %w", err)
+		}
+		cfg.Source = src
+		if sst.Mode().IsRegular() {
+			cfg.SourceSize = sst.Size()
+		}
+	}
+	tf, err := os.OpenFile(*target, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("payload apply: %w", err)
+	}
+	defer tf.Close()
+	tst, err := tf.Stat()
+	if err != nil {
+		return fmt.Errorf("payload apply: %w", err)
+	}
+	if tst.Mode().IsRegular() {
+		// An image file grows to hold the partition (never shrinks); a block device keeps
+		// its size and must hold the partition.
+		if tst.Size() < int64(vm.Manifest.PartitionSize) {
+			if err := tf.Truncate(int64(vm.Manifest.PartitionSize)); err != nil {
+				return fmt.Errorf("payload apply: %w", err)
+			}
+		}
+	} else if end, err := tf.Seek(0, io.SeekEnd); err == nil {
+		cfg.TargetSize = end
+	}
+	cfg.Target = tf
+	cfg.Sync = tf.Sync
+	prog := newPayloadProgress(stderr, "applying")
+	total := st.Size() - vm.DataStart
+	cfg.Progress = func(p payload.Progress) { prog.update(p.BytesRead, total) }
+	if err := vm.Apply(ctx, r, cfg); err != nil {
+		if errors.Is(err, payload.ErrPartitionHash) || errors.Is(err, payload.ErrDataHash) {
+			return fmt.Errorf("%w (the target holds partial or wrong data: do not boot it)", err)
+		}
+		return err
+	}
+	fmt.Fprintf(stdout, "applied %s %s to %s: partition sha256 %s verified\n", vm.Manifest.Board, vm.Manifest.Version, *target, hex.EncodeToString(vm.Manifest.PartitionSHA256[:]))
+	return nil
 }
