@@ -39,7 +39,7 @@ func (c *clock) Add(d time.Duration) {
 // directory, served by an httptest server under /tuf/ with an override hook that lets a
 // test play the attacker by serving chosen bytes for chosen paths.
 type fixture struct {
-	t          *testing.T
+	t          testing.TB
 	clock      *clock
 	rootKeys   []signature.Signer
 	targetKey  signature.Signer
@@ -79,7 +79,7 @@ func pub(t testing.TB, s signature.Signer) crypto.PublicKey {
 // newFixture builds a repository whose root has nRoot keys with threshold rootThreshold;
 // it signs version 1 with the first rootThreshold keys.
 // Extra online keys are given to the host but not listed in the root.
-func newFixture(t *testing.T, nRoot, rootThreshold int, extraOnline ...signature.Signer) *fixture {
+func newFixture(t testing.TB, nRoot, rootThreshold int, extraOnline ...signature.Signer) *fixture {
 	t.Helper()
 	f := &fixture{
 		t:          t,

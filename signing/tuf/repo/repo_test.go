@@ -305,3 +305,22 @@ func FuzzParseTargets(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseRoot: ParseRoot never panics, and a root it accepts encodes again.
+// Seeds: testdata/fuzz/FuzzParseRoot.
+func FuzzParseRoot(f *testing.F) {
+	f.Add([]byte(`{"signed":{"_type":"root","spec_version":"1.0.31","consistent_snapshot":true,"version":1,"expires":"2030-01-01T00:00:00Z","keys":{},"roles":{}},"signatures":[]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		root, err := ParseRoot(data)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("error without ErrInvalid: %v", err)
+			}
+			return
+		}
+		if _, err := root.ToBytes(false); err != nil {
+			t.Fatalf("accepted root does not encode: %v", err)
+		}
+		_ = VerifyRootUpdate(nil, root) // must not panic on any accepted root
+	})
+}
