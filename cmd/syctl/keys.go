@@ -297,5 +297,6 @@ func runKeysInit(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	fmt.Fprintf(stdout, "root\t%s (version 1, %d-of-%d root keys, expires %s)\n", rootPath, *threshold, *nRoot, root.Signed.Expires.Format(time.RFC3339))
+	fmt.Fprintln(stdout, "keep the root, targets and payload keys offline; give snapshot.key and timestamp.key to omaha-server")
 	return nil
 }

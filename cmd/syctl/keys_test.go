@@ -145,4 +145,17 @@ func TestKeysInitPassphraseFromEnv(t *testing.T) {
 	if _, err := keys.LoadPrivateKey(filepath.Join(dir, "targets.key"), keys.StaticPassphrase([]byte("from the environment"))); err != nil {
 		t.Fatal(err)
 	}
+	// The encrypted targets key signs with the passphrase from the environment, and not
+	// without one.
+	repoDir := filepath.Join(dir, "repo")
+	mustSyctl(t, "tuf", "init", "--repo", repoDir, "--root", filepath.Join(dir, "1.root.json"))
+	mustSyctl(t, "tuf", "add-target", "--repo", repoDir, "--name", "b/p", "--length", "1", "--sha256", strings.Repeat("0", 64), "--version", "1", "--board", "b")
+	if _, _, err := syctl(t, "tuf", "sign-targets", "--repo", repoDir, "--key", filepath.Join(dir, "targets.key"), "--insecure-no-passphrase"); err == nil {
+		t.Fatal("an encrypted key loaded with --insecure-no-passphrase")
+	}
+	mustSyctl(t, "tuf", "sign-targets", "--repo", repoDir, "--key", filepath.Join(dir, "targets.key"))
+	os.Unsetenv("SYCTL_PASSPHRASE")
+	if _, _, err := syctl(t, "tuf", "sign-targets", "--repo", repoDir, "--key", filepath.Join(dir, "targets.key")); err == nil {
+		t.Fatal("an encrypted key loaded without a passphrase")
+	}
 }
