@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -351,5 +352,39 @@ func TestMetrics(t *testing.T) {
 		if got[k] != v {
 			t.Errorf("%s = %v, want %v", k, got[k], v)
 		}
+	}
+}
+
+// TestCrashBeforeCommit: files a publish wrote before it died (targets and snapshot newer
+// than what timestamp.json names) are not served as current after a restart, and the next
+// publish overwrites them.
+func TestCrashBeforeCommit(t *testing.T) {
+	f := newFixture(t, 1, 1)
+	exp := tuf.Expiry(f.clock.Now(), tuf.DefaultTargetsExpiry)
+	p := f.payload([]byte("v1"), "1.0.0")
+	f.publish(Upload{Targets: f.signTargets(1, exp, f.targetKey, map[string]repo.Target{"b/p": p})})
+	dir := f.host.cfg.Dir
+	for _, name := range []string{"2.targets.json", "2.snapshot.json"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(`{"torn`), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := f.open(dir)
+	if st := h.State(); st.TargetsVersion != 1 || st.SnapshotVersion != 1 || st.TimestampVersion != 1 {
+		t.Fatalf("after restart: %+v", st)
+	}
+	f.host = h
+	st, err := h.Publish(context.Background(), Upload{Targets: f.signTargets(2, exp, f.targetKey, map[string]repo.Target{"b/p": p})})
+	if err != nil || st.TargetsVersion != 2 || st.SnapshotVersion != 2 {
+		t.Fatalf("Publish = %+v %v", st, err)
+	}
+	again := f.open(dir)
+	if again.State() != st {
+		t.Fatalf("reopened %+v, want %+v", again.State(), st)
+	}
+	// An expired root is refused on upload.
+	_, expired := f.rotate(repo.RootChange{Expires: f.clock.Now().Add(-time.Second)}, f.rootKeys[0])
+	if _, err := again.Publish(context.Background(), Upload{Roots: [][]byte{expired}}); !errors.Is(err, repo.ErrExpired) {
+		t.Fatalf("Publish of an expired root = %v", err)
 	}
 }

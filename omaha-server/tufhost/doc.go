@@ -39,5 +39,10 @@
 // publish a root whose threshold they cannot meet. To rotate an online key, start the
 // server with old and new keys, then publish the new root.
 //
+// Replicas: a Host keeps the served state in memory and is the only writer of its
+// directory. Several omaha-server replicas need one signing Host (the others proxy /tuf/
+// to it, or serve a read-only copy of its directory); two Hosts signing the same
+// repository would hand out different timestamps under one version.
+//
 // tufhost imports signing/tuf and signing/tuf/repo of Switchyard's.
 package tufhost
