@@ -1,0 +1,153 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/switchyard-os/switchyard/signing/keys"
+	"github.com/switchyard-os/switchyard/signing/payload"
+)
+
+// payloadTestImage is 1 MiB of text, zeros and pseudo-random bytes.
+func payloadTestImage() []byte {
+	rng := rand.New(rand.NewPCG(7, 8))
+	img := make([]byte, 1<<20)
+	for i := 0; i < len(img); i += 64 << 10 {
+		seg := img[i : i+64<<10]
+		switch (i >> 16) % 3 {
+		case 0:
+			copy(seg, strings.Repeat("switchyard payload test line\n", 3000))
+		case 1:
+		case 2:
+			for j := range seg {
+				seg[j] = byte(rng.Uint32())
+			}
+		}
+	}
+	return img
+}
+
+func TestPayloadCommands(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	p := func(n string) string { return filepath.Join(dir, n) }
+	img := payloadTestImage()
+	if err := os.WriteFile(p("usr.img"), img, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	k, err := keys.Generate(keys.ECDSAP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(p("pass"), []byte("hunter2\n"), 0o600)
+	if err := k.Save(p("payload.pem"), keys.StaticPassphrase([]byte("hunter2"))); err != nil {
+		t.Fatal(err)
+	}
+	k.Public().Save(p("payload.pub.pem"))
+	other, _ := keys.Generate(keys.Ed25519)
+	other.Public().Save(p("other.pub.pem"))
+
+	runOK := func(args ...string) string {
+		t.Helper()
+		var out, errb bytes.Buffer
+		if err := run(ctx, args, &out, &errb); err != nil {
+			t.Fatalf("syctl %s: %v\n%s", strings.Join(args, " "), err, errb.String())
+		}
+		if errb.Len() != 0 {
+			t.Errorf("syctl %s wrote to stderr (not a terminal): %q", args[1], errb.String())
+		}
+		return out.String()
+	}
+	for _, comp := range []string{"xz", "zstd"} {
+		t.Run(comp, func(t *testing.T) {
+			out := p("update-" + comp + ".bin")
+			runOK("payload", "build", "--image", p("usr.img"), "--version", "1.2.3", "--board", "amd64-usr",
+				"--chunk", "256KiB", "--compression", comp, "--xz-encoder", "go", "--out", out)
+			// Unsigned payloads do not verify.
+			if err := run(ctx, []string{"payload", "verify", "--pubkey", p("payload.pub.pem"), out}, &bytes.Buffer{}, &bytes.Buffer{}); !errors.Is(err, payload.ErrUnsigned) {
+				t.Fatalf("verify unsigned: %v, want ErrUnsigned", err)
+			}
+			runOK("payload", "sign", "--key", p("payload.pem"), "--passphrase-file", p("pass"), out)
+			summary := runOK("payload", "verify", "--pubkey", p("other.pub.pem"), "--pubkey", p("payload.pub.pem"), out)
+			want := sha256.Sum256(img)
+			for _, s := range []string{"OK", "1.2.3", "amd64-usr", k.ID()} {
+				if !strings.Contains(summary, s) {
+					t.Errorf("summary lacks %q:\n%s", s, summary)
+				}
+			}
+			runOK("payload", "apply", "--pubkey", p("payload.pub.pem"), "--target", p("target-"+comp+".img"), out)
+			got, err := os.ReadFile(p("target-" + comp + ".img"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sha256.Sum256(got) != want {
+				t.Fatal("applied image differs")
+			}
+			if err := run(ctx, []string{"payload", "verify", "--pubkey", p("other.pub.pem"), out}, &bytes.Buffer{}, &bytes.Buffer{}); !errors.Is(err, payload.ErrWrongKey) {
+				t.Fatalf("verify with another key: %v, want ErrWrongKey", err)
+			}
+			// Tamper with the last data byte: verify and apply refuse.
+			b, _ := os.ReadFile(out)
+			b[len(b)-1] ^= 0xff
+			bad := p("bad-" + comp + ".bin")
+			os.WriteFile(bad, b, 0o644)
+			if err := run(ctx, []string{"payload", "verify", "--pubkey", p("payload.pub.pem"), bad}, &bytes.Buffer{}, &bytes.Buffer{}); !errors.Is(err, payload.ErrDataHash) {
+				t.Fatalf("verify tampered: %v, want ErrDataHash", err)
+			}
+		})
+	}
+}
+
+func TestPayloadUsageErrors(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"no command", []string{"payload"}},
+		{"unknown command", []string{"payload", "frobnicate"}},
+		{"build without image", []string{"payload", "build", "--version", "1", "--board", "b", "--out", "x"}},
+		{"bad chunk", []string{"payload", "build", "--image", "i", "--version", "1", "--board", "b", "--out", "x", "--chunk", "lots"}},
+		{"bad compression", []string{"payload", "build", "--image", "i", "--version", "1", "--board", "b", "--out", "x", "--compression", "lz4"}},
+		{"verify without key", []string{"payload", "verify", "file"}},
+		{"sign without key", []string{"payload", "sign", "file"}},
+		{"apply without target", []string{"payload", "apply", "--pubkey", "k", "file"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := run(ctx, tt.args, &bytes.Buffer{}, &bytes.Buffer{})
+			if !errors.Is(err, errUsage) {
+				t.Fatalf("run = %v, want a usage error", err)
+			}
+		})
+	}
+}
+
+func TestParsePayloadSize(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+	}{
+		{"16MiB", 16 << 20}, {"4M", 4 << 20}, {"256KiB", 256 << 10}, {"65536", 65536}, {"1GiB", 1 << 30},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := parsePayloadSize(tt.in)
+			if err != nil || got != tt.want {
+				t.Fatalf("parsePayloadSize(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
+			}
+		})
+	}
+	for _, bad := range []string{"", "MiB", "-1M", "1.5M", "x"} {
+		if _, err := parsePayloadSize(bad); err == nil {
+			t.Errorf("parsePayloadSize(%q) accepted", bad)
+		}
+	}
+}
