@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os/exec"
 	"runtime"
+	"strconv"
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
@@ -49,6 +51,11 @@ type ApplyConfig struct {
 	Workers int
 	// Progress, if set, is called in operation order after each operation is written.
 	Progress func(Progress)
+	// XZCommand, when set, is the path of xz-utils' xz, used to decode REPLACE_XZ chunks
+	// (liblzma decodes about 2.5 times as fast as github.com/ulikunitz/xz). The chunk has
+	// passed its hash and dictionary checks first, and the output is bounded the same way.
+	// Empty means github.com/ulikunitz/xz in-process.
+	XZCommand string
 }
 
 // Apply reads a whole payload from r, verifies its manifest against the accepted keys,
@@ -67,12 +74,14 @@ func Apply(ctx context.Context, r io.Reader, v *keys.Verifier, cfg ApplyConfig) 
 type job struct {
 	idx  int
 	op   *Operation
-	data []byte // verified data (REPLACE*), nil otherwise
-	out  []byte // bytes to write; nil for ZERO
+	data []byte // verified data (REPLACE*), nil otherwise; returned to the pool by the worker
 	err  error
 	read int64
 	done chan struct{}
 }
+
+// pieceSize is the unit workers decode and write in.
+const pieceSize = 1 << 20
 
 // Apply applies operations StartOp.. from r, which is positioned at operation StartOp's
 // data, to cfg.Target, then checks the whole partition's SHA-256.
@@ -86,6 +95,10 @@ func (v *Verified) Apply(ctx context.Context, r io.Reader, cfg ApplyConfig) erro
 	}
 	if cfg.TargetSize > 0 && uint64(cfg.TargetSize) < m.PartitionSize {
 		return fmt.Errorf("%w: %d bytes for %d", ErrTargetTooSmall, cfg.TargetSize, m.PartitionSize)
+	}
+	if _, ok := cfg.Target.(*HashingSink); ok {
+		// Workers write with positional writes in any order; the sink needs them in order.
+		cfg.Workers = 1
 	}
 	for i := cfg.StartOp; i < len(m.Operations); i++ {
 		if m.Operations[i].Type == SourceCopy && cfg.Source == nil {
@@ -106,9 +119,12 @@ func (v *Verified) Apply(ctx context.Context, r io.Reader, cfg ApplyConfig) erro
 	defer dec.close()
 
 	// Pipeline: the reader stage reads and hash-checks each operation's data in order and
-	// queues it both for a worker and for the in-order writer; at most workers+1 jobs
-	// exist at a time (the tokens), which bounds memory.
+	// queues it both for a worker and for the in-order completion stage. Workers decode in
+	// pieces and write straight to the target with positional writes; the completion stage
+	// reports progress in operation order. At most workers+1 jobs exist at a time (the
+	// tokens), and their data buffers are recycled, so memory does not grow with the payload.
 	tokens := make(chan struct{}, workers+1)
+	pool := make(chan []byte, workers+1)
 	work := make(chan *job, workers+1)
 	ordered := make(chan *job, workers+1)
 	var readErr error
@@ -118,21 +134,29 @@ func (v *Verified) Apply(ctx context.Context, r io.Reader, cfg ApplyConfig) erro
 		defer wg.Done()
 		defer close(work)
 		defer close(ordered)
-		readErr = v.readStage(ctx, r, cfg.StartOp, tokens, work, ordered)
+		readErr = v.readStage(ctx, r, cfg.StartOp, tokens, pool, work, ordered)
 	}()
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
+			buf := make([]byte, pieceSize)
 			for j := range work {
 				if ctx.Err() == nil {
-					j.err = v.process(ctx, j, dec.get(w), cfg)
+					j.err = v.process(ctx, j, dec.get(w), buf, cfg)
+				}
+				if j.data != nil {
+					select {
+					case pool <- j.data[:0]:
+					default:
+					}
+					j.data = nil
 				}
 				close(j.done)
 			}
 		}(w)
 	}
-	werr := v.writeStage(ctx, ordered, tokens, cfg)
+	werr := v.completeStage(ctx, ordered, tokens, cfg)
 	if werr != nil {
 		cancel()
 		for range ordered { //nolint:revive // drain so the reader stage can exit
@@ -153,7 +177,7 @@ func (v *Verified) Apply(ctx context.Context, r io.Reader, cfg ApplyConfig) erro
 	return v.checkPartition(ctx, cfg.Target)
 }
 
-func (v *Verified) readStage(ctx context.Context, r io.Reader, start int, tokens chan struct{}, work, ordered chan<- *job) error {
+func (v *Verified) readStage(ctx context.Context, r io.Reader, start int, tokens chan struct{}, pool chan []byte, work, ordered chan<- *job) error {
 	m := v.Manifest
 	for i := start; i < len(m.Operations); i++ {
 		select {
@@ -164,7 +188,15 @@ func (v *Verified) readStage(ctx context.Context, r io.Reader, start int, tokens
 		op := &m.Operations[i]
 		j := &job{idx: i, op: op, done: make(chan struct{})}
 		if op.DataLength > 0 {
-			j.data = make([]byte, op.DataLength)
+			var buf []byte
+			select {
+			case buf = <-pool:
+			default:
+			}
+			if uint64(cap(buf)) < op.DataLength {
+				buf = make([]byte, op.DataLength)
+			}
+			j.data = buf[:op.DataLength]
 			if err := readFull(r, j.data, fmt.Sprintf("operation %d data", i)); err != nil {
 				return err
 			}
@@ -173,7 +205,7 @@ func (v *Verified) readStage(ctx context.Context, r io.Reader, start int, tokens
 			}
 			j.read = int64(op.DataLength)
 		}
-		// ordered first: the writer must learn of the job before a worker can finish it.
+		// ordered first: the completion stage must learn of the job before a worker ends it.
 		select {
 		case ordered <- j:
 		case <-ctx.Done():
@@ -196,68 +228,148 @@ func (v *Verified) readStage(ctx context.Context, r io.Reader, start int, tokens
 	return nil
 }
 
-// process turns a job's verified input into the bytes to write.
-func (v *Verified) process(ctx context.Context, j *job, d *decoder2, cfg ApplyConfig) error {
+// extentWriter maps a sequential byte stream onto an operation's destination extents.
+type extentWriter struct {
+	target io.WriterAt
+	ext    []Extent
+	bs     uint64
+	i      int    // current extent
+	pos    uint64 // bytes written into the current extent
+	total  uint64
+}
+
+func (w *extentWriter) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		if w.i >= len(w.ext) {
+			return n, errTooMuch
+		}
+		e := w.ext[w.i]
+		room := e.Count*w.bs - w.pos
+		c := min(uint64(len(p)), room)
+		if _, err := w.target.WriteAt(p[:c], int64(e.Start*w.bs+w.pos)); err != nil {
+			return n, writeError{fmt.Errorf("payload: writing target: %w", err)}
+		}
+		n += int(c)
+		p = p[c:]
+		w.pos += c
+		w.total += c
+		if w.pos == e.Count*w.bs {
+			w.i++
+			w.pos = 0
+		}
+	}
+	return n, nil
+}
+
+var errTooMuch = errors.New("more output than the destination extents hold")
+
+// process verifies (already done for data), decodes and writes one operation.
+func (v *Verified) process(ctx context.Context, j *job, d *decoder2, buf []byte, cfg ApplyConfig) error {
 	m := v.Manifest
 	size := m.opBytes(j.op)
+	w := &extentWriter{target: cfg.Target, ext: j.op.Dst, bs: uint64(m.BlockSize)}
+	// decoded copies a decompressor's output to the extents and checks its length.
+	decoded := func(r io.Reader) error {
+		if _, err := io.CopyBuffer(w, r, buf); err != nil {
+			if errors.Is(err, errTooMuch) {
+				return fmt.Errorf("%w: operation %d: more than %d bytes", ErrDecompress, j.idx, size)
+			}
+			var we writeError
+			if errors.As(err, &we) {
+				return we.err
+			}
+			return fmt.Errorf("%w: operation %d: %v", ErrDecompress, j.idx, err)
+		}
+		if w.total != size {
+			return fmt.Errorf("%w: operation %d: %d bytes, want %d", ErrDecompress, j.idx, w.total, size)
+		}
+		return nil
+	}
 	switch j.op.Type {
 	case Replace:
-		j.out = j.data
+		if _, err := w.Write(j.data); err != nil {
+			return fmt.Errorf("payload: writing operation %d: %w", j.idx, err)
+		}
 	case ReplaceXZ:
 		if err := checkXZ(j.data, size); err != nil {
 			return fmt.Errorf("operation %d: %w", j.idx, err)
 		}
-		out := make([]byte, size)
+		if cfg.XZCommand != "" {
+			return v.xzCommand(ctx, j, cfg.XZCommand, w, size, decoded)
+		}
+		// bytes.Reader is an io.ByteReader, which ulikunitz/xz reads directly; it never
+		// sees an unbuffered stream.
 		zr, err := xz.ReaderConfig{SingleStream: true}.NewReader(bytes.NewReader(j.data))
 		if err != nil {
 			return fmt.Errorf("%w: operation %d: %v", ErrDecompress, j.idx, err)
 		}
-		if _, err := io.ReadFull(zr, out); err != nil {
-			return fmt.Errorf("%w: operation %d: %v", ErrDecompress, j.idx, err)
-		}
-		var one [1]byte
-		if n, err := zr.Read(one[:]); n != 0 || !errors.Is(err, io.EOF) {
-			return fmt.Errorf("%w: operation %d: more than %d bytes or bad stream end (%v)", ErrDecompress, j.idx, size, err)
-		}
-		j.out = out
+		return decoded(io.LimitReader(zr, int64(size)+1))
 	case ReplaceZstd:
-		out, err := d.zstd.DecodeAll(j.data, make([]byte, 0, size))
-		if err != nil {
+		if err := d.zstd.Reset(bytes.NewReader(j.data)); err != nil {
 			return fmt.Errorf("%w: operation %d: %v", ErrDecompress, j.idx, err)
 		}
-		if uint64(len(out)) != size {
-			return fmt.Errorf("%w: operation %d: %d bytes, want %d", ErrDecompress, j.idx, len(out), size)
-		}
-		j.out = out
+		return decoded(io.LimitReader(d.zstd, int64(size)+1))
 	case Zero:
-	case SourceCopy:
-		bs := uint64(m.BlockSize)
-		out := make([]byte, 0, size)
-		for _, e := range j.op.Src {
-			off, n := e.Start*bs, e.Count*bs
-			if cfg.SourceSize > 0 && off+n > uint64(cfg.SourceSize) {
-				return fmt.Errorf("%w: operation %d source %d+%d beyond %d bytes", ErrExtentOutside, j.idx, off, n, cfg.SourceSize)
+		for _, e := range j.op.Dst {
+			off, n := e.Start*uint64(m.BlockSize), e.Count*uint64(m.BlockSize)
+			for n > 0 {
+				c := min(n, uint64(len(zeroBlock)))
+				if _, err := cfg.Target.WriteAt(zeroBlock[:c], int64(off)); err != nil {
+					return fmt.Errorf("payload: writing operation %d: %w", j.idx, err)
+				}
+				off += c
+				n -= c
 			}
-			buf := out[len(out) : len(out)+int(n)]
-			if _, err := cfg.Source.ReadAt(buf, int64(off)); err != nil {
-				return fmt.Errorf("payload: operation %d reading source: %w", j.idx, err)
-			}
-			out = out[:len(out)+int(n)]
 		}
-		if sha256.Sum256(out) != j.op.SHA256 {
+	case SourceCopy:
+		// Two passes: hash the source extents, and only when they match copy them.
+		bs := uint64(m.BlockSize)
+		pass := func(out io.Writer) error {
+			for _, e := range j.op.Src {
+				off, n := e.Start*bs, e.Count*bs
+				if cfg.SourceSize > 0 && off+n > uint64(cfg.SourceSize) {
+					return fmt.Errorf("%w: operation %d source %d+%d beyond %d bytes", ErrExtentOutside, j.idx, off, n, cfg.SourceSize)
+				}
+				for n > 0 {
+					c := min(n, uint64(len(buf)))
+					if _, err := cfg.Source.ReadAt(buf[:c], int64(off)); err != nil {
+						return fmt.Errorf("payload: operation %d reading source: %w", j.idx, err)
+					}
+					if _, err := out.Write(buf[:c]); err != nil {
+						return fmt.Errorf("payload: writing operation %d: %w", j.idx, err)
+					}
+					off += c
+					n -= c
+				}
+			}
+			return nil
+		}
+		h := sha256.New()
+		if err := pass(h); err != nil {
+			return err
+		}
+		if !bytes.Equal(h.Sum(nil), j.op.SHA256[:]) {
 			return fmt.Errorf("%w: operation %d", ErrSourceHash, j.idx)
 		}
-		j.out = out
+		if err := pass(w); err != nil {
+			return err
+		}
 	}
-	j.data = nil
 	return ctx.Err()
 }
 
-var zeroBlock = make([]byte, 1<<20) // read-only
+// writeError marks a failed write to the target inside a decompression copy.
+type writeError struct{ err error }
 
-func (v *Verified) writeStage(ctx context.Context, ordered <-chan *job, tokens chan struct{}, cfg ApplyConfig) error {
+func (e writeError) Error() string { return e.err.Error() }
+func (e writeError) Unwrap() error { return e.err }
+
+var zeroBlock = make([]byte, pieceSize) // read-only
+
+// completeStage waits for operations in order and reports progress.
+func (v *Verified) completeStage(ctx context.Context, ordered <-chan *job, tokens chan struct{}, cfg ApplyConfig) error {
 	m := v.Manifest
-	bs := int64(m.BlockSize)
 	var written, read int64
 	for j := range ordered {
 		select {
@@ -268,28 +380,8 @@ func (v *Verified) writeStage(ctx context.Context, ordered <-chan *job, tokens c
 		if j.err != nil {
 			return j.err
 		}
-		pos := 0
-		for _, e := range j.op.Dst {
-			off, n := int64(e.Start)*bs, int64(e.Count)*bs
-			if j.op.Type == Zero {
-				for n > 0 {
-					c := min(n, int64(len(zeroBlock)))
-					if _, err := cfg.Target.WriteAt(zeroBlock[:c], off); err != nil {
-						return fmt.Errorf("payload: writing operation %d: %w", j.idx, err)
-					}
-					off += c
-					n -= c
-				}
-				continue
-			}
-			if _, err := cfg.Target.WriteAt(j.out[pos:pos+int(n)], off); err != nil {
-				return fmt.Errorf("payload: writing operation %d: %w", j.idx, err)
-			}
-			pos += int(n)
-		}
 		written += int64(m.opBytes(j.op))
 		read += j.read
-		j.out = nil
 		<-tokens
 		if cfg.Progress != nil {
 			cfg.Progress(Progress{Op: j.idx, Ops: len(m.Operations), BytesWritten: written, BytesRead: read})
@@ -398,4 +490,32 @@ func (ds *decoders) close() {
 	for _, d := range ds.d {
 		d.zstd.Close()
 	}
+}
+
+// xzCommand decodes a REPLACE_XZ chunk with xz-utils.
+func (v *Verified) xzCommand(ctx context.Context, j *job, path string, w *extentWriter, size uint64, decoded func(io.Reader) error) error {
+	cmd := exec.CommandContext(ctx, path, "--decompress", "--stdout", "--single-stream", "--threads=1",
+		"--memlimit-decompress="+strconv.Itoa(MaxXZDictSize+(16<<20)))
+	cmd.Stdin = bytes.NewReader(j.data)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return fmt.Errorf("payload: %s: %w", path, err)
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("payload: %s: %w", path, err)
+	}
+	derr := decoded(io.LimitReader(out, int64(size)+1))
+	if derr != nil {
+		cmd.Process.Kill()
+	}
+	werr := cmd.Wait()
+	if derr != nil {
+		return derr
+	}
+	if werr != nil {
+		return fmt.Errorf("%w: operation %d: %s: %v: %s", ErrDecompress, j.idx, path, werr, bytes.TrimSpace(stderr.Bytes()))
+	}
+	return nil
 }

@@ -80,24 +80,33 @@
 // The data section is the concatenation of the operations' data in manifest order, and the
 // payload ends exactly where the last operation's data ends (more bytes: ErrTrailingData).
 //
-// REPLACE_XZ data is one complete .xz stream with exactly one block whose LZMA2 dictionary is
-// at most MaxXZDictSize and at most the smallest dictionary that covers the operation; this
-// is checked from the stream's block header and index before decoding starts
-// (ErrXZDictionary), because github.com/ulikunitz/xz allocates whatever the header asks for.
-// REPLACE_ZSTD data is one zstd frame decoded with its window capped at MaxOperationSize.
+// REPLACE_XZ data is one complete .xz stream with exactly one block whose only filter is
+// LZMA2, with a dictionary no larger than the larger of 8 MiB (xz -6) and the smallest LZMA2
+// dictionary covering the operation, and never above MaxXZDictSize. This is checked from the
+// stream's block header and index before decoding starts (ErrXZDictionary), because
+// github.com/ulikunitz/xz allocates whatever the header asks for. REPLACE_ZSTD data is zstd
+// decoded with its window and memory capped at MaxOperationSize. A compressed chunk must
+// decode to exactly its destination size (ErrDecompress).
 //
 // # Applying
 //
 // The applier reads the data section strictly sequentially from any io.Reader. A reader
-// stage reads one operation's data, checks its SHA-256 against the manifest (ErrDataHash)
-// and only then hands it to one of N decompression workers (N = GOMAXPROCS by default); an
-// in-order writer writes each result to the target io.WriterAt and reports progress after
-// each operation. At most N+1 operations are in flight, so memory stays bounded by about
-// (N+1) x 2 x MaxChunk plus the decoders' dictionaries, whatever the payload's size. After the
-// last operation the applier checks for trailing bytes, calls the sync hook, re-reads the
-// target and compares its SHA-256 with the manifest's (ErrPartitionHash). Nothing is written
-// before the manifest signature verifies, and the partition must not be made bootable unless
-// Apply returns nil.
+// stage reads one operation's data into a recycled buffer, checks its SHA-256 against the
+// manifest (ErrDataHash) and only then hands it to one of N workers (N = GOMAXPROCS by
+// default). A worker decompresses in 1 MiB pieces and writes them straight to the target
+// io.WriterAt at the operation's extents (positional writes, so workers never wait for each
+// other); a completion stage reports progress in operation order. At most N+1 operations are
+// in flight, so memory is bounded by about (N+1) compressed chunks plus N decoder
+// dictionaries, whatever the payload's size. ZERO operations are written from a shared zero
+// buffer, never decompressed. SOURCE_COPY hashes its source extents first and copies them
+// only when they match (ErrSourceHash). REPLACE_XZ is decoded by github.com/ulikunitz/xz
+// in-process (from an in-memory bytes.Reader, an io.ByteReader, so it never reads a stream
+// byte by byte), or, when ApplyConfig.XZCommand names xz-utils, by one xz process per chunk.
+//
+// After the last operation the applier checks for trailing bytes, calls the sync hook,
+// re-reads the target and compares its SHA-256 with the manifest's (ErrPartitionHash).
+// Nothing is written before the manifest signature verifies, and the partition must not be
+// made bootable unless Apply returns nil: an error part-way leaves a partially written target.
 //
 // Resume: ReadManifest returns a Verified manifest; Verified.PayloadOffset(k) is the byte
 // offset in the payload of operation k's data, so the caller can fetch the rest with an HTTP

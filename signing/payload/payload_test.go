@@ -144,19 +144,21 @@ func TestRoundTrip(t *testing.T) {
 	want := sha256.Sum256(img)
 	xzPath, _ := exec.LookPath("xz")
 	tests := []struct {
-		name string
-		cfg  BuildConfig
-		want Type
+		name    string
+		cfg     BuildConfig
+		want    Type
+		xzUtils bool // decode with xz-utils
 	}{
-		{"xz go encoder", BuildConfig{Compression: ReplaceXZ}, ReplaceXZ},
-		{"xz xz-utils encoder", BuildConfig{Compression: ReplaceXZ, XZCommand: xzPath}, ReplaceXZ},
-		{"zstd", BuildConfig{Compression: ReplaceZstd}, ReplaceZstd},
-		{"uncompressed", BuildConfig{Compression: Replace}, Replace},
-		{"odd chunk", BuildConfig{Compression: ReplaceXZ, ChunkSize: 100 * 4096}, ReplaceXZ},
+		{"xz go encoder", BuildConfig{Compression: ReplaceXZ}, ReplaceXZ, false},
+		{"xz decoded by xz-utils", BuildConfig{Compression: ReplaceXZ}, ReplaceXZ, true},
+		{"xz xz-utils encoder", BuildConfig{Compression: ReplaceXZ, XZCommand: xzPath}, ReplaceXZ, false},
+		{"zstd", BuildConfig{Compression: ReplaceZstd}, ReplaceZstd, false},
+		{"uncompressed", BuildConfig{Compression: Replace}, Replace, false},
+		{"odd chunk", BuildConfig{Compression: ReplaceXZ, ChunkSize: 100 * 4096}, ReplaceXZ, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if strings.Contains(tt.name, "xz-utils") && xzPath == "" {
+			if (tt.xzUtils || tt.cfg.XZCommand != "") && xzPath == "" {
 				t.Skip("xz missing: apt-get install xz-utils")
 			}
 			p := buildSigned(t, img, tt.cfg)
@@ -182,7 +184,11 @@ func TestRoundTrip(t *testing.T) {
 				t.Fatalf("manifest hash %x, want %x", e.Manifest.PartitionSHA256, want)
 			}
 			var progress []Progress
-			got, err := applyToFile(t, p, getKeys(t).verifier, ApplyConfig{Workers: 3, Progress: func(p Progress) { progress = append(progress, p) }})
+			acfg := ApplyConfig{Workers: 3, Progress: func(p Progress) { progress = append(progress, p) }}
+			if tt.xzUtils {
+				acfg.XZCommand = xzPath
+			}
+			got, err := applyToFile(t, p, getKeys(t).verifier, acfg)
 			if err != nil {
 				t.Fatal(err)
 			}
