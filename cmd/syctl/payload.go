@@ -26,8 +26,8 @@ const payloadUsage = `usage: syctl payload COMMAND [FLAGS]
          [--xz-encoder auto|go|xz-utils] [--source OLD.img] --out FILE
   sign   --key KEY.pem [--passphrase-file F] FILE
          (passphrase: --passphrase-file, else $SYCTL_KEY_PASSPHRASE, else a prompt)
-  verify --pubkey PUB.pem [--pubkey PUB2.pem] FILE
-  apply  --pubkey PUB.pem [--pubkey ...] --target PATH [--source PATH] FILE
+  verify --pubkey PUB.pem [--pubkey PUB2.pem] [--source PATH] [--xz-decoder go|xz-utils] FILE
+  apply  --pubkey PUB.pem [--pubkey ...] --target PATH [--source PATH] [--xz-decoder go|xz-utils] FILE
 `
 
 // payloadPassEnv names the environment variable syctl payload sign reads a passphrase from.
@@ -302,6 +302,21 @@ func runPayloadSign(ctx context.Context, args []string, stdout, stderr io.Writer
 	return nil
 }
 
+// payloadXZDecoder turns --xz-decoder into ApplyConfig.XZCommand.
+func payloadXZDecoder(name string) (string, error) {
+	switch name {
+	case "go":
+		return "", nil
+	case "xz-utils":
+		p, err := exec.LookPath("xz")
+		if err != nil {
+			return "", fmt.Errorf("payload: --xz-decoder xz-utils: %v (apt-get install xz-utils)", err)
+		}
+		return p, nil
+	}
+	return "", fmt.Errorf("%w: --xz-decoder %q (go or xz-utils)", errUsage, name)
+}
+
 func payloadVerifier(paths []string) (*keys.Verifier, error) {
 	if len(paths) == 0 {
 		return nil, fmt.Errorf("%w: at least one --pubkey is needed (%v)", errUsage, payload.ErrNoKeys)
@@ -314,11 +329,16 @@ func runPayloadVerify(ctx context.Context, args []string, stdout, stderr io.Writ
 	var pubs payloadStrings
 	fs.Var(&pubs, "pubkey", "accepted payload public key, PEM (repeatable)")
 	source := fs.String("source", "", "source partition, for delta payloads")
+	xzDecoder := fs.String("xz-decoder", "go", "decoder for xz chunks: go (github.com/ulikunitz/xz) or xz-utils")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	if fs.NArg() != 1 {
 		return fmt.Errorf("%w: payload verify needs one payload file", errUsage)
+	}
+	xzCommand, err := payloadXZDecoder(*xzDecoder)
+	if err != nil {
+		return err
 	}
 	v, err := payloadVerifier(pubs)
 	if err != nil {
@@ -333,7 +353,7 @@ func runPayloadVerify(ctx context.Context, args []string, stdout, stderr io.Writ
 	if err != nil {
 		return fmt.Errorf("payload verify: %w", err)
 	}
-	cfg := payload.ApplyConfig{Target: payload.NewHashingSink()}
+	cfg := payload.ApplyConfig{Target: payload.NewHashingSink(), XZCommand: xzCommand}
 	if *source != "" {
 		src, err := os.Open(*source)
 		if err != nil {
@@ -380,11 +400,16 @@ func runPayloadApply(ctx context.Context, args []string, stdout, stderr io.Write
 	fs.Var(&pubs, "pubkey", "accepted payload public key, PEM (repeatable)")
 	target := fs.String("target", "", "partition or image file to write (required; a regular file is created)")
 	source := fs.String("source", "", "active partition, for delta payloads")
+	xzDecoder := fs.String("xz-decoder", "go", "decoder for xz chunks: go (github.com/ulikunitz/xz) or xz-utils")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	if *target == "" || fs.NArg() != 1 {
 		return fmt.Errorf("%w: payload apply needs --target and one payload file", errUsage)
+	}
+	xzCommand, err := payloadXZDecoder(*xzDecoder)
+	if err != nil {
+		return err
 	}
 	v, err := payloadVerifier(pubs)
 	if err != nil {
@@ -405,7 +430,7 @@ func runPayloadApply(ctx context.Context, args []string, stdout, stderr io.Write
 	if err != nil {
 		return err
 	}
-	cfg := payload.ApplyConfig{}
+	cfg := payload.ApplyConfig{XZCommand: xzCommand}
 	if *source != "" {
 		src, err := os.Open(*source)
 		if err != nil {

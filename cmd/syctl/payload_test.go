@@ -7,6 +7,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -83,6 +84,9 @@ func TestPayloadCommands(t *testing.T) {
 				}
 			}
 			runOK("payload", "apply", "--pubkey", p("payload.pub.pem"), "--target", p("target-"+comp+".img"), out)
+			if _, err := exec.LookPath("xz"); err == nil {
+				runOK("payload", "verify", "--xz-decoder", "xz-utils", "--pubkey", p("payload.pub.pem"), out)
+			}
 			got, err := os.ReadFile(p("target-" + comp + ".img"))
 			if err != nil {
 				t.Fatal(err)
@@ -119,6 +123,7 @@ func TestPayloadUsageErrors(t *testing.T) {
 		{"verify without key", []string{"payload", "verify", "file"}},
 		{"sign without key", []string{"payload", "sign", "file"}},
 		{"apply without target", []string{"payload", "apply", "--pubkey", "k", "file"}},
+		{"bad xz decoder", []string{"payload", "verify", "--pubkey", "k", "--xz-decoder", "lzip", "file"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,150 @@
+package payload
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+)
+
+// TestHTTPResume streams a payload from a real HTTP server, loses the connection part-way,
+// and resumes with a Range request from the operation after the last completed one.
+func TestHTTPResume(t *testing.T) {
+	ctx := context.Background()
+	k := getKeys(t)
+	img := testImage(2<<20, 11)
+	p := buildSigned(t, img, BuildConfig{Compression: ReplaceZstd})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.ServeContent(w, r, "update.bin", time.Time{}, bytes.NewReader(p))
+	}))
+	defer srv.Close()
+	client := srv.Client()
+	get := func(from int64) io.ReadCloser {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+		if from > 0 {
+			req.Header.Set("Range", fmt.Sprintf("bytes=%d-", from))
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := http.StatusOK
+		if from > 0 {
+			want = http.StatusPartialContent
+		}
+		if resp.StatusCode != want {
+			t.Fatalf("status %d, want %d", resp.StatusCode, want)
+		}
+		return resp.Body
+	}
+	f, err := os.Create(filepath.Join(t.TempDir(), "usr-b.img"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+
+	body := get(0)
+	vm, err := ReadManifest(ctx, body, k.verifier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The connection drops 100 KiB into the data section.
+	last := -1
+	err = vm.Apply(ctx, io.LimitReader(body, 100<<10), ApplyConfig{Target: f, Progress: func(p Progress) { last = p.Op }})
+	body.Close()
+	if !errors.Is(err, ErrTruncated) {
+		t.Fatalf("dropped connection: %v, want ErrTruncated", err)
+	}
+	next := last + 1
+	body = get(vm.PayloadOffset(next))
+	defer body.Close()
+	if err := vm.Apply(ctx, body, ApplyConfig{Target: f, StartOp: next, Sync: f.Sync}); err != nil {
+		t.Fatalf("resumed apply: %v", err)
+	}
+	got, _ := os.ReadFile(f.Name())
+	if !bytes.Equal(got, img) {
+		t.Fatal("result differs")
+	}
+}
+
+// failingTarget fails every write after the first n bytes.
+type failingTarget struct {
+	n int64
+}
+
+var errDiskFull = errors.New("disk full")
+
+func (f *failingTarget) WriteAt(p []byte, off int64) (int, error) {
+	if off+int64(len(p)) > f.n {
+		return 0, errDiskFull
+	}
+	return len(p), nil
+}
+
+func (f *failingTarget) ReadAt(p []byte, off int64) (int, error) { return len(p), nil }
+
+func TestTargetWriteFailure(t *testing.T) {
+	k := getKeys(t)
+	img := testImage(2<<20, 12)
+	for _, c := range []Type{ReplaceXZ, ReplaceZstd, Replace} {
+		t.Run(c.String(), func(t *testing.T) {
+			p := buildSigned(t, img, BuildConfig{Compression: c})
+			// 100 KiB fails inside the first (compressed) chunk, 600 KiB in the random one.
+			for _, n := range []int64{100 << 10, 600 << 10} {
+				_, err := Apply(context.Background(), bytes.NewReader(p), k.verifier, ApplyConfig{Target: &failingTarget{n: n}})
+				if !errors.Is(err, errDiskFull) {
+					t.Fatalf("Apply = %v, want the target's error", err)
+				}
+				if errors.Is(err, ErrDecompress) {
+					t.Fatalf("a write failure is reported as a decompression error: %v", err)
+				}
+			}
+		})
+	}
+}
+
+// slowReader delivers the payload slowly so cancellation lands mid-apply.
+type slowReader struct{ r io.Reader }
+
+func (s slowReader) Read(p []byte) (int, error) {
+	time.Sleep(time.Millisecond)
+	return s.r.Read(p[:min(len(p), 4096)])
+}
+
+func TestCancel(t *testing.T) {
+	k := getKeys(t)
+	img := testImage(2<<20, 13)
+	p := buildSigned(t, img, BuildConfig{Compression: ReplaceZstd})
+	before := runtime.NumGoroutine()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := Apply(ctx, slowReader{bytes.NewReader(p)}, k.verifier, ApplyConfig{Target: NewHashingSink(), Progress: func(Progress) { cancel() }})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Apply = %v, want context.Canceled", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Apply did not return after cancellation")
+	}
+	cancel()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Fatalf("%d goroutines left running (had %d)", n, before)
+	}
+}
