@@ -53,13 +53,18 @@ type Source struct {
 	CheckURL func(string) error
 	Log      *slog.Logger
 
+	Options
+
+	received atomic.Int64
+}
+
+// Options tune retries.
+type Options struct {
 	MaxFailuresPerURL int           // 0: 3
 	MaxAttempts       int           // 0: 20, as Flatcar's transfer retries
 	Backoff           time.Duration // 0: 2 s; doubled per consecutive failure, at most 30 s
 	// After waits between attempts; nil uses a timer.
 	After func(time.Duration) <-chan time.Time
-
-	received atomic.Int64
 }
 
 // Received returns the bytes received from servers so far, across all readers.

@@ -70,7 +70,7 @@ func noWait(time.Duration) <-chan time.Time {
 func TestResumeAcrossDrops(t *testing.T) {
 	data := random(t, 3<<20)
 	srv, hits := flakyServer(t, data, 700<<10, 3, false)
-	s := &Source{URLs: []string{srv.URL + "/p"}, Length: int64(len(data)), HTTP: srv.Client(), After: noWait}
+	s := &Source{URLs: []string{srv.URL + "/p"}, Length: int64(len(data)), HTTP: srv.Client(), Options: Options{After: noWait}}
 	r, err := s.Open(t.Context(), 0)
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +95,7 @@ func TestOpenAtOffsetAndIgnoredRange(t *testing.T) {
 	data := random(t, 1<<20)
 	for _, ignore := range []bool{false, true} {
 		srv, _ := flakyServer(t, data, 0, 0, ignore)
-		s := &Source{URLs: []string{srv.URL}, Length: int64(len(data)), HTTP: srv.Client(), After: noWait}
+		s := &Source{URLs: []string{srv.URL}, Length: int64(len(data)), HTTP: srv.Client(), Options: Options{After: noWait}}
 		r, err := s.Open(t.Context(), 12345)
 		if err != nil {
 			t.Fatal(err)
@@ -119,7 +119,7 @@ func TestFailover(t *testing.T) {
 		http.Error(w, "gone", http.StatusNotFound)
 	}))
 	defer bad.Close()
-	s := &Source{URLs: []string{bad.URL, good.URL}, Length: int64(len(data)), HTTP: http.DefaultClient, After: noWait, MaxFailuresPerURL: 2}
+	s := &Source{URLs: []string{bad.URL, good.URL}, Length: int64(len(data)), HTTP: http.DefaultClient, Options: Options{After: noWait, MaxFailuresPerURL: 2}}
 	r, _ := s.Open(t.Context(), 0)
 	got, err := io.ReadAll(r)
 	if err != nil || !bytes.Equal(got, data) {
@@ -131,7 +131,7 @@ func TestFailover(t *testing.T) {
 }
 
 func TestGiveUp(t *testing.T) {
-	s := &Source{URLs: []string{"http://127.0.0.1:1/a", "http://127.0.0.1:1/b"}, Length: 10, HTTP: http.DefaultClient, After: noWait, MaxAttempts: 5}
+	s := &Source{URLs: []string{"http://127.0.0.1:1/a", "http://127.0.0.1:1/b"}, Length: 10, HTTP: http.DefaultClient, Options: Options{After: noWait, MaxAttempts: 5}}
 	r, _ := s.Open(t.Context(), 0)
 	_, err := io.ReadAll(r)
 	var te *TransferError
@@ -144,14 +144,14 @@ func TestBounds(t *testing.T) {
 	data := random(t, 4096)
 	srv, _ := flakyServer(t, data, 0, 0, false)
 	// The source says the payload is shorter than what the server has: only Length bytes.
-	s := &Source{URLs: []string{srv.URL}, Length: 1000, HTTP: srv.Client(), After: noWait, MaxAttempts: 2}
+	s := &Source{URLs: []string{srv.URL}, Length: 1000, HTTP: srv.Client(), Options: Options{After: noWait, MaxAttempts: 2}}
 	r, _ := s.Open(t.Context(), 0)
 	got, err := io.ReadAll(r)
 	if err != nil || !bytes.Equal(got, data[:1000]) {
 		t.Fatalf("bounded read: %d bytes, %v", len(got), err)
 	}
 	// Longer than the server has: the short body is a transfer error, not a silent success.
-	s = &Source{URLs: []string{srv.URL}, Length: 8192, HTTP: srv.Client(), After: noWait, MaxAttempts: 3}
+	s = &Source{URLs: []string{srv.URL}, Length: 8192, HTTP: srv.Client(), Options: Options{After: noWait, MaxAttempts: 3}}
 	r, _ = s.Open(t.Context(), 0)
 	if _, err := io.ReadAll(r); err == nil {
 		t.Fatal("a short payload read without error")

@@ -1,0 +1,431 @@
+// Package install is the engine's Installer: it streams a payload from the Omaha URLs,
+// verifies it with signing/payload and writes it onto the target partition, never outside it.
+//
+// # One install
+//
+//  1. No payload key installed is a refusal (code 18), never a silent skip.
+//  2. The header, manifest and signature section are read from byte 0 and the manifest
+//     signature is checked against the accepted keys (payload.ReadManifest). Nothing has been
+//     written yet. The manifest must name the offered version and the host's board, and, when
+//     TUF pins them, the partition size and SHA-256 (code 13 otherwise); the partition must
+//     fit the target.
+//  3. The data section streams through payload's applier: each operation's data is hashed
+//     against the signed manifest before it is decompressed (in parallel) and written in order
+//     through the disk Window, which refuses any byte outside the target partition.
+//  4. After each written operation a checkpoint is persisted: the next operation, its payload
+//     offset, and the SHA-256 state of every payload byte before that offset. A later attempt
+//     for the same payload (the engine matches it by Omaha's hash) re-reads only the header
+//     and manifest, then continues with an HTTP Range request at the next operation's data,
+//     restoring the hash state.
+//  5. The applier syncs the partition, re-reads it and compares its SHA-256 with the
+//     manifest's. Then the whole payload's SHA-256 (over every byte, across resumes) must
+//     equal TUF's, and no byte may follow the last operation.
+//
+// # Error codes (Omaha, as Flatcar numbers them)
+//
+//	no key / wrong key                        18 DownloadPayloadPubKeyVerificationError
+//	unsigned manifest                         22 DownloadSignatureMissingInManifest
+//	signature does not verify                 33 DownloadInvalidMetadataSignature
+//	bad magic or format                       21 DownloadInvalidMetadataMagicString
+//	manifest or signature section malformed   23 DownloadManifestParseError
+//	manifest/header sizes out of bounds       32 DownloadInvalidMetadataSize
+//	manifest does not match offer/TUF/disk    13 DownloadNewPartitionInfoError
+//	operation data hash mismatch              29 DownloadOperationHashMismatch
+//	decompression / operation failure         28 DownloadOperationExecutionError
+//	write error, full disk                    14 DownloadWriteError
+//	partition hash after writing              15 NewRootfsVerificationError
+//	payload SHA-256 is not TUF's              10 PayloadHashMismatchError
+//	truncated or trailing data                11 PayloadSizeMismatchError
+//	transfer failed after retries              9 DownloadTransferError (resumable)
+package install
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"sync"
+
+	"github.com/switchyard-os/switchyard/omaha"
+	"github.com/switchyard-os/switchyard/signing/keys"
+	"github.com/switchyard-os/switchyard/signing/payload"
+	"github.com/switchyard-os/switchyard/update-engine/disk"
+	"github.com/switchyard-os/switchyard/update-engine/engine"
+	"github.com/switchyard-os/switchyard/update-engine/fetch"
+	"github.com/switchyard-os/switchyard/update-engine/state"
+)
+
+// Target is the partition writer (disk.Window).
+type Target interface {
+	io.WriterAt
+	io.ReaderAt
+	Size() int64
+	Sync() error
+	Close() error
+}
+
+// Partitions opens the target partition.
+type Partitions interface {
+	OpenTarget(ctx context.Context, n int) (*disk.Window, error)
+}
+
+// Installer implements engine.Installer.
+type Installer struct {
+	Disk Partitions
+	// Open, when set, replaces Disk.OpenTarget (tests inject failing writers through it).
+	Open     func(ctx context.Context, n int) (Target, error)
+	HTTP     fetch.HTTPDoer
+	CheckURL func(string) error
+	Keys     *keys.Verifier // nil: every install is refused
+	Log      *slog.Logger
+	Workers  int // decompression workers; 0: GOMAXPROCS
+	// Fetch tunes the download (retries, backoff).
+	Fetch fetch.Options
+
+	mu       sync.Mutex
+	received int64
+}
+
+// Received returns the payload bytes received from servers by all installs so far.
+func (in *Installer) Received() int64 {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.received
+}
+
+// coded is an error with its Omaha code.
+type coded struct {
+	code omaha.ErrorCode
+	err  error
+}
+
+func (e *coded) Error() string              { return "install: " + e.err.Error() }
+func (e *coded) Unwrap() error              { return e.err }
+func (e *coded) ErrorCode() omaha.ErrorCode { return e.code }
+
+func withCode(code omaha.ErrorCode, err error) error { return &coded{code: code, err: err} }
+
+// writeError marks an error returned by the target writer.
+type writeError struct{ err error }
+
+func (e *writeError) Error() string { return e.err.Error() }
+func (e *writeError) Unwrap() error { return e.err }
+
+type guardedTarget struct{ Target }
+
+func (g guardedTarget) WriteAt(p []byte, off int64) (int, error) {
+	n, err := g.Target.WriteAt(p, off)
+	if err != nil {
+		return n, &writeError{err}
+	}
+	return n, nil
+}
+
+func (g guardedTarget) Sync() error {
+	if err := g.Target.Sync(); err != nil {
+		return &writeError{fmt.Errorf("sync: %w", err)}
+	}
+	return nil
+}
+
+// classify maps an error from reading or applying a payload to its Omaha code.
+func classify(err error) error {
+	var c interface{ ErrorCode() omaha.ErrorCode }
+	if errors.As(err, &c) {
+		return err // fetch.TransferError or already coded
+	}
+	var we *writeError
+	table := []struct {
+		is   error
+		code omaha.ErrorCode
+	}{
+		{payload.ErrNoKeys, omaha.ErrorCodeDownloadPayloadPubKeyVerificationError},
+		{payload.ErrWrongKey, omaha.ErrorCodeDownloadPayloadPubKeyVerificationError},
+		{payload.ErrUnsigned, omaha.ErrorCodeDownloadSignatureMissingInManifest},
+		{payload.ErrBadSignature, omaha.ErrorCodeDownloadInvalidMetadataSignature},
+		{payload.ErrBadMagic, omaha.ErrorCodeDownloadInvalidMetadataMagicString},
+		{payload.ErrUnsupportedFormat, omaha.ErrorCodeDownloadInvalidMetadataMagicString},
+		{payload.ErrManifestTooLarge, omaha.ErrorCodeDownloadInvalidMetadataSize},
+		{payload.ErrSignatureTooLarge, omaha.ErrorCodeDownloadInvalidMetadataSize},
+		{payload.ErrMalformedHeader, omaha.ErrorCodeDownloadManifestParseError},
+		{payload.ErrMalformedManifest, omaha.ErrorCodeDownloadManifestParseError},
+		{payload.ErrMalformedSig, omaha.ErrorCodeDownloadManifestParseError},
+		{payload.ErrExtentOutside, omaha.ErrorCodeDownloadManifestParseError},
+		{payload.ErrExtentsOverlap, omaha.ErrorCodeDownloadManifestParseError},
+		{payload.ErrExtentsGap, omaha.ErrorCodeDownloadManifestParseError},
+		{payload.ErrDataLayout, omaha.ErrorCodeDownloadManifestParseError},
+		{payload.ErrOperationTooLarge, omaha.ErrorCodeDownloadManifestParseError},
+		{payload.ErrTargetTooSmall, omaha.ErrorCodeDownloadNewPartitionInfoError},
+		{payload.ErrDataHash, omaha.ErrorCodeDownloadOperationHashMismatch},
+		{payload.ErrSourceHash, omaha.ErrorCodeDownloadOperationHashMismatch},
+		{payload.ErrNoSource, omaha.ErrorCodeDownloadOperationExecutionError},
+		{payload.ErrXZDictionary, omaha.ErrorCodeDownloadOperationExecutionError},
+		{payload.ErrDecompress, omaha.ErrorCodeDownloadOperationExecutionError},
+		{payload.ErrPartitionHash, omaha.ErrorCodeNewRootfsVerificationError},
+		{payload.ErrTruncated, omaha.ErrorCodePayloadSizeMismatchError},
+		{payload.ErrTrailingData, omaha.ErrorCodePayloadSizeMismatchError},
+	}
+	if errors.As(err, &we) {
+		return withCode(omaha.ErrorCodeDownloadWriteError, err)
+	}
+	for _, t := range table {
+		if errors.Is(err, t.is) {
+			return withCode(t.code, err)
+		}
+	}
+	return withCode(omaha.ErrorCodeDownloadOperationExecutionError, err)
+}
+
+// checkpoint is the Applier part of state.Resume.
+type checkpoint struct {
+	Hash []byte `json:"sha256_state"` // SHA-256 state of payload bytes [0, Offset)
+}
+
+// Install implements engine.Installer.
+func (in *Installer) Install(ctx context.Context, job *engine.Job) (err error) {
+	log := in.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if in.Keys == nil || len(in.Keys.KeyIDs()) == 0 {
+		return withCode(omaha.ErrorCodeDownloadPayloadPubKeyVerificationError,
+			errors.New("no payload key installed: refusing every update"))
+	}
+	src := &fetch.Source{URLs: job.Offer.PayloadURLs(), Length: job.Target.Length, HTTP: in.HTTP,
+		CheckURL: in.CheckURL, Log: log, Options: in.Fetch}
+	defer func() {
+		in.mu.Lock()
+		in.received += src.Received()
+		in.mu.Unlock()
+	}()
+
+	// Step 2: header, manifest and signature, from byte 0.
+	head, err := src.Open(ctx, 0)
+	if err != nil {
+		return err
+	}
+	h := sha256.New()
+	hr := &hashReader{r: bufio.NewReaderSize(head, 1<<20), h: h}
+	vm, err := payload.ReadManifest(ctx, hr, in.Keys)
+	if err != nil {
+		head.Close()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if rerr := hr.readErr(); rerr != nil {
+			// The payload code sees a short read; the cause is the transfer.
+			return rerr
+		}
+		return classify(err)
+	}
+	m := vm.Manifest
+	if err := in.checkManifest(job, m); err != nil {
+		head.Close()
+		return err
+	}
+	log.Info("payload manifest verified", "key", vm.KeyID, "operations", len(m.Operations), "partition_size", m.PartitionSize)
+
+	// Resume: continue at the checkpointed operation when its hash state is usable.
+	start := 0
+	if r := job.Resume; r != nil && r.NextOperation > 0 && r.NextOperation <= len(m.Operations) && r.Offset == offsetOf(vm, r.NextOperation) {
+		var cp checkpoint
+		resumed := sha256.New()
+		if json.Unmarshal(r.Applier, &cp) == nil && restore(resumed, cp.Hash) == nil {
+			start, h = r.NextOperation, resumed
+		} else {
+			log.Warn("unusable download checkpoint: starting over", "operation", r.NextOperation)
+		}
+	}
+	var data io.Reader = hr
+	if start > 0 {
+		head.Close()
+		off := offsetOf(vm, start)
+		log.Info("resuming the payload", "operation", start, "of", len(m.Operations), "offset", off)
+		body, err := src.Open(ctx, off)
+		if err != nil {
+			return err
+		}
+		head = body
+		hr = &hashReader{r: bufio.NewReaderSize(body, 1<<20), h: h, pos: off}
+		data = hr
+	}
+	defer head.Close()
+	// Snapshots of the hash at every operation boundary ahead of the writer, so each
+	// checkpoint can store the state at exactly its offset.
+	hr.marks = make(map[int64][]byte)
+	hr.bounds = make([]int64, 0, len(m.Operations)+1)
+	for i := start + 1; i <= len(m.Operations); i++ {
+		hr.bounds = append(hr.bounds, offsetOf(vm, i))
+	}
+
+	var tgt Target
+	if in.Open != nil {
+		tgt, err = in.Open(ctx, job.Partition)
+	} else {
+		tgt, err = in.Disk.OpenTarget(ctx, job.Partition)
+	}
+	if err != nil {
+		return withCode(omaha.ErrorCodeInstallDeviceOpenError, err)
+	}
+	defer tgt.Close()
+	if uint64(tgt.Size()) < m.PartitionSize {
+		return withCode(omaha.ErrorCodeDownloadNewPartitionInfoError,
+			fmt.Errorf("the payload needs %d bytes, the target partition has %d", m.PartitionSize, tgt.Size()))
+	}
+
+	total := job.Target.Length
+	job.Progress(offsetOf(vm, start), total)
+	verifying := false
+	var cpErr error
+	g := guardedTarget{tgt}
+	err = vm.Apply(ctx, data, payload.ApplyConfig{
+		Target:     g,
+		TargetSize: tgt.Size(),
+		Sync:       g.Sync,
+		StartOp:    start,
+		Workers:    in.Workers,
+		Progress: func(p payload.Progress) {
+			next := p.Op + 1
+			off := offsetOf(vm, next)
+			job.Progress(off, total)
+			if next == p.Ops {
+				if !verifying && job.Verifying != nil {
+					verifying = true
+					job.Verifying()
+				}
+				return
+			}
+			st, ok := hr.mark(off)
+			if !ok {
+				return
+			}
+			b, _ := json.Marshal(checkpoint{Hash: st})
+			if err := job.Checkpoint(state.Resume{NextOperation: next, Offset: off, Applier: b}); err != nil && cpErr == nil {
+				cpErr = err
+				log.Warn("saving the download checkpoint", "err", err)
+			}
+		},
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if rerr := hr.readErr(); rerr != nil && !errors.As(err, new(*writeError)) {
+			return rerr
+		}
+		return classify(err)
+	}
+	// Step 5: the whole payload is exactly TUF's file.
+	var one [1]byte
+	if n, _ := io.ReadFull(hr, one[:]); n != 0 {
+		return withCode(omaha.ErrorCodePayloadSizeMismatchError, payload.ErrTrailingData)
+	}
+	if hr.pos != total {
+		return withCode(omaha.ErrorCodePayloadSizeMismatchError, fmt.Errorf("payload ended at %d bytes, TUF says %d", hr.pos, total))
+	}
+	if sum := h.Sum(nil); !bytes.Equal(sum, job.Target.SHA256) {
+		return withCode(omaha.ErrorCodePayloadHashMismatchError, fmt.Errorf("payload SHA-256 %x, TUF pins %x", sum, job.Target.SHA256))
+	}
+	log.Info("payload written and verified", "bytes", total, "received", src.Received())
+	return nil
+}
+
+func (in *Installer) checkManifest(job *engine.Job, m *payload.Manifest) error {
+	bad := func(format string, args ...any) error {
+		return withCode(omaha.ErrorCodeDownloadNewPartitionInfoError, fmt.Errorf(format, args...))
+	}
+	if m.Version != job.Offer.Version {
+		return bad("the signed manifest is for version %q, the offer for %q", m.Version, job.Offer.Version)
+	}
+	if job.Target.Board != "" && m.Board != job.Target.Board {
+		return bad("the signed manifest is for board %q, TUF's target for %q", m.Board, job.Target.Board)
+	}
+	if job.Target.PartitionSize > 0 && uint64(job.Target.PartitionSize) != m.PartitionSize {
+		return bad("the manifest's partition size %d is not TUF's %d", m.PartitionSize, job.Target.PartitionSize)
+	}
+	if len(job.Target.PartitionSHA256) > 0 && !bytes.Equal(job.Target.PartitionSHA256, m.PartitionSHA256[:]) {
+		return bad("the manifest's partition hash is not TUF's")
+	}
+	return nil
+}
+
+// offsetOf is the payload offset of operation k's data, or the payload's end for k = len.
+func offsetOf(vm *payload.Verified, k int) int64 {
+	if k < len(vm.Manifest.Operations) {
+		return vm.PayloadOffset(k)
+	}
+	return vm.DataStart + int64(vm.Manifest.DataSize())
+}
+
+func restore(h hash.Hash, st []byte) error {
+	u, ok := h.(encoding.BinaryUnmarshaler)
+	if !ok || len(st) == 0 {
+		return errors.New("install: hash state not restorable")
+	}
+	return u.UnmarshalBinary(st)
+}
+
+// hashReader hashes what it reads and snapshots the hash state at the given offsets.
+type hashReader struct {
+	r      io.Reader
+	h      hash.Hash
+	pos    int64
+	bounds []int64 // ascending offsets still to snapshot
+	mu     sync.Mutex
+	marks  map[int64][]byte
+	err    error // the first read error other than EOF
+}
+
+// readErr returns the first error the underlying reader returned.
+func (hr *hashReader) readErr() error {
+	hr.mu.Lock()
+	defer hr.mu.Unlock()
+	return hr.err
+}
+
+func (hr *hashReader) Read(p []byte) (int, error) {
+	hr.mu.Lock()
+	if len(hr.bounds) > 0 && hr.bounds[0] > hr.pos && int64(len(p)) > hr.bounds[0]-hr.pos {
+		p = p[:hr.bounds[0]-hr.pos] // stop exactly at the next boundary
+	}
+	hr.mu.Unlock()
+	n, err := hr.r.Read(p)
+	hr.h.Write(p[:n])
+	hr.mu.Lock()
+	if err != nil && err != io.EOF && hr.err == nil {
+		hr.err = err
+	}
+	hr.pos += int64(n)
+	for len(hr.bounds) > 0 && hr.bounds[0] <= hr.pos {
+		if hr.bounds[0] == hr.pos && hr.marks != nil {
+			if m, ok := hr.h.(encoding.BinaryMarshaler); ok {
+				if st, err := m.MarshalBinary(); err == nil {
+					hr.marks[hr.pos] = st
+				}
+			}
+		}
+		hr.bounds = hr.bounds[1:]
+	}
+	hr.mu.Unlock()
+	return n, err
+}
+
+// mark returns (and forgets, with every earlier one) the hash state at off.
+func (hr *hashReader) mark(off int64) ([]byte, bool) {
+	hr.mu.Lock()
+	defer hr.mu.Unlock()
+	st, ok := hr.marks[off]
+	for k := range hr.marks {
+		if k <= off {
+			delete(hr.marks, k)
+		}
+	}
+	return st, ok
+}
