@@ -275,7 +275,9 @@ func (c *checker) wrap(err error) error {
 	}
 	var xse *xml.SyntaxError
 	if errors.As(err, &xse) {
-		if strings.Contains(xse.Msg, "entity") {
+		// "invalid character entity &name;" is a custom entity; "&#…;" is a bad character
+		// reference, which is merely malformed.
+		if strings.Contains(xse.Msg, "entity &") && !strings.Contains(xse.Msg, "entity &#") {
 			return &SyntaxError{Line: xse.Line, Err: fmt.Errorf("%w: %s", ErrEntity, xse.Msg)}
 		}
 		return &SyntaxError{Line: xse.Line, Err: errors.New(xse.Msg)}

@@ -45,6 +45,8 @@ func TestParseRequestBadInput(t *testing.T) {
 		{"external entity", `<?xml version="1.0"?><!DOCTYPE request [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><request protocol="3.0"><app appid="&xxe;"/></request>`, ErrEntity, new(*SyntaxError), 400},
 		{"bare doctype", `<!DOCTYPE request><request protocol="3.0"/>`, ErrEntity, new(*SyntaxError), 400},
 		{"custom entity without doctype", request(`<app appid="&custom;" version="1.2.3"/>`), ErrEntity, new(*SyntaxError), 400},
+		{"bad character reference", request(`<app appid="&#xZZ;" version="1.2.3"/>`), ErrMalformed, new(*SyntaxError), 400},
+		{"forbidden character reference", request(`<app appid="&#0;" version="1.2.3"/>`), ErrMalformed, new(*SyntaxError), 400},
 		{"huge attribute", request(`<app appid="` + strings.Repeat("a", DefaultMaxAttrBytes+1) + `" version="1.2.3"/>`), ErrLimit, new(*LimitError), 400},
 		{"many attributes", request(`<app` + manyAttrs(DefaultMaxAttrs+1) + `/>`), ErrLimit, new(*LimitError), 400},
 		{"deep nesting", request(strings.Repeat("<x>", 50) + strings.Repeat("</x>", 50)), ErrLimit, new(*LimitError), 400},
@@ -66,6 +68,9 @@ func TestParseRequestBadInput(t *testing.T) {
 			}
 			if !errors.Is(err, tt.sentinel) {
 				t.Errorf("error %q does not wrap %v", err, tt.sentinel)
+			}
+			if tt.sentinel != ErrEntity && errors.Is(err, ErrEntity) {
+				t.Errorf("error %q claims an entity problem", err)
 			}
 			if !errors.As(err, tt.typed) {
 				t.Errorf("error %q (%T) is not a %T", err, err, tt.typed)

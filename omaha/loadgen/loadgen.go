@@ -25,22 +25,20 @@
 //
 // # Measurement
 //
-// Latency is measured per request from just before the request is sent until the response is
-// parsed, and recorded in per-worker log-bucket histograms (Histogram: fixed memory, about
-// 1 % precision) that are merged at the end; samples are never stored. Requests cut off by
+// Latency is measured per request from just before the request is marshaled and sent until
+// the response is parsed, and recorded in per-worker log-bucket histograms (Histogram: fixed
+// memory, about 1 % precision) that are merged at the end; samples are never stored. Requests cut off by
 // the end of the run (context cancelled) are not counted. Throughput is completed requests
 // divided by the wall time of the run, measured with Config.Now.
 package loadgen
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -355,7 +353,7 @@ func (h *host) reboot() bool {
 	return true
 }
 
-// The first event of an offered update is sent right after the check that got it.
+// downloadStarted is the 13/1 report a host sends right after the check that got an offer.
 func (h *host) downloadStarted() *omaha.Request {
 	return omaha.NewEventRequest(h.Host, omaha.EventDownloadStarted())
 }
@@ -399,13 +397,8 @@ func (w *worker) do(ctx context.Context, h *host, req *omaha.Request, k kind) bo
 	if !w.budget.take() {
 		return false
 	}
-	body, err := req.Marshal()
-	if err != nil {
-		w.fail(h, fmt.Errorf("marshal: %w", err))
-		return true
-	}
 	start := w.cfg.Now()
-	offer, err := w.exchange(ctx, body, req.Apps[0])
+	offer, err := w.exchange(ctx, req)
 	took := w.cfg.Now().Sub(start)
 	if ctx.Err() != nil {
 		return false // cut off by the end of the run: not a sample
@@ -443,29 +436,14 @@ func (w *worker) fail(h *host, err error) {
 	h.state = stateChecking
 }
 
-// exchange posts body and checks the answer against what app asked; it returns the offer
-// when an update check got one.
-func (w *worker) exchange(ctx context.Context, body []byte, app *omaha.App) (*omaha.Offer, error) {
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(body))
+// exchange sends req and checks the answer against what it asked; it returns the offer when
+// an update check got one.
+func (w *worker) exchange(ctx context.Context, req *omaha.Request) (*omaha.Offer, error) {
+	r, err := omaha.Send(ctx, w.cfg.Client, w.url, req, omaha.Limits{})
 	if err != nil {
 		return nil, err
 	}
-	hreq.Header.Set("Content-Type", "text/xml")
-	resp, err := w.cfg.Client.Do(hreq)
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		io.Copy(io.Discard, io.LimitReader(resp.Body, omaha.DefaultMaxBodyBytes))
-		resp.Body.Close()
-	}()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("HTTP %s", resp.Status)
-	}
-	r, err := omaha.ParseResponse(resp.Body)
-	if err != nil {
-		return nil, err
-	}
+	app := req.Apps[0]
 	a := r.App(app.AppID)
 	if a == nil {
 		return nil, fmt.Errorf("no app %s in the response", app.AppID)

@@ -271,7 +271,7 @@ func TestRunCountsBadAnswers(t *testing.T) {
 		handler http.HandlerFunc
 		want    string // in the error samples
 	}{
-		{"server error", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "boom", 500) }, "HTTP 500"},
+		{"server error", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "boom", 500) }, "500 Internal Server Error"},
 		{"not xml", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") }, "malformed"},
 		{"wrong app", func(w http.ResponseWriter, r *http.Request) {
 			io.WriteString(w, `<response protocol="3.0"><app appid="other" status="ok"/></response>`)
