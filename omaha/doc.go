@@ -48,6 +48,10 @@
 // HTTP status. Marshal writes compact UTF-8 with every attribute value escaped, and for any
 // document ParseX accepts, parsing what Marshal writes yields the same value (fuzzed).
 //
+// Send posts a request with Content-Type text/xml through any Doer (an *http.Client) and
+// parses the answer under the same limits; a non-200 answer is an *HTTPError whose ErrorCode
+// is the 2000+status code a Flatcar engine reports.
+//
 // Versions (4081.2.0, 4081.2.0+nightly-20240101, 0.0.0.0) parse with ParseVersion and order
 // with Version.Compare: numeric components, then semver pre-release rules; build metadata
 // does not order.
