@@ -105,27 +105,30 @@ func (b *Builder) logger() *slog.Logger {
 	return b.Log
 }
 
-// GoBinary builds the static binary of a package under testimages/cmd (e.g. "bootselect") and
-// returns its path.
-func (b *Builder) GoBinary(ctx context.Context, name string) (string, error) {
-	if strings.ContainsAny(name, "/.") {
-		return "", fmt.Errorf("image: bad command name %q", name)
+// GoBinary builds a static linux/amd64 binary of the package pkg, given relative to the
+// module root (e.g. "./testimages/cmd/bootselect" or "./cmd/update-engine"), and returns its
+// path under the cache.
+func (b *Builder) GoBinary(ctx context.Context, pkg string) (string, error) {
+	name := filepath.Base(pkg)
+	if !strings.HasPrefix(pkg, "./") || strings.Contains(pkg, "..") || name == "." || name == "/" {
+		return "", fmt.Errorf("image: bad package %q (want ./path/to/cmd)", pkg)
 	}
 	out := filepath.Join(b.Cache, "bin", name)
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return "", fmt.Errorf("image: %w", err)
 	}
+	tmp := fmt.Sprintf("%s.tmp%d", out, os.Getpid())
 	goCmd := b.Go
 	if goCmd == "" {
 		goCmd = "go"
 	}
-	cmd := exec.CommandContext(ctx, goCmd, "build", "-trimpath", "-ldflags=-s -w", "-o", out+".tmp", "./testimages/cmd/"+name)
+	cmd := exec.CommandContext(ctx, goCmd, "build", "-trimpath", "-ldflags=-s -w", "-o", tmp, pkg)
 	cmd.Dir = b.Module
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("image: go build %s: %w\n%s", name, err, msg)
 	}
-	if err := os.Rename(out+".tmp", out); err != nil {
+	if err := os.Rename(tmp, out); err != nil {
 		return "", fmt.Errorf("image: %w", err)
 	}
 	return out, nil
@@ -138,11 +141,11 @@ func (b *Builder) Boot(ctx context.Context) (*Boot, error) {
 	if err != nil {
 		return nil, err
 	}
-	initBin, err := b.GoBinary(ctx, "bootselect")
+	initBin, err := b.GoBinary(ctx, "./testimages/cmd/bootselect")
 	if err != nil {
 		return nil, err
 	}
-	fwd, err := b.GoBinary(ctx, "fwdpipe")
+	fwd, err := b.GoBinary(ctx, "./testimages/cmd/fwdpipe")
 	if err != nil {
 		return nil, err
 	}
@@ -214,11 +217,11 @@ func (b *Builder) USR(ctx context.Context, o OS) (string, error) {
 	if o.Version == "" || strings.ContainsAny(o.Version, " \t\n/") {
 		return "", fmt.Errorf("image: bad version %q", o.Version)
 	}
-	initBin, err := b.GoBinary(ctx, "testinit")
+	initBin, err := b.GoBinary(ctx, "./testimages/cmd/testinit")
 	if err != nil {
 		return "", err
 	}
-	health, err := b.GoBinary(ctx, "sy-health")
+	health, err := b.GoBinary(ctx, "./testimages/cmd/sy-health")
 	if err != nil {
 		return "", err
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
 	"regexp"
 	"sync/atomic"
 	"testing"
@@ -77,11 +78,22 @@ func TestGuestNetwork(t *testing.T) {
 
 // TestRebootAndPowerCut checks the runner's view of boots: a reboot inside the guest ends the
 // QEMU process (-no-reboot), Restart boots the same disk again, and Kill cuts the power in the
-// middle of a boot without stopping the next one from coming up.
+// middle of a boot without stopping the next one from coming up. With busybox-static on the
+// host the reboot is asked for as an update engine would, by signalling PID 1 (busybox reboot
+// sends SIGTERM); without it the test OS reboots on its own (switchyard.action=reboot).
 func TestRebootAndPowerCut(t *testing.T) {
 	env := New(t)
-	disk := env.Disk(t, &image.OS{Version: "1.0.0"}, nil)
-	vm := env.Start(t, disk, []string{"switchyard.action=reboot"})
+	osA := image.OS{Version: "1.0.0"}
+	cmdline := []string{"switchyard.action=wait"}
+	if _, err := os.Stat("/bin/busybox"); err == nil {
+		osA.Busybox = true
+		osA.Services = []string{"/usr/bin/sy-health", "/usr/bin/busybox reboot"}
+	} else {
+		t.Log("LOUD NOTE: busybox-static is missing, so the reboot is not requested by signal; run: apt-get install busybox-static")
+		cmdline = []string{"switchyard.action=reboot"}
+	}
+	disk := env.Disk(t, &osA, nil)
+	vm := env.Start(t, disk, cmdline)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	for boot := 1; boot <= 3; boot++ {
