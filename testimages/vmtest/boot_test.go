@@ -145,3 +145,45 @@ func cgptShow(t *testing.T, disk string, n int) any {
 	}
 	return slots.State{Priority: v[0], Tries: v[1], Successful: v[2] == 1}
 }
+
+// TestNoBootablePartition boots a disk on which neither USR partition may boot: the boot
+// selector must say so on the console and power the machine off, and write nothing.
+func TestNoBootablePartition(t *testing.T) {
+	env := New(t)
+	disk := env.Disk(t, &image.OS{Version: "1.0.0"}, &image.OS{Version: "2.0.0"})
+	ctx := context.Background()
+	d, err := blockdev.Open(ctx, disk, blockdev.Options{Write: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, err := gpt.Read(ctx, d, d.Size(), d.SectorSize())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Raw attributes: slots refuses to leave a disk unbootable, which is the case under test.
+	if err := tb.SetAttributes(layout.NumUSRA, slots.State{Priority: 1}.Encode(0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := tb.Write(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+
+	tctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	vm := env.Start(t, disk, nil)
+	if _, err := vm.Expect(tctx, regexp.MustCompile(`^switchyard-boot: NO BOOTABLE USR PARTITION on /dev/vda \(3/USR-A priority=1 tries=0 successful=0; 4/USR-B priority=0 tries=0 successful=0\); powering off$`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vm.Wait(tctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range vm.Lines() {
+		if bootLine.MatchString(l) {
+			t.Fatalf("a partition booted: %s", l)
+		}
+	}
+	if got := state(t, disk, layout.NumUSRA); got != (slots.State{Priority: 1}) {
+		t.Fatalf("USR-A is now %v", got)
+	}
+}
