@@ -96,10 +96,6 @@ func (v *Verified) Apply(ctx context.Context, r io.Reader, cfg ApplyConfig) erro
 	if cfg.TargetSize > 0 && uint64(cfg.TargetSize) < m.PartitionSize {
 		return fmt.Errorf("%w: %d bytes for %d", ErrTargetTooSmall, cfg.TargetSize, m.PartitionSize)
 	}
-	if _, ok := cfg.Target.(*HashingSink); ok {
-		// Workers write with positional writes in any order; the sink needs them in order.
-		cfg.Workers = 1
-	}
 	for i := cfg.StartOp; i < len(m.Operations); i++ {
 		if m.Operations[i].Type == SourceCopy && cfg.Source == nil {
 			return fmt.Errorf("%w (operation %d)", ErrNoSource, i)
@@ -397,7 +393,7 @@ func (v *Verified) checkPartition(ctx context.Context, target io.WriterAt) error
 	switch t := target.(type) {
 	case *HashingSink:
 		s, n := t.Sum()
-		if uint64(n) != m.PartitionSize {
+		if uint64(n) != m.PartitionSize || len(t.pending) != 0 {
 			return fmt.Errorf("%w: %d bytes written sequentially, want %d", ErrPartitionHash, n, m.PartitionSize)
 		}
 		got = s
@@ -425,33 +421,64 @@ func (v *Verified) checkPartition(ctx context.Context, target io.WriterAt) error
 	return nil
 }
 
-// HashingSink is an io.WriterAt that hashes what is written to it in order (writes must be
-// sequential). It lets a payload be verified end to end without a partition.
+// HashingSink is an io.WriterAt that hashes a partition as it is written, so a payload can
+// be verified end to end without a partition. Writes may arrive out of order (parallel
+// workers); a write ahead of the hashed prefix is copied and held until the gap before it
+// is filled, up to MaxSinkPending bytes, beyond which WriteAt fails. The builder's payloads,
+// whose operations are in partition order, need at most about one operation per worker.
 type HashingSink struct {
-	mu  sync.Mutex
-	n   int64
-	sha interface {
+	mu      sync.Mutex
+	n       int64
+	pending map[int64][]byte
+	held    int64
+	sha     interface {
 		io.Writer
 		Sum([]byte) []byte
 	}
 }
 
-// NewHashingSink returns an empty sink.
-func NewHashingSink() *HashingSink { return &HashingSink{sha: sha256.New()} }
+// MaxSinkPending bounds the out-of-order bytes a HashingSink holds.
+const MaxSinkPending = 256 << 20
 
-// WriteAt hashes p, which must start where the previous write ended.
+// NewHashingSink returns an empty sink.
+func NewHashingSink() *HashingSink {
+	return &HashingSink{sha: sha256.New(), pending: map[int64][]byte{}}
+}
+
+// WriteAt hashes p if it continues the hashed prefix, or holds a copy until it does.
 func (s *HashingSink) WriteAt(p []byte, off int64) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if off != s.n {
-		return 0, fmt.Errorf("payload: hashing sink needs sequential writes (offset %d, have %d)", off, s.n)
+	switch {
+	case off < s.n:
+		return 0, fmt.Errorf("payload: hashing sink: offset %d rewritten (hashed up to %d)", off, s.n)
+	case off > s.n:
+		if _, dup := s.pending[off]; dup {
+			return 0, fmt.Errorf("payload: hashing sink: offset %d written twice", off)
+		}
+		if s.held+int64(len(p)) > MaxSinkPending {
+			return 0, fmt.Errorf("payload: hashing sink: more than %d bytes out of order", MaxSinkPending)
+		}
+		s.pending[off] = append([]byte(nil), p...)
+		s.held += int64(len(p))
+		return len(p), nil
 	}
 	s.sha.Write(p)
 	s.n += int64(len(p))
+	for {
+		q, ok := s.pending[s.n]
+		if !ok {
+			break
+		}
+		delete(s.pending, s.n)
+		s.held -= int64(len(q))
+		s.sha.Write(q)
+		s.n += int64(len(q))
+	}
 	return len(p), nil
 }
 
-// Sum returns the SHA-256 and length of what was written.
+// Sum returns the SHA-256 and length of the contiguous prefix written.
 func (s *HashingSink) Sum() ([32]byte, int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

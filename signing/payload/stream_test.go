@@ -3,6 +3,7 @@ package payload
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -146,5 +147,27 @@ func TestCancel(t *testing.T) {
 	}
 	if n := runtime.NumGoroutine(); n > before {
 		t.Fatalf("%d goroutines left running (had %d)", n, before)
+	}
+}
+
+func TestHashingSinkOutOfOrder(t *testing.T) {
+	data := testImage(1<<20, 14)
+	want := sha256.Sum256(data)
+	s := NewHashingSink()
+	// pieces written back to front
+	for off := len(data) - 65536; off >= 0; off -= 65536 {
+		if _, err := s.WriteAt(data[off:off+65536], int64(off)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, n := s.Sum(); got != want || n != int64(len(data)) {
+		t.Fatalf("sum %x over %d bytes", got[:4], n)
+	}
+	if _, err := s.WriteAt([]byte{1}, 5); err == nil {
+		t.Fatal("rewriting a hashed offset was accepted")
+	}
+	big := NewHashingSink()
+	if _, err := big.WriteAt(make([]byte, MaxSinkPending+1), 1); err == nil {
+		t.Fatal("more than MaxSinkPending out of order was accepted")
 	}
 }
