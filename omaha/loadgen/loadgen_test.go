@@ -409,3 +409,62 @@ func TestBaselineRejectsBadInput(t *testing.T) {
 		})
 	}
 }
+
+func TestBaselineOffersOnlyToOlderHosts(t *testing.T) {
+	tests := []struct {
+		name    string
+		version string
+		offers  bool
+	}{
+		{"older", "4081.2.0", true},
+		{"same", "4100.0.0", false},
+		{"newer", "4200.1.0", false},
+		{"pre-release of the offer", "4100.0.0-rc.1", true},
+	}
+	srv := httptest.NewServer(&Baseline{Offer: testOffer()})
+	defer srv.Close()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := omaha.Host{Version: tt.version, Track: "stable", Board: "amd64-usr", MachineID: "m"}
+			resp, err := omaha.Send(context.Background(), srv.Client(), srv.URL, omaha.NewUpdateCheckRequest(h, false), omaha.Limits{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			o, err := resp.Offer("")
+			if tt.offers != (err == nil) || (tt.offers && o.Version != "4100.0.0") {
+				t.Errorf("Offer = %+v, %v; want offer %v", o, err, tt.offers)
+			}
+		})
+	}
+}
+
+func TestRunFailPercentMix(t *testing.T) {
+	s := &flowServer{base: Baseline{Offer: testOffer()}, seq: map[string][]string{}}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	// 100 hosts, 30 % failing; 8 requests each is enough for every good host to reboot.
+	rep, err := Run(context.Background(), Config{
+		BaseURL: srv.URL, Client: srv.Client(), Hosts: 100, Concurrency: 1, Requests: 800, FailPercent: 30,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Errors != 0 || rep.Updated != 70 {
+		t.Errorf("updated %d errors %d, want 70 0 (%v)", rep.Updated, rep.Errors, rep.ErrorSamples)
+	}
+	failures := 0
+	for _, seq := range s.seq {
+		for _, step := range seq {
+			if step == "3/0 errorcode=9" {
+				failures++
+				break
+			}
+		}
+	}
+	if failures != 30 {
+		t.Errorf("%d hosts reported a failure, want 30", failures)
+	}
+	if !strings.Contains(rep.String(), "70 updated") {
+		t.Errorf("report line %q", rep.String())
+	}
+}
