@@ -15,7 +15,8 @@ import (
 // identifiers compared dot by dot (numeric ones numerically and below alphanumeric ones), and
 // build metadata does not take part in ordering.
 //
-// The zero Version is "0.0.0" and sorts first.
+// The zero Version is "0.0.0" and sorts first. Compare versions with Compare or Less, not
+// with ==: "1.2" and "1.2.0" order equal but are different values.
 type Version struct {
 	nums  [maxVersionParts]uint64
 	n     int // number of components written, 0 for the zero Version
