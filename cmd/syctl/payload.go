@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -137,7 +138,8 @@ func runPayloadBuild(ctx context.Context, args []string, stdout, stderr io.Write
 	if err != nil {
 		return fmt.Errorf("%w: --chunk: %v", errUsage, err)
 	}
-	cfg := payload.BuildConfig{Version: *version, Board: *board, ChunkSize: cs}
+	// The compressed data waits next to the output (it is about the payload's size).
+	cfg := payload.BuildConfig{Version: *version, Board: *board, ChunkSize: cs, TempDir: filepath.Dir(*out)}
 	switch *compression {
 	case "xz":
 		cfg.Compression = payload.ReplaceXZ
@@ -217,10 +219,7 @@ func payloadOpCounts(c map[payload.Type]int) string {
 
 // payloadWriteAtomic writes path by temp file, fsync, rename and directory fsync.
 func payloadWriteAtomic(path string, fill func(io.Writer) error) (err error) {
-	dir := "."
-	if i := strings.LastIndexByte(path, '/'); i >= 0 {
-		dir = path[:i+1]
-	}
+	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, ".payload-*")
 	if err != nil {
 		return fmt.Errorf("payload: %w", err)
