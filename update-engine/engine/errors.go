@@ -2,7 +2,6 @@ package engine
 
 import (
 	"errors"
-	"fmt"
 
 	"github.com/switchyard-os/switchyard/omaha"
 )
@@ -25,7 +24,7 @@ type Failure struct {
 	Err  error
 }
 
-func (f *Failure) Error() string { return fmt.Sprintf("%v (error code %d)", f.Err, uint32(f.Code)) }
+func (f *Failure) Error() string { return f.Err.Error() }
 func (f *Failure) Unwrap() error { return f.Err }
 
 // ErrorCode returns the Omaha code.

@@ -75,7 +75,11 @@ func (e *Engine) confirm(ctx context.Context, st *state.State, active Slot) erro
 	e.report(ctx, omaha.EventRebooted(from))
 	e.release(ctx)
 	e.log.Info("update confirmed", "version", p.Version, "previous", from)
-	e.update(func(s *Snapshot) { s.Status = StatusIdle; s.NewVersion = ""; s.NewSize = 0; s.Progress = 0 })
+	e.update(func(s *Snapshot) {
+		s.Status = StatusIdle
+		s.NewVersion, s.NewSize, s.Progress = "", 0, 0
+		s.ActivePartition = active.Label
+	})
 	return nil
 }
 

@@ -212,7 +212,7 @@ func (in *Installer) Install(ctx context.Context, job *engine.Job) (err error) {
 		return err
 	}
 	h := sha256.New()
-	hr := &hashReader{r: bufio.NewReaderSize(head, 1<<20), h: h}
+	hr := &hashReader{r: bufio.NewReaderSize(head, 256<<10), h: h}
 	vm, err := payload.ReadManifest(ctx, hr, in.Keys)
 	if err != nil {
 		head.Close()
@@ -253,7 +253,7 @@ func (in *Installer) Install(ctx context.Context, job *engine.Job) (err error) {
 			return err
 		}
 		head = body
-		hr = &hashReader{r: bufio.NewReaderSize(body, 1<<20), h: h, pos: off}
+		hr = &hashReader{r: bufio.NewReaderSize(body, 256<<10), h: h, pos: off}
 		data = hr
 	}
 	defer head.Close()

@@ -1,0 +1,489 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/switchyard-os/switchyard/omaha"
+	"github.com/switchyard-os/switchyard/rebootlock"
+	"github.com/switchyard-os/switchyard/rebootlock/fleetlock"
+	"github.com/switchyard-os/switchyard/rebootlock/strategy"
+	"github.com/switchyard-os/switchyard/signing/keys"
+	tufclient "github.com/switchyard-os/switchyard/signing/tuf/client"
+	"github.com/switchyard-os/switchyard/update-engine/config"
+	"github.com/switchyard-os/switchyard/update-engine/control"
+	"github.com/switchyard-os/switchyard/update-engine/disk"
+	"github.com/switchyard-os/switchyard/update-engine/engine"
+	"github.com/switchyard-os/switchyard/update-engine/health"
+	"github.com/switchyard-os/switchyard/update-engine/install"
+	"github.com/switchyard-os/switchyard/update-engine/metrics"
+	"github.com/switchyard-os/switchyard/update-engine/omahaclient"
+	"github.com/switchyard-os/switchyard/update-engine/reboot"
+	"github.com/switchyard-os/switchyard/update-engine/schedule"
+	"github.com/switchyard-os/switchyard/update-engine/state"
+	"github.com/switchyard-os/switchyard/update-engine/transport"
+	"github.com/switchyard-os/switchyard/update-engine/trust"
+)
+
+var errUsage = errors.New("usage")
+
+// flags holds the command line.
+type flags struct {
+	files     []string
+	set       []string
+	once      bool
+	postBoot  bool
+	logLevel  string
+	logJSON   bool
+	printKeys bool
+}
+
+type multi []string
+
+func (m *multi) String() string     { return strings.Join(*m, ",") }
+func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
+
+// shortcut flags map to configuration keys.
+var shortcuts = []struct{ flag, key, help string }{
+	{"server", "SERVER", "Omaha endpoint"},
+	{"group", "GROUP", "group (track)"},
+	{"version", "FLATCAR_RELEASE_VERSION", "the running version"},
+	{"board", "FLATCAR_RELEASE_BOARD", "board"},
+	{"disk", "DISK", "disk or image file with USR-A and USR-B"},
+	{"active-partition", "ACTIVE_PARTITION", "active USR partition label or number (image files)"},
+	{"state-dir", "STATE_DIR", "state directory"},
+	{"socket", "CONTROL_SOCKET", "control socket"},
+	{"metrics-addr", "METRICS_ADDR", "loopback address for Prometheus metrics"},
+	{"tuf-url", "TUF_URL", "TUF repository URL"},
+	{"tuf-root", "TUF_ROOT", "trusted TUF root.json"},
+	{"payload-keys", "PAYLOAD_KEYS", "payload public keys (files or directories, comma-separated)"},
+	{"server-ca", "SERVER_CA", "CA bundle for the server"},
+	{"reboot-strategy", "REBOOT_STRATEGY", "etcd-lock, fleetlock, reboot or off"},
+}
+
+func parseFlags(args []string, stderr io.Writer) (*flags, map[string]*string, error) {
+	fs := flag.NewFlagSet("update-engine", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	f := &flags{}
+	files := multi{config.ReleaseFile, config.FlatcarConfigFile, config.SwitchyardConfFile}
+	var cfgFiles multi
+	fs.Var(&cfgFiles, "config", "configuration file (repeatable; replaces the default list: "+files.String()+")")
+	var set multi
+	fs.Var(&set, "set", "KEY=VALUE configuration override (repeatable; see -keys)")
+	fs.BoolVar(&f.once, "once", false, "check once, apply and flip an offered update, stop before the reboot")
+	fs.BoolVar(&f.postBoot, "post-boot", false, "run the post-boot work once (health checks, mark good, report 3/2 or the rollback)")
+	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.BoolVar(&f.logJSON, "log-json", false, "log JSON lines instead of text")
+	fs.BoolVar(&f.printKeys, "keys", false, "print the configuration keys and exit")
+	short := map[string]*string{}
+	for _, s := range shortcuts {
+		short[s.key] = fs.String(s.flag, "", s.help+" ("+s.key+")")
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "update-engine: unexpected arguments %q\n", fs.Args())
+		return nil, nil, errUsage
+	}
+	if f.once && f.postBoot {
+		fmt.Fprintln(stderr, "update-engine: -once and -post-boot exclude each other")
+		return nil, nil, errUsage
+	}
+	f.files = files
+	if len(cfgFiles) > 0 {
+		f.files = cfgFiles
+	}
+	f.set = set
+	return f, short, nil
+}
+
+// loadConfig reads the files, then applies -set and the shortcut flags.
+func loadConfig(f *flags, short map[string]*string) (config.Config, error) {
+	cfg := config.Default()
+	if err := cfg.Load(f.files...); err != nil {
+		return cfg, err
+	}
+	for _, kv := range f.set {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return cfg, fmt.Errorf("-set %q: want KEY=VALUE", kv)
+		}
+		if err := cfg.Set(k, v); err != nil {
+			return cfg, err
+		}
+	}
+	keys := make([]string, 0, len(short))
+	for k := range short {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if v := *short[k]; v != "" {
+			if err := cfg.Set(k, v); err != nil {
+				return cfg, err
+			}
+		}
+	}
+	if len(cfg.Unknown) > 0 {
+		return cfg, fmt.Errorf("unknown configuration keys %v (see update-engine -keys)", cfg.Unknown)
+	}
+	return cfg, cfg.Validate()
+}
+
+func newLogger(f *flags, w io.Writer) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return nil, fmt.Errorf("-log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	if f.logJSON {
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return slog.New(slog.NewTextHandler(w, opts)), nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f, short, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	if f.printKeys {
+		for _, k := range config.Keys {
+			fmt.Fprintf(stdout, "%-34s %s\n", k.Name, k.Help)
+		}
+		return nil
+	}
+	cfg, err := loadConfig(f, short)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(f, stderr)
+	if err != nil {
+		return err
+	}
+	d, err := wire(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	switch {
+	case f.once:
+		snap, err := d.engine.Once(ctx)
+		if errors.Is(err, engine.ErrNeedReboot) {
+			fmt.Fprintf(stdout, "update to %s already applied: reboot to finish it\n", snap.NewVersion)
+			return nil
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				return fmt.Errorf("update failed (error code %d): %w", uint32(engine.CodeOf(err)), err)
+			}
+			return err
+		}
+		if snap.Status == engine.StatusUpdatedNeedReboot {
+			fmt.Fprintf(stdout, "updated to %s on %s: reboot needed\n", snap.NewVersion, snap.TargetPartition)
+		} else {
+			fmt.Fprintln(stdout, "no update available")
+		}
+		return nil
+	case f.postBoot:
+		err := d.engine.PostBoot(ctx)
+		switch {
+		case errors.Is(err, engine.ErrNoPending):
+			fmt.Fprintln(stdout, "no update waiting for confirmation")
+			return nil
+		case errors.Is(err, engine.ErrNotRebooted):
+			fmt.Fprintln(stdout, "the applied update waits for a reboot")
+			return nil
+		case err != nil:
+			return err
+		}
+		snap := d.engine.Snapshot()
+		if snap.LastErrorCode == uint32(omaha.ErrorCodeRollback) {
+			fmt.Fprintf(stdout, "%s\n", snap.LastError)
+			return nil
+		}
+		fmt.Fprintf(stdout, "update confirmed: %s marked good\n", snap.ActivePartition)
+		return nil
+	}
+	return d.serve(ctx, cfg, log)
+}
+
+// daemon holds the wired parts.
+type daemon struct {
+	engine  *engine.Engine
+	reg     *prometheus.Registry
+	closers []func()
+}
+
+func (d *daemon) close() {
+	for i := len(d.closers) - 1; i >= 0; i-- {
+		d.closers[i]()
+	}
+}
+
+func (d *daemon) serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	l, err := control.Listen(cfg.ControlSocket)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(cfg.ControlSocket)
+	errc := make(chan error, 3)
+	go func() { errc <- control.Serve(ctx, l, d.engine, log) }()
+	n := 1
+	if cfg.MetricsAddr != "" {
+		host, _, err := net.SplitHostPort(cfg.MetricsAddr)
+		if err != nil || !transport.IsLoopback(host) {
+			return fmt.Errorf("METRICS_ADDR %q: metrics listen on loopback only", cfg.MetricsAddr)
+		}
+		ml, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+		srv := &http.Server{Handler: promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			<-ctx.Done()
+			srv.Close()
+		}()
+		n++
+		go func() {
+			if err := srv.Serve(ml); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+				return
+			}
+			errc <- nil
+		}()
+	}
+	log.Info("update-engine started", "server", cfg.Server, "group", cfg.Group, "version", cfg.Version,
+		"disk", cfg.Disk, "socket", cfg.ControlSocket, "strategy", cfg.RebootStrategy)
+	err = d.engine.Run(ctx)
+	cancel()
+	for i := 0; i < n; i++ {
+		if e := <-errc; e != nil && err == nil {
+			err = e
+		}
+	}
+	return err
+}
+
+// tufURL derives the TUF base from the Omaha endpoint: the same origin, path /tuf/.
+func tufURL(cfg config.Config) (string, error) {
+	if cfg.TUFURL != "" {
+		return cfg.TUFURL, nil
+	}
+	u, err := url.Parse(cfg.Server)
+	if err != nil {
+		return "", fmt.Errorf("SERVER: %w", err)
+	}
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: "/tuf/"}).String(), nil
+}
+
+// payloadKeyFiles expands PAYLOAD_KEYS: files as they are, directories to their *.pem.
+func payloadKeyFiles(paths []string) ([]string, error) {
+	var out []string
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !fi.IsDir() {
+			out = append(out, p)
+			continue
+		}
+		m, err := filepath.Glob(filepath.Join(p, "*.pem"))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m...)
+	}
+	return out, nil
+}
+
+func wire(ctx context.Context, cfg config.Config, log *slog.Logger) (*daemon, error) {
+	d := &daemon{reg: prometheus.NewRegistry()}
+	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if cfg.Version == "" {
+		return nil, errors.New("the running version is unknown: set FLATCAR_RELEASE_VERSION (or -version)")
+	}
+	if cfg.Disk == "" {
+		return nil, errors.New("no disk: set DISK (or -disk)")
+	}
+	machineID := cfg.MachineID
+	if machineID == "" {
+		var err error
+		if machineID, err = omahaclient.ReadMachineID(cfg.MachineIDFile); err != nil {
+			return nil, err
+		}
+	}
+	bootID, err := omahaclient.ReadBootID(cfg.BootIDFile)
+	if err != nil {
+		return nil, err
+	}
+	store := state.Store{Dir: cfg.StateDir}
+	st, err := store.Load()
+	if err != nil {
+		return nil, err
+	}
+	aleph := st.AlephVersion
+	if aleph == "" {
+		aleph = cfg.Version
+	}
+
+	tp := transport.Config{CAFile: cfg.CAFile, ClientCertFile: cfg.ClientCertFile, ClientKeyFile: cfg.ClientKeyFile,
+		AllowPlainHTTP: cfg.AllowPlainHTTP, HeaderTimeout: cfg.HTTPTimeout}
+	if err := tp.CheckURL(cfg.Server); err != nil {
+		return nil, err
+	}
+	hc, err := tp.NewClient()
+	if err != nil {
+		return nil, err
+	}
+	machine := map[string]string{"amd64-usr": "x86_64", "arm64-usr": "aarch64"}[cfg.Board]
+	oc := &omahaclient.Client{URL: cfg.Server, HTTP: &timeoutDoer{hc, cfg.HTTPTimeout}, Log: log, Host: omaha.Host{
+		AppID: cfg.AppID, Version: cfg.Version, Track: cfg.Group, Board: cfg.Board, Machine: machine,
+		MachineID: machineID, BootID: bootID, MachineAlias: cfg.MachineAlias, OEM: cfg.OEM, OEMVersion: cfg.OEMVersion,
+		AlephVersion: aleph,
+	}}
+
+	tu, err := tufURL(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := tp.CheckURL(tu); err != nil {
+		return nil, err
+	}
+	tufHTTP := *hc
+	tufHTTP.Timeout = cfg.HTTPTimeout
+	tc, err := tufclient.New(tufclient.Config{MetadataURL: tu, TrustedRoot: cfg.TUFRootFile,
+		CacheDir: filepath.Join(cfg.StateDir, "tuf"), HTTPClient: &tufHTTP, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+
+	var verifier *keys.Verifier
+	files, err := payloadKeyFiles(cfg.PayloadKeys)
+	if err != nil {
+		return nil, fmt.Errorf("payload keys: %w", err)
+	}
+	if len(files) == 0 {
+		log.Error("no payload key installed: every update will be refused", "PAYLOAD_KEYS", cfg.PayloadKeys)
+	} else if verifier, err = keys.LoadVerifier(files...); err != nil {
+		return nil, err
+	}
+
+	dk := &disk.Disk{Path: cfg.Disk, Active: cfg.ActivePartition}
+	inst := &install.Installer{Disk: dk, HTTP: hc, CheckURL: tp.CheckURL, Keys: verifier, Log: log}
+
+	rb, err := rebooter(cfg, machineID, bootID, hc, log, d)
+	if err != nil {
+		return nil, err
+	}
+
+	var hcheck engine.Health
+	if len(cfg.HealthCommands) > 0 || len(cfg.HealthUnits) > 0 || cfg.HealthMinUptime > 0 {
+		hcheck = &health.Checker{Commands: cfg.HealthCommands, Units: cfg.HealthUnits, MinUptime: cfg.HealthMinUptime,
+			Timeout: cfg.HealthTimeout, Log: log}
+	}
+	statuses := make([]string, 0, 8)
+	for _, s := range engine.Statuses() {
+		statuses = append(statuses, string(s))
+	}
+	m, err := metrics.New(d.reg, statuses)
+	if err != nil {
+		return nil, err
+	}
+	e, err := engine.New(engine.Options{
+		Server: oc, Trust: trust.TUF{Client: tc}, Boot: dk, Installer: inst, Rebooter: rb, Health: hcheck, Store: store,
+		Log: log, Metrics: m,
+		Policy: schedule.Policy{FirstDelay: cfg.FirstCheckDelay, FirstFuzz: cfg.FirstCheckFuzz, Interval: cfg.CheckInterval,
+			Fuzz: cfg.CheckFuzz, MaxBackoff: cfg.MaxBackoff, MinPoll: cfg.MinPollInterval, MaxPoll: cfg.MaxPollInterval},
+		Version: cfg.Version, Board: cfg.Board, BootID: bootID, BuildTime: cfg.BuildTime, RebootStrategy: cfg.RebootStrategy,
+	})
+	if err != nil {
+		return nil, err
+	}
+	d.engine = e
+	return d, nil
+}
+
+// rebooter builds the reboot strategy with its lock.
+func rebooter(cfg config.Config, machineID, bootID string, hc *http.Client, log *slog.Logger, d *daemon) (engine.Rebooter, error) {
+	var lock strategy.Locker
+	host, _ := os.Hostname()
+	switch cfg.RebootStrategy {
+	case config.StrategyEtcdLock:
+		cli, err := rebootlock.NewClient(rebootlock.EtcdConfig{Endpoints: cfg.EtcdEndpoints, CAFile: cfg.EtcdCAFile,
+			CertFile: cfg.EtcdCertFile, KeyFile: cfg.EtcdKeyFile})
+		if err != nil {
+			return nil, err
+		}
+		d.closers = append(d.closers, func() { cli.Close() })
+		sem, err := rebootlock.New(cli, cfg.LockGroup, rebootlock.Options{Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		d.closers = append(d.closers, func() { sem.Close() })
+		lock = sem.Slot(rebootlock.Holder{ID: machineID, Hostname: host, BootID: bootID, FromVersion: cfg.Version, Via: "etcd"})
+	case config.StrategyFleetLock:
+		c, err := fleetlock.NewClient(cfg.FleetLockURL, cfg.LockGroup, machineID, hc)
+		if err != nil {
+			return nil, err
+		}
+		lock = c
+	}
+	return reboot.New(reboot.Options{Strategy: cfg.RebootStrategy, Windows: cfg.RebootWindows,
+		FlatcarStart: cfg.RebootWindowStart, FlatcarLength: cfg.RebootWindowLength,
+		Lock: lock, Rebooter: strategy.Systemctl(), Log: log})
+}
+
+// timeoutDoer bounds each Omaha request.
+type timeoutDoer struct {
+	c *http.Client
+	d time.Duration
+}
+
+func (t *timeoutDoer) Do(req *http.Request) (*http.Response, error) {
+	if t.d <= 0 {
+		return t.c.Do(req)
+	}
+	ctx, cancel := context.WithTimeout(req.Context(), t.d)
+	resp, err := t.c.Do(req.WithContext(ctx))
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+type cancelBody struct {
+	io.ReadCloser
+	cancel func()
+}
+
+func (b *cancelBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}
