@@ -105,6 +105,10 @@ func Fetch(ctx context.Context, log *slog.Logger, cacheDir, pkg string) (*Kernel
 		return nil, fmt.Errorf("debkernel: %w", err)
 	}
 	if err := os.Rename(tree, dir); err != nil {
+		// Another process may have finished the same fetch first.
+		if k, oerr := open(real, rec["Version"], dir); oerr == nil {
+			return k, nil
+		}
 		return nil, fmt.Errorf("debkernel: %w", err)
 	}
 	return open(real, rec["Version"], dir)

@@ -21,6 +21,7 @@ package vmtest
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -123,9 +124,20 @@ func (e *Env) Forward(guestPort uint16, host netip.AddrPort) qemu.GuestForward {
 }
 
 // Start boots disk with the kernel command line words cmdline; the VM is killed when the test
-// ends.
+// ends. The console goes to the test log and to build/testimages/console/TESTNAME.log, which
+// is kept after the test for a look at a failed boot.
 func (e *Env) Start(t testing.TB, disk string, cmdline []string, fwd ...qemu.GuestForward) *qemu.VM {
 	t.Helper()
+	logPath := filepath.Join(e.Builder.Cache, "console", strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())+".log")
+	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { logFile.Close() })
+	t.Logf("console log: %s", logPath)
 	vm, err := qemu.Start(context.Background(), qemu.Config{
 		Kernel:  e.Boot.Kernel.Vmlinuz,
 		Initrd:  e.Boot.Initrd,
@@ -133,7 +145,7 @@ func (e *Env) Start(t testing.TB, disk string, cmdline []string, fwd ...qemu.Gue
 		Disk:    disk,
 		KVM:     e.KVM,
 		Forward: fwd,
-		Console: testWriter{t},
+		Console: io.MultiWriter(logFile, testWriter{t}),
 		Log:     e.Log,
 	})
 	if err != nil {
