@@ -81,7 +81,7 @@ type world struct {
 	image    []byte // the new USR image
 	payload  []byte
 	served   atomic.Int64 // payload bytes the server sent
-	mu sync.Mutex
+	mu       sync.Mutex
 	// tamperAt, when >= 0, is a payload offset whose byte is flipped on the wire.
 	tamperAt int64
 	onSent   func(total int64)
@@ -91,11 +91,11 @@ type world struct {
 }
 
 type worldOptions struct {
-	usrSize     int64 // partition size (and image size)
-	chunk       int64
-	tufNow      time.Time // the server's clock for TUF (zero: now)
-	noisy        bool         // half of the image's 4 KiB blocks are random (a bigger payload)
-	compression  payload.Type // 0: the default (xz)
+	usrSize      int64 // partition size (and image size)
+	chunk        int64
+	tufNow       time.Time           // the server's clock for TUF (zero: now)
+	noisy        bool                // half of the image's 4 KiB blocks are random (a bigger payload)
+	compression  payload.Type        // 0: the default (xz)
 	omahaPayload func([]byte) []byte // when set, the server hosts its result instead of the TUF-pinned payload
 }
 

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -394,6 +395,15 @@ func wire(ctx context.Context, cfg config.Config, log *slog.Logger) (*daemon, er
 
 	dk := &disk.Disk{Path: cfg.Disk, Active: cfg.ActivePartition}
 	inst := &install.Installer{Disk: dk, HTTP: hc, CheckURL: tp.CheckURL, Keys: verifier, Log: log}
+	if cfg.XZDecoder != "go" {
+		xz, err := exec.LookPath("xz")
+		switch {
+		case err == nil:
+			inst.XZCommand = xz
+		case cfg.XZDecoder == "xz-utils":
+			return nil, fmt.Errorf("XZ_DECODER=xz-utils: %w", err)
+		}
+	}
 
 	rb, err := rebooter(cfg, machineID, bootID, hc, log, d)
 	if err != nil {

@@ -81,6 +81,10 @@ type Config struct {
 	EtcdKeyFile        string
 	FleetLockURL       string
 
+	// XZDecoder picks the REPLACE_XZ decoder: "auto" (xz-utils when installed, else Go),
+	// "go" or "xz-utils".
+	XZDecoder string
+
 	HealthCommands  [][]string // each run without a shell; all must exit 0
 	HealthUnits     []string   // systemd units that must be active
 	HealthMinUptime time.Duration
@@ -114,6 +118,7 @@ func Default() Config {
 		LockGroup:       "default",
 		HealthMinUptime: 45 * time.Second,
 		HealthTimeout:   2 * time.Minute,
+		XZDecoder:       "auto",
 	}
 }
 
@@ -225,6 +230,14 @@ var Keys = []Key{
 	{"LOCKSMITHD_ETCD_CERTFILE", "etcd client certificate", str(func(c *Config) *string { return &c.EtcdCertFile })},
 	{"LOCKSMITHD_ETCD_KEYFILE", "etcd client key", str(func(c *Config) *string { return &c.EtcdKeyFile })},
 	{"FLEETLOCK_URL", "FleetLock server base URL", str(func(c *Config) *string { return &c.FleetLockURL })},
+	{"XZ_DECODER", "REPLACE_XZ decoder: auto (xz-utils when installed), go, or xz-utils", func(c *Config, v string) error {
+		switch v {
+		case "auto", "go", "xz-utils":
+			c.XZDecoder = v
+			return nil
+		}
+		return fmt.Errorf("unknown decoder %q (auto, go or xz-utils)", v)
+	}},
 	{"HEALTH_COMMANDS", "';'-separated commands (no shell) that must exit 0 after boot", func(c *Config, v string) error {
 		c.HealthCommands = nil
 		for _, cmd := range strings.Split(v, ";") {

@@ -86,6 +86,9 @@ type Installer struct {
 	Keys     *keys.Verifier // nil: every install is refused
 	Log      *slog.Logger
 	Workers  int // decompression workers; 0: GOMAXPROCS
+	// XZCommand is xz-utils' xz for REPLACE_XZ chunks (each hash-checked first); empty
+	// decodes in-process with github.com/ulikunitz/xz.
+	XZCommand string
 	// Fetch tunes the download (retries, backoff).
 	Fetch fetch.Options
 
@@ -291,6 +294,7 @@ func (in *Installer) Install(ctx context.Context, job *engine.Job) (err error) {
 		Sync:       g.Sync,
 		StartOp:    start,
 		Workers:    in.Workers,
+		XZCommand:  in.XZCommand,
 		Progress: func(p payload.Progress) {
 			next := p.Op + 1
 			off := offsetOf(vm, next)
