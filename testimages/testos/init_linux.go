@@ -83,6 +83,7 @@ func Init(ctx context.Context, cfg InitConfig) error {
 		if err := writeFileSync(ConfigFile, []byte(conf)); err != nil {
 			return err
 		}
+		say("wrote %s keys=%d", ConfigFile, strings.Count(conf, "\n"))
 	}
 	for _, u := range cmd.Fetch {
 		status, body, err := fetch(ctx, cfg.Client, u)

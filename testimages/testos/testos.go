@@ -10,7 +10,7 @@
 //     via 10.0.2.2 (package netconf);
 //  3. prints "switchyard-testos: up version=V partition=N";
 //  4. writes /etc/switchyard/update.conf from the kernel command line (switchyard.server=URL,
-//     switchyard.group=NAME) when a server is given;
+//     switchyard.group=NAME, switchyard.conf=KEY=VALUE repeated) when any is given;
 //  5. fetches every switchyard.fetch=URL of the command line and prints
 //     "switchyard-testos: fetch url=U status=S body=B" or "... fetch url=U error=E";
 //  6. runs the services listed in /usr/share/switchyard/services (one command line per line,
@@ -38,6 +38,7 @@ const (
 	KeyServer = "switchyard.server"
 	KeyGroup  = "switchyard.group"
 	KeyAction = "switchyard.action"
+	KeyConf   = "switchyard.conf"
 )
 
 // Actions at the end of Init.
@@ -67,6 +68,9 @@ type Cmdline struct {
 	Server string
 	Group  string
 	Action string
+	// Conf holds extra update.conf lines, each KEY=VALUE (switchyard.conf=KEY=VALUE,
+	// repeatable), e.g. REBOOT_STRATEGY=etcd-lock.
+	Conf []string
 }
 
 // ParseCmdline reads the switchyard.* keys from a kernel command line. Words are separated by
@@ -90,6 +94,12 @@ func ParseCmdline(s string) (Cmdline, error) {
 			c.Fetch = append(c.Fetch, v)
 		case KeyServer:
 			c.Server = v
+		case KeyConf:
+			key, _, ok := strings.Cut(v, "=")
+			if !ok || !confKey(key) {
+				return Cmdline{}, fmt.Errorf("%w: %s=%q is not KEY=VALUE with KEY in [A-Z0-9_]", ErrCmdline, KeyConf, v)
+			}
+			c.Conf = append(c.Conf, v)
 		case KeyGroup:
 			c.Group = v
 		case KeyAction:
@@ -110,6 +120,8 @@ func splitCmdline(s string) ([]string, error) {
 	quoted, inWord := false, false
 	for _, r := range strings.TrimRight(s, "\n\x00") {
 		switch {
+		case r < 0x20 && r != ' ' && r != '\t' && r != '\n', r == 0x7f:
+			return nil, fmt.Errorf("%w: control character %U", ErrCmdline, r)
 		case r == '"':
 			quoted = !quoted
 			inWord = true
@@ -134,17 +146,32 @@ func splitCmdline(s string) ([]string, error) {
 }
 
 // UpdateConf renders /etc/switchyard/update.conf for the command line, in Flatcar's
-// KEY=value form. It returns "" when no server is given.
+// KEY=value form: SERVER, GROUP, then the switchyard.conf lines in order. It returns "" when
+// the command line sets none of them.
 func (c Cmdline) UpdateConf() string {
-	if c.Server == "" {
-		return ""
-	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "SERVER=%s\n", c.Server)
+	if c.Server != "" {
+		fmt.Fprintf(&b, "SERVER=%s\n", c.Server)
+	}
 	if c.Group != "" {
 		fmt.Fprintf(&b, "GROUP=%s\n", c.Group)
 	}
+	for _, l := range c.Conf {
+		fmt.Fprintf(&b, "%s\n", l)
+	}
 	return b.String()
+}
+
+func confKey(k string) bool {
+	if k == "" {
+		return false
+	}
+	for _, r := range k {
+		if !(r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // ParseServices reads the services file: one command line per line, fields separated by

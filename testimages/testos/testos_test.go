@@ -23,8 +23,12 @@ func TestParseCmdline(t *testing.T) {
 			want: Cmdline{Fetch: []string{"http://10.0.2.100/a", "http://10.0.2.2:8080/"}, Server: "http://10.0.2.100/v1/update/", Group: "beta", Action: ActionWait},
 		},
 		{name: "quoted", in: `switchyard.group="a b" switchyard.action=reboot`, want: Cmdline{Group: "a b", Action: ActionReboot}},
+		{name: "control character", in: "switchyard.server=a\x01b", wantErr: true},
 		{name: "unbalanced quote", in: `switchyard.group="a b`, wantErr: true},
 		{name: "bad action", in: "switchyard.action=explode", wantErr: true},
+		{name: "conf lines", in: "switchyard.conf=REBOOT_STRATEGY=off switchyard.conf=ETCD_ENDPOINTS=http://10.0.2.100:2379", want: Cmdline{Action: ActionPowerOff, Conf: []string{"REBOOT_STRATEGY=off", "ETCD_ENDPOINTS=http://10.0.2.100:2379"}}},
+		{name: "conf without value", in: "switchyard.conf=REBOOT_STRATEGY", wantErr: true},
+		{name: "conf bad key", in: "switchyard.conf=reboot-strategy=off", wantErr: true},
 		{name: "empty fetch", in: "switchyard.fetch=", wantErr: true},
 		{name: "too long", in: strings.Repeat("x", maxCmdline+1), wantErr: true},
 	} {
@@ -50,8 +54,8 @@ func TestUpdateConf(t *testing.T) {
 	if got := (Cmdline{}).UpdateConf(); got != "" {
 		t.Fatalf("no server gave %q", got)
 	}
-	got := Cmdline{Server: "http://10.0.2.100/v1/update/", Group: "beta"}.UpdateConf()
-	if want := "SERVER=http://10.0.2.100/v1/update/\nGROUP=beta\n"; got != want {
+	got := Cmdline{Server: "http://10.0.2.100/v1/update/", Group: "beta", Conf: []string{"REBOOT_STRATEGY=off"}}.UpdateConf()
+	if want := "SERVER=http://10.0.2.100/v1/update/\nGROUP=beta\nREBOOT_STRATEGY=off\n"; got != want {
 		t.Fatalf("UpdateConf = %q, want %q", got, want)
 	}
 }
@@ -88,6 +92,14 @@ func FuzzParseCmdline(f *testing.F) {
 		case ActionPowerOff, ActionReboot, ActionWait:
 		default:
 			t.Fatalf("action %q accepted", c.Action)
+		}
+		for _, l := range c.Conf {
+			if k, _, ok := strings.Cut(l, "="); !ok || !confKey(k) {
+				t.Fatalf("conf line %q accepted", l)
+			}
+		}
+		if strings.Contains(c.UpdateConf(), "\x00") {
+			t.Fatal("NUL in update.conf")
 		}
 		for _, u := range c.Fetch {
 			if u == "" {

@@ -49,6 +49,8 @@ func TestGuestNetwork(t *testing.T) {
 		"switchyard.fetch=" + allowed,
 		"switchyard.fetch=" + viaGateway,
 		"switchyard.fetch=" + noRule,
+		"switchyard.server=http://10.0.2.100/v1/update/",
+		"switchyard.conf=REBOOT_STRATEGY=off",
 	}, env.Forward(80, host))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -57,6 +59,7 @@ func TestGuestNetwork(t *testing.T) {
 		name string
 		line *regexp.Regexp
 	}{
+		{name: "update.conf", line: regexp.MustCompile(`^switchyard-testos: wrote /etc/switchyard/update.conf keys=2$`)},
 		{name: "forwarded", line: regexp.MustCompile(`^switchyard-testos: fetch url=` + regexp.QuoteMeta(allowed) + ` status=200 body="hello from the host, path /greeting"$`)},
 		{name: "host through the gateway", line: regexp.MustCompile(`^switchyard-testos: fetch url=` + regexp.QuoteMeta(viaGateway) + ` error=`)},
 		{name: "port without a rule", line: regexp.MustCompile(`^switchyard-testos: fetch url=` + regexp.QuoteMeta(noRule) + ` error=`)},
