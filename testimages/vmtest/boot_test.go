@@ -51,7 +51,7 @@ func state(t *testing.T, disk string, n int) slots.State {
 // boots A; after the host flips B (tries 1) it boots B and the try is consumed on disk; with
 // B at tries 0 and not successful the next boot falls back to A.
 func TestBoot(t *testing.T) {
-	env := New(t)
+	env := newEnv(t)
 	disk := env.Disk(t, &image.OS{Version: "1.0.0"}, &image.OS{Version: "2.0.0"})
 
 	boots := []struct {
@@ -149,7 +149,7 @@ func cgptShow(t *testing.T, disk string, n int) any {
 // TestNoBootablePartition boots a disk on which neither USR partition may boot: the boot
 // selector must say so on the console and power the machine off, and write nothing.
 func TestNoBootablePartition(t *testing.T) {
-	env := New(t)
+	env := newEnv(t)
 	disk := env.Disk(t, &image.OS{Version: "1.0.0"}, &image.OS{Version: "2.0.0"})
 	ctx := context.Background()
 	d, err := blockdev.Open(ctx, disk, blockdev.Options{Write: true})

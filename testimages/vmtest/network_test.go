@@ -20,7 +20,7 @@ import (
 // server on the host's loopback, and nothing else: not another loopback server through the
 // gateway address, not a guest-side port without a rule.
 func TestGuestNetwork(t *testing.T) {
-	env := New(t)
+	env := newEnv(t)
 	var forwarded, other atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		forwarded.Add(1)
@@ -85,7 +85,7 @@ func TestGuestNetwork(t *testing.T) {
 // host the reboot is asked for as an update engine would, by signalling PID 1 (busybox reboot
 // sends SIGTERM); without it the test OS reboots on its own (switchyard.action=reboot).
 func TestRebootAndPowerCut(t *testing.T) {
-	env := New(t)
+	env := newEnv(t)
 	osA := image.OS{Version: "1.0.0"}
 	cmdline := []string{"switchyard.action=wait"}
 	if _, err := os.Stat("/bin/busybox"); err == nil {
