@@ -175,3 +175,42 @@ func TestPartitionDevice(t *testing.T) {
 		})
 	}
 }
+
+// TestChooseRepairsDamagedPrimary damages the primary GPT header: gptprio.next still boots
+// from the backup, and its write leaves both copies valid again, as GRUB's repair does.
+func TestChooseRepairsDamagedPrimary(t *testing.T) {
+	img := image(t)
+	apply(t, img, func(tb *gpt.Table) error { return slots.Flip(tb, 4) })
+	f, err := os.OpenFile(img, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("garbage!"), 512+16); err != nil { // header CRC field and on
+		t.Fatal(err)
+	}
+	f.Close()
+	c, err := choose(t, img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Slot.Number != 4 {
+		t.Fatalf("chose %d, want 4 from the backup table", c.Slot.Number)
+	}
+	withDisk(t, img, func(d *blockdev.Disk) {
+		tb, err := gpt.Read(context.Background(), d, d.Size(), d.SectorSize())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !tb.Clean() {
+			t.Fatalf("table not clean after the boot: primary %v, backup %v", tb.PrimaryErr(), tb.BackupErr())
+		}
+		if s, _ := slots.Get(tb, 4); s.Tries != 0 {
+			t.Fatalf("USR-B tries %d after the boot, want 0", s.Tries)
+		}
+	})
+	if bin, err := exec.LookPath("sgdisk"); err == nil {
+		if out, err := exec.Command(bin, "-v", img).CombinedOutput(); err != nil || !strings.Contains(string(out), "No problems found") {
+			t.Fatalf("sgdisk -v: %v\n%s", err, out)
+		}
+	}
+}
