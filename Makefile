@@ -5,11 +5,13 @@ BIN := bin
 BINARIES := omaha-server syctl update-engine updatectl
 STATICCHECK_VERSION := v0.8.2
 # Debian packages the tests use as real components and independent judges.
-TEST_DEBS := cgpt gdisk postgresql etcd-server xz-utils curl chromium
+TEST_DEBS := cgpt gdisk postgresql etcd-server xz-utils curl chromium libxml2-utils e2fsprogs openssl
+# And those the VM scenarios need.
+E2E_DEBS := qemu-system-x86 e2fsprogs busybox-static cpio
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 export PATH := $(PATH):$(shell $(GO) env GOPATH)/bin
 
-.PHONY: help build check fmt vet staticcheck race test bench demo deps tools clean
+.PHONY: help build check fmt vet staticcheck race test unit e2e e2e-deps bench demo deps tools clean
 
 help: ## print the targets and what they do
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
@@ -24,6 +26,8 @@ deps: ## install the Debian packages the tests need (when missing)
 		echo "installing Debian packages:$$missing"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+	@# The tuf-js judge needs node and npm; the machines ship Node 20, Debian's packages stand in otherwise.
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm; }
 
 tools: ## install staticcheck
 	@command -v staticcheck >/dev/null && staticcheck -version | grep -q $(STATICCHECK_VERSION:v%=%) || \
@@ -44,8 +48,20 @@ race: ## race-enabled fast tests (no VM scenarios, short mode)
 
 check: fmt vet staticcheck race ## format, vet, staticcheck, race tests, dependency direction
 
-test: deps ## install what the tests need, then run the whole suite
-	$(GO) test -timeout 40m ./...
+test: deps ## install what the tests need, then run the whole suite (unit tests, then the VM scenarios)
+	$(MAKE) unit
+	$(MAKE) e2e
+
+unit: deps ## every test but the VM scenarios
+	$(GO) test -timeout 40m $$($(GO) list ./... | grep -v /testimages)
+
+e2e-deps: deps
+	@missing=""; for p in $(E2E_DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing Debian packages:$$missing"; $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; fi; \
+	apt-cache show linux-image-amd64 >/dev/null 2>&1 || $(SUDO) apt-get update -qq
+
+e2e: e2e-deps ## VM scenarios: boot the A/B test images in QEMU (fetches a Debian kernel once, cached in build/)
+	$(GO) test -count=1 -timeout 30m ./testimages/...
 
 bench: deps build ## benchmarks, each reported against a baseline from the same run
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
