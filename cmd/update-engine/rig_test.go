@@ -69,7 +69,8 @@ func usrImage(size int, seed uint64) []byte {
 // world is a real omaha-server (SQLite store, TUF hosting) over loopback TLS, a signed
 // release on it, and a Flatcar-layout disk image for the host.
 type world struct {
-	t        *testing.T
+	t        testing.TB
+	to       string // the offered version
 	dir      string
 	srv      *httptest.Server
 	admin    *adminclient.Client
@@ -96,10 +97,15 @@ type worldOptions struct {
 	tufNow       time.Time           // the server's clock for TUF (zero: now)
 	noisy        bool                // half of the image's 4 KiB blocks are random (a bigger payload)
 	compression  payload.Type        // 0: the default (xz)
+	// prebuilt, when set, is a signed payload file and its public key (PEM) to publish
+	// instead of building one; its manifest gives the version.
+	prebuilt, prebuiltKey string
+	// files are extra files the TLS server serves, URL path → file.
+	files        map[string]string
 	omahaPayload func([]byte) []byte // when set, the server hosts its result instead of the TUF-pinned payload
 }
 
-func signer(t *testing.T, k *keys.PrivateKey) signature.Signer {
+func signer(t testing.TB, k *keys.PrivateKey) signature.Signer {
 	s, err := k.SigstoreSigner()
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +113,7 @@ func signer(t *testing.T, k *keys.PrivateKey) signature.Signer {
 	return s
 }
 
-func gen(t *testing.T) *keys.PrivateKey {
+func gen(t testing.TB) *keys.PrivateKey {
 	k, err := keys.Generate(keys.Ed25519)
 	if err != nil {
 		t.Fatal(err)
@@ -115,10 +121,10 @@ func gen(t *testing.T) *keys.PrivateKey {
 	return k
 }
 
-func newWorld(t *testing.T, o worldOptions) *world {
+func newWorld(t testing.TB, o worldOptions) *world {
 	t.Helper()
 	ctx := context.Background()
-	w := &world{t: t, dir: t.TempDir(), tamperAt: -1}
+	w := &world{t: t, dir: t.TempDir(), tamperAt: -1, to: toVersion}
 	if o.usrSize == 0 {
 		o.usrSize = 2 << 20
 	}
@@ -150,42 +156,26 @@ func newWorld(t *testing.T, o worldOptions) *world {
 		t.Fatal(err)
 	}
 	w.rootFile = w.path("tuf-root.json", rootData)
-	pub, _ := payK.Public().MarshalPEM()
-	w.keyFile = w.path("payload-keys/release.pem", pub)
 	w.targetsSigner = signer(t, targetsK)
-
-	// The release: a payload built from the new USR image and signed with the payload key.
-	w.image = usrImage(int(o.usrSize), 42)
-	if o.noisy {
-		rnd := rand.New(rand.NewPCG(9, 9))
-		for off := 0; off+4096 <= len(w.image); off += 4096 {
-			if rnd.IntN(2) == 0 {
-				for i := off; i < off+4096; i += 8 {
-					binary.LittleEndian.PutUint64(w.image[i:], rnd.Uint64())
-				}
-			}
+	var m *payload.Manifest
+	if o.prebuilt != "" {
+		pub, err := os.ReadFile(o.prebuiltKey)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	pp := filepath.Join(w.dir, "update.sy")
-	f, err := os.Create(pp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := payload.Build(ctx, bytes.NewReader(w.image), int64(len(w.image)), f,
-		payload.BuildConfig{Version: toVersion, Board: board, ChunkSize: o.chunk, Compression: o.compression, TempDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	ps, err := keys.NewSigner(payK)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := payload.SignFile(ctx, pp, ps); err != nil {
-		t.Fatal(err)
-	}
-	if w.payload, err = os.ReadFile(pp); err != nil {
-		t.Fatal(err)
+		w.keyFile = w.path("payload-keys/release.pem", pub)
+		if w.payload, err = os.ReadFile(o.prebuilt); err != nil {
+			t.Fatal(err)
+		}
+		env, err := payload.ReadEnvelope(bytes.NewReader(w.payload))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, w.to = env.Manifest, env.Manifest.Version
+	} else {
+		pub, _ := payK.Public().MarshalPEM()
+		w.keyFile = w.path("payload-keys/release.pem", pub)
+		m = w.build(o, payK)
 	}
 	sum := sha256.Sum256(w.payload)
 
@@ -194,8 +184,8 @@ func newWorld(t *testing.T, o worldOptions) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.AddTarget(board+"/"+toVersion+"/update.sy", repo.Target{Length: int64(len(w.payload)), SHA256: sum,
-		Custom: sytuf.Custom{Version: toVersion, Board: board, Channels: []string{"stable"}, ReleaseCounter: 4001,
+	if err := r.AddTarget(board+"/"+w.to+"/update.sy", repo.Target{Length: int64(len(w.payload)), SHA256: sum,
+		Custom: sytuf.Custom{Version: w.to, Board: board, Channels: []string{"stable"}, ReleaseCounter: 4001,
 			PartitionSize: int64(m.PartitionSize), PartitionSHA256: hex.EncodeToString(m.PartitionSHA256[:])}}); err != nil {
 		t.Fatal(err)
 	}
@@ -225,6 +215,10 @@ func newWorld(t *testing.T, o worldOptions) *world {
 	}
 	t.Cleanup(func() { s.Close() })
 	w.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(rw http.ResponseWriter, req *http.Request) {
+		if f, ok := o.files[req.URL.Path]; ok {
+			http.ServeFile(rw, req, f)
+			return
+		}
 		if strings.HasPrefix(req.URL.Path, "/packages/") {
 			var start int64
 			fmt.Sscanf(req.Header.Get("Range"), "bytes=%d-", &start)
@@ -254,10 +248,10 @@ func newWorld(t *testing.T, o worldOptions) *world {
 		hosted = o.omahaPayload(bytes.Clone(w.payload))
 	}
 	must(t)(w.admin.CreateApp(ctx, omaha.FlatcarAppID, "Flatcar Container Linux"))
-	must(t)(w.admin.Upload(ctx, store.FlatcarAppID, adminapi.ReleaseMetadata{Version: toVersion, Board: board,
+	must(t)(w.admin.Upload(ctx, store.FlatcarAppID, adminapi.ReleaseMetadata{Version: w.to, Board: board,
 		FileName: "update.sy", Size: int64(len(hosted))}, targetsData, bytes.NewReader(hosted)))
 	must(t)(w.admin.CreateChannel(ctx, store.FlatcarAppID, "stable"))
-	must(t)(w.admin.SetChannel(ctx, store.FlatcarAppID, "stable", board, toVersion))
+	must(t)(w.admin.SetChannel(ctx, store.FlatcarAppID, "stable", board, w.to))
 	ch, tr := "stable", "stable"
 	must(t)(w.admin.CreateGroup(ctx, store.FlatcarAppID, adminapi.GroupInput{Name: "stable", Track: &tr, Channel: &ch}))
 
@@ -265,14 +259,18 @@ func newWorld(t *testing.T, o worldOptions) *world {
 	w.diskPath = filepath.Join(w.dir, "disk.img")
 	sizes := layout.Small
 	sizes.USR = o.usrSize
-	if err := layout.WriteFile(ctx, w.diskPath, layout.Options{Sizes: sizes}, bytes.NewReader(usrImage(int(o.usrSize), 7))); err != nil {
+	var usrA io.Reader
+	if o.prebuilt == "" {
+		usrA = bytes.NewReader(usrImage(int(o.usrSize), 7))
+	}
+	if err := layout.WriteFile(ctx, w.diskPath, layout.Options{Sizes: sizes}, usrA); err != nil {
 		t.Fatal(err)
 	}
 	w.newBoot()
 	return w
 }
 
-func must(t *testing.T) func(any, error) {
+func must(t testing.TB) func(any, error) {
 	return func(_ any, err error) {
 		t.Helper()
 		if err != nil {
@@ -476,4 +474,44 @@ func (w *world) resumeOp() int {
 		return 0
 	}
 	return st.Resume.NextOperation
+}
+
+// build makes and signs the world's payload from a generated image.
+func (w *world) build(o worldOptions, payK *keys.PrivateKey) *payload.Manifest {
+	t, ctx := w.t, context.Background()
+
+	// The release: a payload built from the new USR image and signed with the payload key.
+	w.image = usrImage(int(o.usrSize), 42)
+	if o.noisy {
+		rnd := rand.New(rand.NewPCG(9, 9))
+		for off := 0; off+4096 <= len(w.image); off += 4096 {
+			if rnd.IntN(2) == 0 {
+				for i := off; i < off+4096; i += 8 {
+					binary.LittleEndian.PutUint64(w.image[i:], rnd.Uint64())
+				}
+			}
+		}
+	}
+	pp := filepath.Join(w.dir, "update.sy")
+	f, err := os.Create(pp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := payload.Build(ctx, bytes.NewReader(w.image), int64(len(w.image)), f,
+		payload.BuildConfig{Version: toVersion, Board: board, ChunkSize: o.chunk, Compression: o.compression, TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	ps, err := keys.NewSigner(payK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := payload.SignFile(ctx, pp, ps); err != nil {
+		t.Fatal(err)
+	}
+	if w.payload, err = os.ReadFile(pp); err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
