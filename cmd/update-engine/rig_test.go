@@ -92,11 +92,11 @@ type world struct {
 }
 
 type worldOptions struct {
-	usrSize      int64 // partition size (and image size)
-	chunk        int64
-	tufNow       time.Time           // the server's clock for TUF (zero: now)
-	noisy        bool                // half of the image's 4 KiB blocks are random (a bigger payload)
-	compression  payload.Type        // 0: the default (xz)
+	usrSize     int64 // partition size (and image size)
+	chunk       int64
+	tufNow      time.Time    // the server's clock for TUF (zero: now)
+	noisy       bool         // half of the image's 4 KiB blocks are random (a bigger payload)
+	compression payload.Type // 0: the default (xz)
 	// prebuilt, when set, is a signed payload file and its public key (PEM) to publish
 	// instead of building one; its manifest gives the version.
 	prebuilt, prebuiltKey string
