@@ -1,10 +1,15 @@
 package rebootlock
 
 import (
+	"fmt"
 	"sync"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
+
+// MaxGroups bounds how many groups one Groups serves, so that requests naming ever new
+// groups cannot grow it without limit.
+const MaxGroups = 4096
 
 // Groups hands out one Semaphore per group on a shared client, created on first use. A
 // server acting for many groups (the FleetLock handler) uses it.
@@ -27,6 +32,9 @@ func (g *Groups) Semaphore(group string) (*Semaphore, error) {
 	defer g.mu.Unlock()
 	if s, ok := g.sems[group]; ok {
 		return s, nil
+	}
+	if len(g.sems) >= MaxGroups {
+		return nil, fmt.Errorf("%w: %q: this server already serves %d groups", ErrInvalidGroup, group, MaxGroups)
 	}
 	s, err := New(g.client, group, g.opts)
 	if err != nil {

@@ -15,7 +15,8 @@ type Holder struct {
 	FromVersion string    `json:"from_version,omitempty"`
 	ToVersion   string    `json:"to_version,omitempty"`
 	Since       time.Time `json:"since"`
-	// Via names the path the slot was taken by: "etcd" or "fleetlock".
+	// Via names the path the slot was taken by: "etcd" (the daemon, the default),
+	// "fleetlock" (the FleetLock server) or "updatectl" (by hand).
 	Via string `json:"via,omitempty"`
 }
 
