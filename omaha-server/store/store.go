@@ -73,7 +73,9 @@ type Store interface {
 
 	// Checkin runs one Omaha request's writes for one instance in one transaction: it reads
 	// the instance row (nil when the host is new), calls decide, and writes what decide
-	// returns. When decide returns an error nothing is written.
+	// returns. When decide returns an error nothing is written. decide may run more than
+	// once (an implementation may retry after a concurrent write to the same row), so it
+	// must only compute.
 	Checkin(ctx context.Context, appID, machineID string, decide func(cur *Instance) (*InstanceUpdate, error)) error
 	ListInstances(ctx context.Context, f InstanceFilter) ([]Instance, error)
 	// GetInstances returns the instance rows of a machine (one per application) with their

@@ -16,13 +16,16 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/switchyard-os/switchyard/omaha-server/store/internal/sqldb"
 )
 
-// Store is the PostgreSQL store; it implements store.Store.
+// Store is the PostgreSQL store; it implements store.Store. The check-in path (Checkin)
+// runs on a native pgx pool; everything else on database/sql through sqldb.
 type Store struct {
 	*sqldb.DB
+	pool *pgxpool.Pool
 }
 
 // DefaultMaxConns is the connection pool size when Options sets none.
@@ -76,7 +79,24 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{DB: s}, nil
+	pcfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("postgres: parsing the database URL: %w", err)
+	}
+	pcfg.MaxConns = int32(opts.MaxConns)
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	return &Store{DB: s, pool: pool}, nil
+}
+
+// Close closes both connection pools.
+func (s *Store) Close() error {
+	s.pool.Close()
+	return s.DB.Close()
 }
 
 // the stdlib import registers the "pgx" database/sql driver.

@@ -10,15 +10,23 @@ import (
 	"github.com/switchyard-os/switchyard/omaha-server/store"
 )
 
+// InstanceColumns are the instances columns ScanInstance reads, in order.
+const InstanceColumns = instanceColumns
+
+// ScanInstance reads one row of InstanceColumns (followed by extra destinations).
+func ScanInstance(s interface{ Scan(...any) error }, extra ...any) (store.Instance, error) {
+	return scanInstance(s, extra...)
+}
+
 const instanceColumns = `app_id, machine_id, boot_id, alias, version, aleph_version, oem, oem_version, board, track,
 	group_name, ip, first_check, last_check, status, status_at, update_version, last_error_code`
 
-func scanInstance(s scanner) (store.Instance, error) {
+func scanInstance(s scanner, extra ...any) (store.Instance, error) {
 	var in store.Instance
 	var first, last, statusAt int64
 	var status string
-	err := s.Scan(&in.AppID, &in.MachineID, &in.BootID, &in.Alias, &in.Version, &in.AlephVersion, &in.OEM, &in.OEMVersion,
-		&in.Board, &in.Track, &in.Group, &in.IP, &first, &last, &status, &statusAt, &in.UpdateVersion, &in.LastErrorCode)
+	err := s.Scan(append([]any{&in.AppID, &in.MachineID, &in.BootID, &in.Alias, &in.Version, &in.AlephVersion, &in.OEM, &in.OEMVersion,
+		&in.Board, &in.Track, &in.Group, &in.IP, &first, &last, &status, &statusAt, &in.UpdateVersion, &in.LastErrorCode}, extra...)...)
 	in.FirstCheck, in.LastCheck, in.StatusAt, in.Status = fromMS(first), fromMS(last), fromMS(statusAt), store.Status(status)
 	return in, err
 }

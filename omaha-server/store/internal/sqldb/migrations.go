@@ -117,6 +117,9 @@ var migrations = []string{
 		generation BIGINT NOT NULL
 	);
 	INSERT INTO catalog_generation (id, generation) VALUES (1, 1);`,
+	// 2: a revision token per instance row, for writers that check-and-set a row instead of
+	// locking it (the PostgreSQL check-in path).
+	`ALTER TABLE instances ADD COLUMN rev BIGINT NOT NULL DEFAULT 0`,
 }
 
 // migrate applies the migrations not yet recorded in schema_migrations, each in its own

@@ -80,7 +80,8 @@ func Open(ctx context.Context, w, r *sql.DB, d Dialect, now func() time.Time) (*
 			aleph_version = excluded.aleph_version, oem = excluded.oem, oem_version = excluded.oem_version,
 			board = excluded.board, track = excluded.track, group_name = excluded.group_name, ip = excluded.ip,
 			last_check = excluded.last_check, status = excluded.status, status_at = excluded.status_at,
-			update_version = excluded.update_version, last_error_code = excluded.last_error_code`),
+			update_version = excluded.update_version, last_error_code = excluded.last_error_code,
+			rev = instances.rev + 1`),
 		insHistory: prep(`INSERT INTO instance_status_history (app_id, machine_id, status, version, error_code, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6)`),
 		insEvent: prep(`INSERT INTO events (app_id, machine_id, type, result, error_code, previous_version, version, created_at)
@@ -151,6 +152,12 @@ func (db *DB) wrap(what string, err error) error {
 		return fmt.Errorf("%s: %s: %w", db.d.Name, what, err)
 	}
 }
+
+// MS is the stored form of a time: milliseconds since the Unix epoch, 0 for the zero time.
+func MS(t time.Time) int64 { return ms(t) }
+
+// FromMS is MS's inverse.
+func FromMS(v int64) time.Time { return fromMS(v) }
 
 func ms(t time.Time) int64 {
 	if t.IsZero() {
