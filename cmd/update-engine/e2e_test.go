@@ -3,8 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -13,6 +17,8 @@ import (
 	"github.com/switchyard-os/switchyard/partitions/layout"
 	"github.com/switchyard-os/switchyard/signing/keys"
 	"github.com/switchyard-os/switchyard/signing/payload"
+	"github.com/switchyard-os/switchyard/update-engine/control"
+	"github.com/switchyard-os/switchyard/update-engine/engine"
 )
 
 // cgptJudge checks partition n's attributes with Debian's cgpt, when installed.
@@ -221,4 +227,92 @@ func TestRefusedUpdates(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDaemon runs update-engine as the service does and drives it through its control
+// socket, as updatectl does: an on-demand check applies the update; status, the long poll
+// and the metrics endpoint report it.
+func TestDaemon(t *testing.T) {
+	w := newWorld(t, worldOptions{})
+	metricsAddr := freeLoopbackAddr(t)
+	conf := w.conf(fromVersion, "USR-A", "FIRST_CHECK_DELAY=1h", "FIRST_CHECK_FUZZ=0s", "METRICS_ADDR="+metricsAddr)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		_, err := w.engine(ctx, conf)
+		done <- err
+	}()
+	c := control.NewClient(filepath.Join(w.dir, "ue.sock"))
+	var s engine.Snapshot
+	var err error
+	for i := 0; ; i++ {
+		if s, err = c.Status(ctx); err == nil {
+			break
+		}
+		if i > 200 {
+			t.Fatalf("the daemon did not come up: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if s.Status != engine.StatusIdle || s.CurrentVersion != fromVersion || s.NextCheck.Before(time.Now().Add(50*time.Minute)) {
+		t.Errorf("status at start %+v", s)
+	}
+	if _, err := c.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[engine.Status]bool{}
+	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer wcancel()
+	for s.Status != engine.StatusUpdatedNeedReboot {
+		if s, err = c.Wait(wctx, s.Seq); err != nil {
+			t.Fatalf("waiting for the update: %v (last %+v)", err, s)
+		}
+		seen[s.Status] = true
+		if s.Status == engine.StatusIdle && s.LastError != "" {
+			t.Fatalf("update failed: %s", s.LastError)
+		}
+	}
+	for _, st := range []engine.Status{engine.StatusCheckingForUpdate, engine.StatusDownloading, engine.StatusFinalizing} {
+		if !seen[st] {
+			t.Errorf("never saw %s (saw %v)", st, seen)
+		}
+	}
+	if s.NewVersion != toVersion || s.Progress != 1 || s.LastChecked.IsZero() {
+		t.Errorf("final status %+v", s)
+	}
+	// A check while the update waits for its reboot is a ping, not a second download.
+	if _, err := c.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`switchyard_update_engine_status{status="UPDATE_STATUS_UPDATED_NEED_REBOOT"} 1`,
+		`switchyard_update_engine_updates_total{result="applied"} 1`,
+		`switchyard_update_engine_checks_total{result="update"} 1`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("daemon exit: %v", err)
+	}
+	if got := w.events(); !reflect.DeepEqual(got, []string{"13/1", "14/1", "3/1"}) {
+		t.Errorf("events %v", got)
+	}
+}
+
+func freeLoopbackAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }

@@ -60,7 +60,6 @@ type State struct {
 	Resume       *Resume     `json:"resume,omitempty"`
 	TUFTimestamp time.Time   `json:"tuf_timestamp,omitzero"`
 	Failures     int         `json:"failures,omitempty"`
-	LockHeld     bool        `json:"lock_held,omitempty"` // a reboot-lock slot is held across the reboot
 	History      []HistEntry `json:"history,omitempty"`
 }
 
