@@ -230,9 +230,21 @@ func parseLength(in, s string, limit time.Duration) (time.Duration, error) {
 	return d, nil
 }
 
-// start returns the window's opening on the calendar day y-m-d (of its zone).
+// start returns the window's opening on the calendar day y-m-d (of its zone). time.Date
+// leaves open which of two instants a repeated wall-clock time means; the earlier one is
+// chosen here explicitly.
 func (w Window) start(y int, m time.Month, d int) time.Time {
-	return time.Date(y, m, d, w.Hour, w.Minute, 0, 0, w.Location)
+	t := time.Date(y, m, d, w.Hour, w.Minute, 0, 0, w.Location)
+	_, off := t.Zone()
+	_, before := t.Add(-12 * time.Hour).Zone()
+	if before > off {
+		earlier := t.Add(-time.Duration(before-off) * time.Second)
+		ey, em, ed := earlier.Date()
+		if ey == y && em == m && ed == d && earlier.Hour() == w.Hour && earlier.Minute() == w.Minute {
+			return earlier
+		}
+	}
+	return t
 }
 
 // Contains reports whether the window is open at t.

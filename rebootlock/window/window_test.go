@@ -141,6 +141,9 @@ func TestContainsNext(t *testing.T) {
 		{name: "spring forward: wall clock kept the week after", schedule: "Sun 02:30 1h Europe/Berlin", t: at(time.UTC, "2026-03-30 00:00"), next: time.Date(2026, 4, 5, 0, 30, 0, 0, time.UTC)},
 		{name: "fall back: length is elapsed time", schedule: "Sun 01:30 2h Europe/Berlin", t: time.Date(2026, 10, 25, 1, 15, 0, 0, time.UTC), contains: true, next: time.Date(2026, 10, 25, 1, 15, 0, 0, time.UTC)},
 		{name: "fall back: closed after two hours", schedule: "Sun 01:30 2h Europe/Berlin", t: time.Date(2026, 10, 25, 1, 31, 0, 0, time.UTC), next: time.Date(2026, 11, 1, 0, 30, 0, 0, time.UTC)},
+		{name: "fall back: a repeated start opens at its first occurrence", schedule: "Sun 02:30 1h Europe/Berlin", t: time.Date(2026, 10, 24, 12, 0, 0, 0, time.UTC), next: time.Date(2026, 10, 25, 0, 30, 0, 0, time.UTC)},
+		{name: "fall back: and stays open one elapsed hour", schedule: "Sun 02:30 1h Europe/Berlin", t: time.Date(2026, 10, 25, 1, 15, 0, 0, time.UTC), contains: true, next: time.Date(2026, 10, 25, 1, 15, 0, 0, time.UTC)},
+		{name: "fall back: closed after", schedule: "Sun 02:30 1h Europe/Berlin", t: time.Date(2026, 10, 25, 1, 30, 0, 0, time.UTC), next: time.Date(2026, 11, 1, 1, 30, 0, 0, time.UTC)},
 		{name: "new york daily across DST", schedule: "* 09:00 1h America/New_York", t: at(ny, "2026-03-08 10:30"), next: at(ny, "2026-03-09 09:00")},
 	}
 	for _, tt := range tests {
