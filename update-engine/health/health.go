@@ -152,7 +152,7 @@ func ParseUptime(s string) (time.Duration, error) {
 		return 0, errors.New("health: empty uptime")
 	}
 	secs, err := strconv.ParseFloat(f[0], 64)
-	if err != nil || secs < 0 || secs > 1e10 {
+	if err != nil || !(secs >= 0 && secs <= 1e9) { // also refuses NaN
 		return 0, fmt.Errorf("health: bad uptime %q", f[0])
 	}
 	return time.Duration(secs * float64(time.Second)), nil
