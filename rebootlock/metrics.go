@@ -1,7 +1,9 @@
 package rebootlock
 
 import (
+	"context"
 	"fmt"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -61,5 +63,41 @@ func (m *Metrics) observe(st Status) {
 func (m *Metrics) reclaim(group string) {
 	if m != nil {
 		m.reclaimed.WithLabelValues(group).Inc()
+	}
+}
+
+// Monitor reads the group every interval until ctx ends, so that Metrics stay current
+// (stale holders appear in the gauge without anyone running status), and logs each holder
+// that turns stale once. omaha-server and the daemon run it in a goroutine. Read errors
+// are logged and retried at the next tick.
+func (s *Semaphore) Monitor(ctx context.Context, interval time.Duration) {
+	if interval <= 0 {
+		interval = time.Minute
+	}
+	reported := map[string]bool{}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		st, err := s.Status(ctx)
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("reading the reboot lock failed", "err", err)
+		}
+		if err == nil {
+			now := map[string]bool{}
+			for _, h := range st.Holders {
+				if h.Stale {
+					now[h.ID] = true
+					if !reported[h.ID] {
+						s.log.Warn("reboot slot holder is stale: its host did not come back", "id", h.ID, "hostname", h.Hostname, "since", h.Since)
+					}
+				}
+			}
+			reported = now
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
 	}
 }

@@ -302,9 +302,37 @@ func TestStaleHolder(t *testing.T) {
 	if got := gauge(t, reg, "switchyard_rebootlock_stale_holders", "g"); got != 1 {
 		t.Fatalf("stale gauge = %v, want 1", got)
 	}
+	// Monitor keeps the gauge current without anyone calling Status.
+	reg2 := prometheus.NewRegistry()
+	m2, err := rebootlock.NewMetrics(reg2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mon := newSem(t, cli, "g", rebootlock.Options{Metrics: m2})
+	mctx, stopMon := context.WithCancel(ctx)
+	monDone := make(chan struct{})
+	go func() { mon.Monitor(mctx, 50*time.Millisecond); close(monDone) }()
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		mfs, _ := reg2.Gather()
+		if len(mfs) > 0 && gauge(t, reg2, "switchyard_rebootlock_stale_holders", "g") == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Monitor did not publish the stale holder")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	if err := admin.Reclaim(ctx, "gone"); err != nil {
 		t.Fatal(err)
 	}
+	for deadline := time.Now().Add(5 * time.Second); gauge(t, reg2, "switchyard_rebootlock_stale_holders", "g") != 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("Monitor did not clear the stale gauge after reclaim")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stopMon()
+	<-monDone
 	st, _ = admin.Status(ctx)
 	if len(st.Holders) != 0 || gauge(t, reg, "switchyard_rebootlock_stale_holders", "g") != 0 {
 		t.Fatalf("after reclaim: %+v", st)
