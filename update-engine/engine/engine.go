@@ -156,7 +156,12 @@ func (e *Engine) Run(ctx context.Context) error {
 	if err := e.start(ctx); err != nil {
 		return err
 	}
-	if err := e.PostBoot(ctx); err != nil && !errors.Is(err, ErrNoPending) && !errors.Is(err, ErrNotRebooted) {
+	switch err := e.PostBoot(ctx); {
+	case errors.Is(err, ErrNoPending):
+		// Nothing waits for confirmation, so this host holds no reboot-lock slot: give back
+		// one a crash may have left between mark-good and release (idempotent).
+		e.release(ctx)
+	case err != nil && !errors.Is(err, ErrNotRebooted):
 		e.log.Error("post-boot work failed", "err", err)
 	}
 	if e.status() == StatusUpdatedNeedReboot {

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -361,6 +362,10 @@ func TestRunScheduleAndBackoff(t *testing.T) {
 		steps = append(steps, step)
 		total += step
 	}
+	// The last firing's check has run once the next timer is armed.
+	if err := r.clk.waitArmed(wait); err != nil {
+		t.Fatal(err)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -445,5 +450,86 @@ func TestTransitionTable(t *testing.T) {
 	}
 	if CanMove(StatusIdle, StatusDownloading) {
 		t.Error("IDLE → DOWNLOADING allowed")
+	}
+}
+
+type countingRebooter struct {
+	mu               sync.Mutex
+	reboots, release int
+}
+
+func (c *countingRebooter) Reboot(context.Context) error {
+	c.mu.Lock()
+	c.reboots++
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *countingRebooter) Release(context.Context) error {
+	c.mu.Lock()
+	c.release++
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *countingRebooter) counts() (int, int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reboots, c.release
+}
+
+func TestRunRebootsAndReleases(t *testing.T) {
+	r := newRig(t)
+	rb := &countingRebooter{}
+	r.opts.Rebooter = rb
+	r.opts.Policy.FirstDelay, r.opts.Policy.FirstFuzz = 0, 0
+	e := r.engine(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error)
+	go func() { done <- e.Run(ctx) }()
+	wait, wcancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer wcancel()
+	// Start: nothing pending, so a stale slot is released once.
+	if err := r.clk.waitArmed(wait); err != nil {
+		t.Fatal(err)
+	}
+	r.clk.fireNext()
+	s := e.Snapshot()
+	for s.Status != StatusUpdatedNeedReboot {
+		var err error
+		if s, err = e.Wait(wait, s.Seq); err != nil {
+			t.Fatalf("no update applied: %+v", s)
+		}
+	}
+	for {
+		if n, _ := rb.counts(); n == 1 {
+			break
+		}
+		if wait.Err() != nil {
+			t.Fatal("the reboot strategy was not started")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	<-done
+	if _, rel := rb.counts(); rel != 1 {
+		t.Errorf("released %d times before the reboot, want 1 (the start-up release)", rel)
+	}
+	// After the reboot into the new partition: confirmed, then the slot is released.
+	r.boot.boot()
+	r.opts.BootID = "boot-2"
+	e2 := r.engine(t)
+	ctx2, cancel2 := context.WithCancel(t.Context())
+	go func() { done <- e2.Run(ctx2) }()
+	if err := r.clk.waitArmed(wait); err != nil {
+		t.Fatal(err)
+	}
+	cancel2()
+	<-done
+	if _, rel := rb.counts(); rel != 2 {
+		t.Errorf("released %d times in total, want 2", rel)
+	}
+	if got := r.srv.eventStrings(); got[len(got)-1] != "3/2 prev=4000.0.0" {
+		t.Errorf("events %v", got)
 	}
 }
