@@ -464,7 +464,7 @@ func rebooter(cfg config.Config, machineID, bootID string, hc *http.Client, log 
 	}
 	return reboot.New(reboot.Options{Strategy: cfg.RebootStrategy, Windows: cfg.RebootWindows,
 		FlatcarStart: cfg.RebootWindowStart, FlatcarLength: cfg.RebootWindowLength,
-		Lock: lock, Rebooter: strategy.Systemctl(), Log: log})
+		Lock: lock, Rebooter: strategy.Command(cfg.RebootCommand), Log: log})
 }
 
 // timeoutDoer bounds each Omaha request.

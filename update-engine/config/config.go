@@ -80,6 +80,7 @@ type Config struct {
 	EtcdCertFile       string
 	EtcdKeyFile        string
 	FleetLockURL       string
+	RebootCommand      []string // run to reboot; default systemctl reboot
 
 	// XZDecoder picks the REPLACE_XZ decoder: "auto" (xz-utils when installed, else Go),
 	// "go" or "xz-utils".
@@ -116,6 +117,7 @@ func Default() Config {
 		HTTPTimeout:     90 * time.Second,
 		RebootStrategy:  StrategyReboot,
 		LockGroup:       "default",
+		RebootCommand:   []string{"systemctl", "reboot"},
 		HealthMinUptime: 45 * time.Second,
 		HealthTimeout:   2 * time.Minute,
 		XZDecoder:       "auto",
@@ -237,6 +239,14 @@ var Keys = []Key{
 			return nil
 		}
 		return fmt.Errorf("unknown decoder %q (auto, go or xz-utils)", v)
+	}},
+	{"REBOOT_COMMAND", "command (no shell) that reboots the host; default \"systemctl reboot\"", func(c *Config, v string) error {
+		f := strings.Fields(v)
+		if len(f) == 0 {
+			return errors.New("empty command")
+		}
+		c.RebootCommand = f
+		return nil
 	}},
 	{"HEALTH_COMMANDS", "';'-separated commands (no shell) that must exit 0 after boot", func(c *Config, v string) error {
 		c.HealthCommands = nil
