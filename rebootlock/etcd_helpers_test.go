@@ -25,7 +25,7 @@ type cluster struct {
 }
 
 // freePorts returns n distinct free loopback ports (held open until all are chosen).
-func freePorts(t *testing.T, n int) []int {
+func freePorts(t testing.TB, n int) []int {
 	t.Helper()
 	var ls []net.Listener
 	var ports []int
@@ -44,7 +44,7 @@ func freePorts(t *testing.T, n int) []int {
 }
 
 // startCluster starts an n-member cluster. tlsInfo, when not nil, secures the client URLs.
-func startCluster(t *testing.T, n int, tlsInfo *transport.TLSInfo) *cluster {
+func startCluster(t testing.TB, n int, tlsInfo *transport.TLSInfo) *cluster {
 	t.Helper()
 	ports := freePorts(t, 2*n)
 	scheme := "http"
@@ -132,7 +132,7 @@ func (c *cluster) leader(t *testing.T) int {
 	return -1
 }
 
-func (c *cluster) client(t *testing.T, cfg rebootlock.EtcdConfig) *clientv3.Client {
+func (c *cluster) client(t testing.TB, cfg rebootlock.EtcdConfig) *clientv3.Client {
 	t.Helper()
 	if cfg.Endpoints == nil {
 		cfg.Endpoints = c.endpoints
