@@ -52,11 +52,15 @@
 // Automatic reclaim happens only when Options.AutoReclaimAfter is set, after a waiter has
 // seen the holder stale for that long. etcd may extend a lease across a leader change, so
 // a holder can be reported stale later than RebootDeadline, never earlier. Holders taken
-// through FleetLock have no liveness key; they become stale when their deadline passes.
+// through FleetLock or by hand (`updatectl lock lock`) have no liveness key; they become
+// stale when their deadline passes. Monitor refreshes the metrics periodically.
 //
 // # Waiting
 //
 // Lock waits with a watch on the group's keys from R+1 (any release, config change or
 // liveness change wakes it), then re-reads after a random jitter so that waiters do not
-// stampede. TryLock does not wait and returns ErrFull.
+// stampede. There is no ordering among waiters: whoever's transaction lands first after a
+// release gets the slot. TryLock does not wait and returns ErrFull. etcd errors end Lock
+// with an error; callers retry (the strategy package does, with backoff), which is safe
+// because an acquire that did commit is found on the next read.
 package rebootlock
