@@ -52,6 +52,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/switchyard-os/switchyard/omaha"
 	"github.com/switchyard-os/switchyard/signing/keys"
@@ -91,6 +92,13 @@ type Installer struct {
 	XZCommand string
 	// Fetch tunes the download (retries, backoff).
 	Fetch fetch.Options
+	// CheckpointBytes and CheckpointEvery space the persisted checkpoints: one is written
+	// when either much payload or that much time has passed since the last (0: 4 MiB, 1 s).
+	// Each is an fsync; one per operation would stall the partition's writeback.
+	CheckpointBytes int64
+	CheckpointEvery time.Duration
+	// Now is the clock for CheckpointEvery; nil means time.Now.
+	Now func() time.Time
 
 	mu       sync.Mutex
 	received int64
@@ -285,6 +293,18 @@ func (in *Installer) Install(ctx context.Context, job *engine.Job) (err error) {
 
 	total := job.Target.Length
 	job.Progress(offsetOf(vm, start), total)
+	now := in.Now
+	if now == nil {
+		now = time.Now
+	}
+	cpBytes, cpEvery := in.CheckpointBytes, in.CheckpointEvery
+	if cpBytes <= 0 {
+		cpBytes = 4 << 20
+	}
+	if cpEvery <= 0 {
+		cpEvery = time.Second
+	}
+	lastOff, lastTime := offsetOf(vm, start), now()
 	verifying := false
 	var cpErr error
 	g := guardedTarget{tgt}
@@ -307,9 +327,10 @@ func (in *Installer) Install(ctx context.Context, job *engine.Job) (err error) {
 				return
 			}
 			st, ok := hr.mark(off)
-			if !ok {
+			if !ok || (off-lastOff < cpBytes && now().Sub(lastTime) < cpEvery) {
 				return
 			}
+			lastOff, lastTime = off, now()
 			b, _ := json.Marshal(checkpoint{Hash: st})
 			if err := job.Checkpoint(state.Resume{NextOperation: next, Offset: off, Applier: b}); err != nil && cpErr == nil {
 				cpErr = err

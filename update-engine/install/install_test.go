@@ -148,7 +148,7 @@ func (f *fixture) job(srvURL string, resume *state.Resume, cps *[]state.Resume) 
 }
 
 func (f *fixture) installer(srv *httptest.Server) *Installer {
-	return &Installer{Disk: f.dk, HTTP: srv.Client(), Keys: f.verifier, Workers: 2,
+	return &Installer{Disk: f.dk, HTTP: srv.Client(), Keys: f.verifier, Workers: 2, CheckpointBytes: 1,
 		Fetch: fetch.Options{After: func(time.Duration) <-chan time.Time { c := make(chan time.Time, 1); c <- time.Time{}; return c }}}
 }
 
