@@ -316,3 +316,51 @@ func freeLoopbackAddr(t *testing.T) string {
 	defer l.Close()
 	return l.Addr().String()
 }
+
+// TestServerDown: with the server unreachable the daemon records the failure and schedules
+// the next check with backoff (above the normal interval), then sleeps on a timer.
+func TestServerDown(t *testing.T) {
+	w := newWorld(t, worldOptions{})
+	dead := freeLoopbackAddr(t) // nothing listens there
+	conf := w.conf(fromVersion, "USR-A", "FIRST_CHECK_DELAY=0s", "FIRST_CHECK_FUZZ=0s")
+	conf = w.path("down.conf", []byte(strings.Replace(readFile(t, conf), "SERVER="+w.srv.URL, "SERVER=https://"+dead, 1)))
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		_, err := w.engine(ctx, conf)
+		done <- err
+	}()
+	c := control.NewClient(filepath.Join(w.dir, "ue.sock"))
+	deadline := time.Now().Add(30 * time.Second)
+	var s engine.Snapshot
+	for {
+		var err error
+		s, err = c.Status(ctx)
+		if err == nil && s.LastError != "" && s.NextCheck.After(time.Now()) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no failed check recorded: %+v, %v", s, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if s.LastErrorCode != 2 { // OmahaRequestError: no answer
+		t.Errorf("error code %d (%s), want 2", s.LastErrorCode, s.LastError)
+	}
+	// One failure: twice the 45 min interval with jitter, never less than the interval.
+	if wait := time.Until(s.NextCheck); wait < 60*time.Minute || wait > 4*time.Hour {
+		t.Errorf("next check in %v after a failure", wait)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readFile(t *testing.T, p string) string {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -12,7 +12,8 @@
 //  3. The data section streams through payload's applier: each operation's data is hashed
 //     against the signed manifest before it is decompressed (in parallel) and written in order
 //     through the disk Window, which refuses any byte outside the target partition.
-//  4. After each written operation a checkpoint is persisted: the next operation, its payload
+//  4. After written operations a checkpoint is persisted (at most every CheckpointBytes of
+//     payload or CheckpointEvery, each costing an fsync): the next operation, its payload
 //     offset, and the SHA-256 state of every payload byte before that offset. A later attempt
 //     for the same payload (the engine matches it by Omaha's hash) re-reads only the header
 //     and manifest, then continues with an HTTP Range request at the next operation's data,
