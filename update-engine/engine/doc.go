@@ -40,7 +40,9 @@
 //  3. Clock sanity: now is not before the build time or the last successful TUF refresh
 //     (code 20).
 //  4. TUF refresh and target lookup for (version, board) (code 12); the target's length and
-//     SHA-256 must equal Omaha's package size (code 11) and postinstall sha256 (code 10).
+//     SHA-256 must equal Omaha's package size (code 11) and postinstall sha256 (code 10); its
+//     release counter must be above the running one's, when known (code 35), and equal to
+//     the one Omaha sent, if any (code 12).
 //  5. The target partition is made unbootable (0/0/0, code 6 on failure), then 13/1.
 //  6. The Installer verifies the manifest signature, streams, verifies and writes each
 //     operation (resuming from the persisted checkpoint of the same payload), then checks the

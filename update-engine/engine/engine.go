@@ -381,6 +381,16 @@ func (e *Engine) apply(ctx context.Context, ref time.Time, st *state.State, offe
 		return fail(omaha.ErrorCodePayloadHashMismatchError,
 			fmt.Errorf("%w: Omaha says SHA-256 %x, TUF %x", ErrMismatch, offer.SHA256, tgt.SHA256))
 	}
+	// The release counter only moves forward (DESIGN.md section 7), and Omaha's counter,
+	// when it sends one, is TUF's.
+	if st.Release > 0 && tgt.Release <= st.Release {
+		return fail(omaha.ErrorCodeOmahaUpdateIgnoredPerPolicy,
+			fmt.Errorf("%w: release counter %d is not above the running %d", ErrDowngrade, tgt.Release, st.Release))
+	}
+	if offer.Release != 0 && tgt.Release != 0 && offer.Release != tgt.Release {
+		return fail(omaha.ErrorCodeDownloadPayloadVerificationError,
+			fmt.Errorf("%w: Omaha says release %d, TUF %d", ErrMismatch, offer.Release, tgt.Release))
+	}
 	if h := offer.Package.HashSHA256; h != "" {
 		if b, err := hex.DecodeString(h); err != nil || !bytes.Equal(b, tgt.SHA256) {
 			return fail(omaha.ErrorCodePayloadHashMismatchError,
@@ -410,7 +420,7 @@ func (e *Engine) apply(ctx context.Context, ref time.Time, st *state.State, offe
 	st.Resume = resume
 	st.Pending = &state.Pending{
 		Version: offer.Version, FromVersion: e.o.Version, Size: int64(offer.Package.Size), SHA256: sum,
-		Target: target.Number, TargetLabel: target.Label, Source: active.Number,
+		Target: target.Number, TargetLabel: target.Label, Source: active.Number, Release: tgt.Release,
 		Phase: state.PhaseDownloading, Since: ref.UTC(),
 	}
 	if err := e.o.Store.Save(*st); err != nil {

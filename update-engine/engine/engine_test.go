@@ -134,6 +134,14 @@ func TestRefusals(t *testing.T) {
 		{name: "size not pinned", edit: func(r *rig) { r.trust.target.Length++ }, code: omaha.ErrorCodePayloadSizeMismatchError, is: ErrMismatch},
 		{name: "wrong board", edit: func(r *rig) { r.trust.target.Board = "arm64-usr" }, code: omaha.ErrorCodeDownloadPayloadVerificationError, is: ErrTrust},
 		{name: "hex hash disagrees", edit: func(r *rig) { r.srv.offer.Package.HashSHA256 = "00" }, code: omaha.ErrorCodePayloadHashMismatchError, is: ErrMismatch},
+		{name: "release counter not above the running one", edit: func(r *rig) {
+			r.trust.target.Release = 7
+			r.store.Save(state.State{Release: 7})
+		}, code: omaha.ErrorCodeOmahaUpdateIgnoredPerPolicy, is: ErrDowngrade},
+		{name: "Omaha and TUF release counters differ", edit: func(r *rig) {
+			r.trust.target.Release = 8
+			r.srv.offer.Release = 9
+		}, code: omaha.ErrorCodeDownloadPayloadVerificationError, is: ErrMismatch},
 		{name: "installer error", edit: func(r *rig) {
 			r.inst.err = fail(omaha.ErrorCodeDownloadOperationHashMismatch, errors.New("operation 3: hash mismatch"))
 			r.inst.failAfter = 3

@@ -67,6 +67,9 @@ func (e *Engine) confirm(ctx context.Context, st *state.State, active Slot) erro
 		return fmt.Errorf("engine: marking partition %d good: %w", active.Number, err)
 	}
 	st.AddHistory(e.clk.Now(), p.Version, "marked good")
+	if p.Release > 0 {
+		st.Release = p.Release
+	}
 	from := p.FromVersion
 	st.Pending = nil
 	if err := e.o.Store.Save(*st); err != nil {

@@ -18,7 +18,8 @@
 //     and drives the post-boot work (3/2 or 3/0 errorcode 44).
 //   - Resume: the applier's checkpoint (next operation, byte offset) for the payload whose
 //     Omaha hash it names; a new attempt for the same payload continues from there.
-//   - TUFTimestamp: the newest verified TUF timestamp time, a lower bound for the clock.
+//   - TUFTimestamp: the time of the last successful TUF refresh, a lower bound for the clock.
+//   - Release: the TUF release counter of the running version (a floor for the next one).
 //   - Backoff: consecutive failed checks, for the scheduler.
 //
 // Callers own concurrency: the engine holds the only Store and serialises access.
@@ -59,6 +60,9 @@ type State struct {
 	Pending      *Pending    `json:"pending,omitempty"`
 	Resume       *Resume     `json:"resume,omitempty"`
 	TUFTimestamp time.Time   `json:"tuf_timestamp,omitzero"`
+	// Release is the TUF release counter of the running version, once an update to it
+	// was confirmed (0: unknown); a new target must carry a higher one.
+	Release uint64 `json:"release,omitempty"`
 	Failures     int         `json:"failures,omitempty"`
 	History      []HistEntry `json:"history,omitempty"`
 }
@@ -72,6 +76,7 @@ type Pending struct {
 	Target      int       `json:"target"` // GPT partition number
 	TargetLabel string    `json:"target_label,omitempty"`
 	Source      int       `json:"source"` // the active partition when the update started
+	Release     uint64    `json:"release,omitempty"` // TUF release counter of Version
 	Phase       string    `json:"phase"`
 	Since       time.Time `json:"since"`
 	FlipBootID  string    `json:"flip_boot_id,omitempty"` // boot id when the flip happened
