@@ -54,17 +54,17 @@ const (
 
 // State is the persisted document.
 type State struct {
-	Schema       int         `json:"schema"`
-	AlephVersion string      `json:"aleph_version,omitempty"`
-	LastCheck    time.Time   `json:"last_check,omitzero"`
-	Pending      *Pending    `json:"pending,omitempty"`
-	Resume       *Resume     `json:"resume,omitempty"`
-	TUFTimestamp time.Time   `json:"tuf_timestamp,omitzero"`
+	Schema       int       `json:"schema"`
+	AlephVersion string    `json:"aleph_version,omitempty"`
+	LastCheck    time.Time `json:"last_check,omitzero"`
+	Pending      *Pending  `json:"pending,omitempty"`
+	Resume       *Resume   `json:"resume,omitempty"`
+	TUFTimestamp time.Time `json:"tuf_timestamp,omitzero"`
 	// Release is the TUF release counter of the running version, once an update to it
 	// was confirmed (0: unknown); a new target must carry a higher one.
-	Release uint64 `json:"release,omitempty"`
-	Failures     int         `json:"failures,omitempty"`
-	History      []HistEntry `json:"history,omitempty"`
+	Release  uint64      `json:"release,omitempty"`
+	Failures int         `json:"failures,omitempty"`
+	History  []HistEntry `json:"history,omitempty"`
 }
 
 // Pending is the update in progress.
@@ -75,7 +75,7 @@ type Pending struct {
 	SHA256      string    `json:"sha256"` // as Omaha announced it
 	Target      int       `json:"target"` // GPT partition number
 	TargetLabel string    `json:"target_label,omitempty"`
-	Source      int       `json:"source"` // the active partition when the update started
+	Source      int       `json:"source"`            // the active partition when the update started
 	Release     uint64    `json:"release,omitempty"` // TUF release counter of Version
 	Phase       string    `json:"phase"`
 	Since       time.Time `json:"since"`
