@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -363,4 +364,39 @@ func readFile(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestFullDisk puts the disk image on a 3 MiB tmpfs that holds USR-A but not USR-B: the
+// writes fail with ENOSPC for real, and the update is refused with code 14, USR-B left
+// unbootable and USR-A untouched.
+func TestFullDisk(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("SKIPPING TestFullDisk: mounting a small tmpfs needs root")
+	}
+	mnt := filepath.Join(t.TempDir(), "small")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size=3m"); err != nil {
+		t.Skipf("SKIPPING TestFullDisk: cannot mount a tmpfs here: %v", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(mnt, syscall.MNT_DETACH) })
+	w := newWorld(t, worldOptions{diskDir: mnt})
+	activeBefore := w.activeBytes()
+	_, err := w.engine(t.Context(), w.conf(fromVersion, "USR-A"), "-once")
+	if err == nil || !strings.Contains(err.Error(), "error code 14") || !strings.Contains(err.Error(), "no space left") {
+		t.Fatalf("-once on a full disk = %v, want error code 14 naming ENOSPC", err)
+	}
+	if got := lastEvent(w.events()); got != "3/0 code=14" {
+		t.Errorf("events %v", w.events())
+	}
+	if s := w.slot(layout.NumUSRB); s.Priority != 0 || s.Tries != 0 || s.Successful {
+		t.Errorf("USR-B bootable after a failed write: %+v", s)
+	}
+	if a := w.slot(layout.NumUSRA); a.Priority != 1 || !a.Successful {
+		t.Errorf("USR-A changed: %+v", a)
+	}
+	if w.activeBytes() != activeBefore {
+		t.Fatal("the active partition changed")
+	}
 }

@@ -100,6 +100,8 @@ type worldOptions struct {
 	// prebuilt, when set, is a signed payload file and its public key (PEM) to publish
 	// instead of building one; its manifest gives the version.
 	prebuilt, prebuiltKey string
+	// diskDir, when set, is where the disk image lives (default: the world's directory).
+	diskDir string
 	// files are extra files the TLS server serves, URL path → file.
 	files        map[string]string
 	omahaPayload func([]byte) []byte // when set, the server hosts its result instead of the TUF-pinned payload
@@ -257,6 +259,9 @@ func newWorld(t testing.TB, o worldOptions) *world {
 
 	// The host's disk: USR-A holds the running image, USR-B is empty.
 	w.diskPath = filepath.Join(w.dir, "disk.img")
+	if o.diskDir != "" {
+		w.diskPath = filepath.Join(o.diskDir, "disk.img")
+	}
 	sizes := layout.Small
 	sizes.USR = o.usrSize
 	var usrA io.Reader
