@@ -31,9 +31,10 @@ type Store struct {
 }
 
 var dialect = sqldb.Dialect{
-	Name:     "sqlite",
-	IDColumn: "INTEGER PRIMARY KEY",
-	BlobType: "BLOB",
+	Name:        "sqlite",
+	IDColumn:    "INTEGER PRIMARY KEY",
+	BlobType:    "BLOB",
+	GroupCommit: true,
 	IsUniqueViolation: func(err error) bool {
 		var e *msqlite.Error
 		if !errors.As(err, &e) {

@@ -38,6 +38,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"Checkin", testCheckin},
 		{"CheckinRollback", testCheckinRollback},
 		{"CheckinConcurrent", testCheckinConcurrent},
+		{"CheckinConcurrentMixed", testCheckinConcurrentMixed},
 		{"ListInstances", testListInstances},
 		{"Tokens", testTokens},
 	}
@@ -453,4 +454,47 @@ func testTokens(t *testing.T, s store.Store) {
 	}
 	_, err = s.LookupToken(ctx, strings.Repeat("00", 32))
 	wantErr(t, err, store.ErrNotFound)
+}
+
+// testCheckinConcurrentMixed runs many check-ins at once (a group-committing store puts
+// them in shared transactions) where every third one fails: the failures write nothing,
+// the others everything.
+func testCheckinConcurrentMixed(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	seed(t, s)
+	t0 := time.UnixMilli(1_700_000_000_000).UTC()
+	const n = 60
+	boom := errors.New("refused")
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m := fmt.Sprintf("mixed%d", i)
+			errs[i] = s.Checkin(ctx, appID, m, func(cur *store.Instance) (*store.InstanceUpdate, error) {
+				if i%3 == 0 {
+					return nil, boom
+				}
+				return &store.InstanceUpdate{Instance: instance(m, t0),
+					History: []store.StatusChange{{Status: store.StatusUndefined, Version: "4081.1.0", At: t0}},
+					Events:  []store.Event{{AppID: appID, MachineID: m, Type: 3, Result: 1, Version: "4081.1.0", At: t0}}}, nil
+			})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		m := fmt.Sprintf("mixed%d", i)
+		d, gerr := s.GetInstances(ctx, m, 0)
+		ev, _ := s.ListEvents(ctx, appID, m, 0)
+		if i%3 == 0 {
+			if !errors.Is(err, boom) || !errors.Is(gerr, store.ErrNotFound) || len(ev) != 0 {
+				t.Errorf("%s: err %v, instance err %v, %d events: want the refusal and nothing written", m, err, gerr, len(ev))
+			}
+			continue
+		}
+		if err != nil || gerr != nil || len(d[0].History) != 1 || len(ev) != 1 {
+			t.Errorf("%s: err %v, instance err %v, %+v, %d events", m, err, gerr, d, len(ev))
+		}
+	}
 }

@@ -31,14 +31,26 @@ func scanInstance(s scanner, extra ...any) (store.Instance, error) {
 	return in, err
 }
 
-// Checkin implements store.Store.
+// Checkin implements store.Store. With Dialect.GroupCommit the check-in joins the writer
+// goroutine's next batch (see groupcommit.go); otherwise it is its own transaction.
 func (db *DB) Checkin(ctx context.Context, appID, machineID string, decide func(cur *store.Instance) (*store.InstanceUpdate, error)) error {
 	appID = store.NormalizeAppID(appID)
+	if db.batches != nil {
+		return db.groupCheckin(ctx, appID, machineID, decide)
+	}
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return db.wrap("check-in", err)
 	}
 	defer tx.Rollback()
+	if err := db.checkinTx(ctx, tx, appID, machineID, decide); err != nil {
+		return err
+	}
+	return db.wrap("check-in: commit", tx.Commit())
+}
+
+// checkinTx is one check-in's reads and writes inside tx.
+func (db *DB) checkinTx(ctx context.Context, tx *sql.Tx, appID, machineID string, decide func(cur *store.Instance) (*store.InstanceUpdate, error)) error {
 	var cur *store.Instance
 	in, err := scanInstance(tx.StmtContext(ctx, db.stmts.selInstance).QueryRowContext(ctx, appID, machineID))
 	switch {
@@ -81,7 +93,7 @@ func (db *DB) Checkin(ctx context.Context, appID, machineID string, decide func(
 			}
 		}
 	}
-	return db.wrap("check-in: commit", tx.Commit())
+	return nil
 }
 
 // DefaultInstanceLimit is how many instances ListInstances returns when the filter sets no

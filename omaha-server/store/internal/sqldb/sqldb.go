@@ -38,6 +38,9 @@ type Dialect struct {
 	LockRow string
 	// ReadTxOptions are the options of read-only multi-statement transactions.
 	ReadTxOptions *sql.TxOptions
+	// GroupCommit batches concurrent check-ins into one transaction (for a single writer
+	// connection; see groupcommit.go).
+	GroupCommit bool
 	// IsUniqueViolation reports whether err is a unique-constraint violation.
 	IsUniqueViolation func(error) bool
 }
@@ -48,6 +51,9 @@ type DB struct {
 	d     Dialect
 	now   func() time.Time
 	stmts statements
+
+	batches    chan *checkinReq // nil without group commit
+	writerDone chan struct{}
 }
 
 type statements struct {
@@ -91,11 +97,15 @@ func Open(ctx context.Context, w, r *sql.DB, d Dialect, now func() time.Time) (*
 		db.Close()
 		return nil, fmt.Errorf("%s: preparing statements: %w", d.Name, err)
 	}
+	if d.GroupCommit {
+		db.startGroupCommit()
+	}
 	return db, nil
 }
 
-// Close closes the pools.
+// Close stops the group-commit writer and closes the pools. No Checkin may be running.
 func (db *DB) Close() error {
+	db.stopGroupCommit()
 	for _, s := range []*sql.Stmt{db.stmts.selInstance, db.stmts.upsertInstance, db.stmts.insHistory, db.stmts.insEvent} {
 		if s != nil {
 			s.Close()

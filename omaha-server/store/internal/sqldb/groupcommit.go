@@ -1,0 +1,118 @@
+package sqldb
+
+import (
+	"context"
+	"github.com/switchyard-os/switchyard/omaha-server/store"
+)
+
+// Group commit, for a database with one writer connection (SQLite). Check-ins are the bulk
+// of all writes and each commit costs a WAL write, so one writer goroutine takes the
+// check-ins waiting at that moment (up to maxBatch) and runs them in one transaction, each
+// inside its own SAVEPOINT: a check-in that fails rolls back to its savepoint and reports
+// its error, the others go on. Each caller returns only after the batch's COMMIT, with the
+// commit's error if it failed, so a check-in is still all-or-nothing and durable when
+// Checkin returns. Under light load a batch holds one check-in and this is the plain path.
+
+// maxBatch bounds how many check-ins share one transaction.
+const maxBatch = 128
+
+type checkinReq struct {
+	ctx              context.Context
+	appID, machineID string
+	decide           func(*store.Instance) (*store.InstanceUpdate, error)
+	done             chan error
+}
+
+// startGroupCommit starts the writer goroutine; stopGroupCommit ends it.
+func (db *DB) startGroupCommit() {
+	db.batches = make(chan *checkinReq, maxBatch)
+	db.writerDone = make(chan struct{})
+	go db.writer()
+}
+
+func (db *DB) stopGroupCommit() {
+	if db.batches == nil {
+		return
+	}
+	close(db.batches)
+	<-db.writerDone
+}
+
+func (db *DB) groupCheckin(ctx context.Context, appID, machineID string, decide func(*store.Instance) (*store.InstanceUpdate, error)) error {
+	r := &checkinReq{ctx: ctx, appID: appID, machineID: machineID, decide: decide, done: make(chan error, 1)}
+	select {
+	case db.batches <- r:
+	case <-ctx.Done():
+		return db.wrap("check-in", ctx.Err())
+	}
+	// Once queued the request is always answered, after its batch committed or failed.
+	return <-r.done
+}
+
+func (db *DB) writer() {
+	defer close(db.writerDone)
+	batch := make([]*checkinReq, 0, maxBatch)
+	for r := range db.batches {
+		batch = append(batch[:0], r)
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case r, ok := <-db.batches:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		db.runBatch(batch)
+	}
+}
+
+func (db *DB) runBatch(batch []*checkinReq) {
+	errs := make([]error, len(batch))
+	// The batch's transaction must not end with any one caller's context.
+	tx, err := db.w.BeginTx(context.WithoutCancel(batch[0].ctx), nil)
+	if err != nil {
+		for _, r := range batch {
+			r.done <- db.wrap("check-in", err)
+		}
+		return
+	}
+	for i, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			errs[i] = db.wrap("check-in", err)
+			continue
+		}
+		ctx := context.WithoutCancel(r.ctx)
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT checkin"); err != nil {
+			errs[i] = db.wrap("check-in: savepoint", err)
+			continue
+		}
+		errs[i] = db.checkinTx(ctx, tx, r.appID, r.machineID, r.decide)
+		if errs[i] != nil {
+			if _, err := tx.ExecContext(ctx, "ROLLBACK TO checkin"); err != nil {
+				// The transaction is in an unknown state: fail the whole batch.
+				tx.Rollback()
+				for j, r := range batch {
+					if errs[j] == nil {
+						errs[j] = db.wrap("check-in: rolling back a failed check-in of the batch", err)
+					}
+					r.done <- errs[j]
+				}
+				return
+			}
+		}
+		if _, err := tx.ExecContext(ctx, "RELEASE checkin"); err != nil && errs[i] == nil {
+			errs[i] = db.wrap("check-in: releasing savepoint", err)
+		}
+	}
+	cerr := tx.Commit()
+	for i, r := range batch {
+		if errs[i] == nil && cerr != nil {
+			errs[i] = db.wrap("check-in: commit", cerr)
+		}
+		r.done <- errs[i]
+	}
+}
