@@ -178,18 +178,19 @@ func TestRefusedUpdates(t *testing.T) {
 	other, _ := keys.Generate(keys.Ed25519)
 	otherPEM, _ := other.Public().MarshalPEM()
 	tests := []struct {
-		name  string
-		opts  func(*worldOptions)
-		edit  func(*world)
-		code  string
-		short bool
+		name    string
+		opts    func(*worldOptions)
+		edit    func(*world)
+		code    string
+		running string // the host's version; fromVersion when empty
 	}{
-		{name: "tampered payload", edit: func(w *world) { w.tamperAt = int64(len(w.payload)) - 5000 }, code: "29", short: true},
+		{name: "tampered payload", edit: func(w *world) { w.tamperAt = int64(len(w.payload)) - 5000 }, code: "29"},
 		{name: "hash TUF does not pin", opts: func(o *worldOptions) {
 			// Same size, other bytes: the server announces (and serves) a hash TUF does not pin.
 			o.omahaPayload = func(p []byte) []byte { p[len(p)-1] ^= 1; return p }
 		}, code: "10"},
 		{name: "expired TUF metadata", opts: func(o *worldOptions) { o.tufNow = time.Now().Add(-72 * time.Hour) }, code: "12"},
+		{name: "downgrade", running: "4002.0.0", opts: func(o *worldOptions) { o.reportVersion = "3000.0.0" }, code: "35"},
 		{name: "wrong payload key", edit: func(w *world) {
 			if err := os.WriteFile(w.keyFile, otherPEM, 0o644); err != nil {
 				t.Fatal(err)
@@ -198,9 +199,6 @@ func TestRefusedUpdates(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if testing.Short() && !tt.short {
-				t.Skip("one refusal runs in short mode; the others in the full suite")
-			}
 			var o worldOptions
 			if tt.opts != nil {
 				tt.opts(&o)
@@ -210,7 +208,11 @@ func TestRefusedUpdates(t *testing.T) {
 				tt.edit(w)
 			}
 			activeBefore := w.activeBytes()
-			_, err := w.engine(t.Context(), w.conf(fromVersion, "USR-A"), "-once")
+			running := fromVersion
+			if tt.running != "" {
+				running = tt.running
+			}
+			_, err := w.engine(t.Context(), w.conf(running, "USR-A"), "-once")
 			if err == nil || !strings.Contains(err.Error(), "error code "+tt.code) {
 				t.Fatalf("-once = %v, want a refusal with error code %s", err, tt.code)
 			}
@@ -247,8 +249,8 @@ func TestDaemon(t *testing.T) {
 	var s engine.Snapshot
 	var err error
 	for i := 0; ; i++ {
-		if s, err = c.Status(ctx); err == nil {
-			break
+		if s, err = c.Status(ctx); err == nil && !s.NextCheck.IsZero() {
+			break // up, and the first check is scheduled
 		}
 		if i > 200 {
 			t.Fatalf("the daemon did not come up: %v", err)

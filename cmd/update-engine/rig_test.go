@@ -100,6 +100,10 @@ type worldOptions struct {
 	// prebuilt, when set, is a signed payload file and its public key (PEM) to publish
 	// instead of building one; its manifest gives the version.
 	prebuilt, prebuiltKey string
+	// reportVersion, when set, replaces the version hosts report before omaha-server sees
+	// it: the server then offers updates as if the host ran that version (a server that
+	// offers a downgrade).
+	reportVersion string
 	// diskDir, when set, is where the disk image lives (default: the world's directory).
 	diskDir string
 	// files are extra files the TLS server serves, URL path → file.
@@ -220,6 +224,17 @@ func newWorld(t testing.TB, o worldOptions) *world {
 		if f, ok := o.files[req.URL.Path]; ok {
 			http.ServeFile(rw, req, f)
 			return
+		}
+		if o.reportVersion != "" && req.URL.Path == "/v1/update/" {
+			r, err := omaha.ParseRequest(req.Body)
+			if err != nil {
+				http.Error(rw, err.Error(), http.StatusBadRequest)
+				return
+			}
+			r.Apps[0].Version = o.reportVersion
+			body, _ := r.Marshal()
+			req.Body = io.NopCloser(bytes.NewReader(body))
+			req.ContentLength = int64(len(body))
 		}
 		if strings.HasPrefix(req.URL.Path, "/packages/") {
 			var start int64
