@@ -185,6 +185,9 @@ func TestRefusedUpdates(t *testing.T) {
 		running string // the host's version; fromVersion when empty
 	}{
 		{name: "tampered payload", edit: func(w *world) { w.tamperAt = int64(len(w.payload)) - 5000 }, code: "29"},
+		// Byte 50 lies in the manifest's partition hash: it still parses, the signature fails.
+		// (Omaha and TUF hash the untampered file, so only the signature can catch it.)
+		{name: "tampered manifest", edit: func(w *world) { w.tamperAt = 50 }, code: "33"},
 		{name: "hash TUF does not pin", opts: func(o *worldOptions) {
 			// Same size, other bytes: the server announces (and serves) a hash TUF does not pin.
 			o.omahaPayload = func(p []byte) []byte { p[len(p)-1] ^= 1; return p }
