@@ -142,9 +142,6 @@ func loadConfig(f *flags, short map[string]*string) (config.Config, error) {
 			}
 		}
 	}
-	if len(cfg.Unknown) > 0 {
-		return cfg, fmt.Errorf("unknown configuration keys %v (see update-engine -keys)", cfg.Unknown)
-	}
 	return cfg, cfg.Validate()
 }
 
@@ -178,6 +175,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	log, err := newLogger(f, stderr)
 	if err != nil {
 		return err
+	}
+	if len(cfg.Unknown) > 0 {
+		// Flatcar's files carry keys for other tools; a typo shows up here too.
+		log.Warn("configuration keys this daemon does not know (see update-engine -keys)", "keys", cfg.Unknown)
 	}
 	d, err := wire(ctx, cfg, log)
 	if err != nil {
