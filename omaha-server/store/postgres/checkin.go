@@ -21,7 +21,7 @@ const (
 	selInstanceRev = `SELECT ` + sqldb.InstanceColumns + `, rev FROM instances WHERE app_id = $1 AND machine_id = $2`
 	insInstance    = `INSERT INTO instances (` + sqldb.InstanceColumns + `, rev)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
-		ON CONFLICT (app_id, machine_id) DO NOTHING`
+		ON CONFLICT (machine_id, app_id) DO NOTHING`
 	updInstance = `UPDATE instances SET boot_id = $3, alias = $4, version = $5, aleph_version = $6, oem = $7,
 		oem_version = $8, board = $9, track = $10, group_name = $11, ip = $12, first_check = $13, last_check = $14,
 		status = $15, status_at = $16, update_version = $17, last_error_code = $18, rev = $19

@@ -8,7 +8,9 @@ import (
 )
 
 // migrations are the schema, in order; migration N is migrations[N-1]. They are written
-// once for both databases: {{ID}} is the dialect's auto-increment primary key and {{BLOB}}
+// once for both databases (the instances key is (machine_id, app_id) so that one index
+// serves both a check-in and `instance show`; every extra index is written by every
+// check-in): {{ID}} is the dialect's auto-increment primary key and {{BLOB}}
 // its byte-string type. Times are BIGINT milliseconds since the Unix epoch in both, so
 // the same queries read them. Never edit an applied migration: append a new one.
 var migrations = []string{
@@ -78,11 +80,10 @@ var migrations = []string{
 		status_at BIGINT NOT NULL,
 		update_version TEXT NOT NULL,
 		last_error_code BIGINT NOT NULL,
-		PRIMARY KEY (app_id, machine_id)
+		PRIMARY KEY (machine_id, app_id)
 	);
 	CREATE INDEX instances_group_status ON instances (app_id, group_name, status);
 	CREATE INDEX instances_version ON instances (app_id, version);
-	CREATE INDEX instances_machine ON instances (machine_id);
 	CREATE TABLE instance_status_history (
 		id {{ID}},
 		app_id TEXT NOT NULL,

@@ -81,7 +81,7 @@ func Open(ctx context.Context, w, r *sql.DB, d Dialect, now func() time.Time) (*
 		selInstance: prep(`SELECT ` + instanceColumns + ` FROM instances WHERE app_id = $1 AND machine_id = $2` + d.LockRow),
 		upsertInstance: prep(`INSERT INTO instances (` + instanceColumns + `)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
-			ON CONFLICT (app_id, machine_id) DO UPDATE SET
+			ON CONFLICT (machine_id, app_id) DO UPDATE SET
 			boot_id = excluded.boot_id, alias = excluded.alias, version = excluded.version,
 			aleph_version = excluded.aleph_version, oem = excluded.oem, oem_version = excluded.oem_version,
 			board = excluded.board, track = excluded.track, group_name = excluded.group_name, ip = excluded.ip,
