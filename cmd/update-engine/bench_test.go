@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
@@ -32,6 +33,14 @@ func TestBenchDaemonChild(t *testing.T) {
 	var args []string
 	if err := json.Unmarshal([]byte(raw), &args); err != nil {
 		t.Fatal(err)
+	}
+	if p := os.Getenv("SWITCHYARD_BENCH_CPUPROFILE"); p != "" {
+		f, err := os.Create(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
 	}
 	var out, errOut bytes.Buffer
 	if err := run(context.Background(), args, &out, &errOut); err != nil {
