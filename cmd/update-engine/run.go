@@ -361,6 +361,9 @@ func wire(ctx context.Context, cfg config.Config, log *slog.Logger) (*daemon, er
 	if err != nil {
 		return nil, err
 	}
+	if cfg.OEM == "" {
+		cfg.OEM, cfg.OEMVersion = readOEM(oemReleaseFiles...)
+	}
 	machine := map[string]string{"amd64-usr": "x86_64", "arm64-usr": "aarch64"}[cfg.Board]
 	oc := &omahaclient.Client{URL: cfg.Server, HTTP: &timeoutDoer{hc, cfg.HTTPTimeout}, Log: log, Host: omaha.Host{
 		AppID: cfg.AppID, Version: cfg.Version, Track: cfg.Group, Board: cfg.Board, Machine: machine,
@@ -497,4 +500,32 @@ func (b *cancelBody) Close() error {
 	err := b.ReadCloser.Close()
 	b.cancel()
 	return err
+}
+
+// oemReleaseFiles are where Flatcar keeps the OEM's ID and VERSION_ID, in order.
+var oemReleaseFiles = []string{"/etc/oem-release", "/usr/share/oem/oem-release"}
+
+// readOEM returns ID and VERSION_ID from the first readable OEM release file.
+func readOEM(files ...string) (id, version string) {
+	for _, name := range files {
+		f, err := os.Open(name)
+		if err != nil {
+			continue
+		}
+		as, err := config.Parse(f, name)
+		f.Close()
+		if err != nil {
+			continue
+		}
+		for _, a := range as {
+			switch a.Key {
+			case "ID":
+				id = a.Value
+			case "VERSION_ID":
+				version = a.Value
+			}
+		}
+		return id, version
+	}
+	return "", ""
 }

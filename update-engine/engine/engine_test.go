@@ -541,3 +541,26 @@ func TestRunRebootsAndReleases(t *testing.T) {
 		t.Errorf("events %v", got)
 	}
 }
+
+func TestCrashBetweenFlipAndState(t *testing.T) {
+	r := newRig(t)
+	if _, err := r.engine(t).Once(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// The state as a crash right after the flip would leave it.
+	st, _ := r.store.Load()
+	st.Pending.Phase, st.Pending.FlipBootID = state.PhaseDownloading, ""
+	r.store.Save(st)
+	r.srv.events = nil
+	r.boot.boot()
+	r.opts.BootID = "boot-2"
+	if err := r.engine(t).PostBoot(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.srv.eventStrings(); !reflect.DeepEqual(got, []string{"3/2 prev=4000.0.0"}) {
+		t.Errorf("events %v", got)
+	}
+	if b := r.boot.slot(4); !b.Successful {
+		t.Errorf("target not marked good: %+v", b)
+	}
+}

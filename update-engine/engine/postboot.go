@@ -20,6 +20,14 @@ func (e *Engine) PostBoot(ctx context.Context) error {
 		return err
 	}
 	p := st.Pending
+	if p != nil && p.Phase == state.PhaseDownloading {
+		// A crash between the GPT flip and saving the state leaves the phase behind; the
+		// host running the target proves the flip happened.
+		if active, _, err := e.o.Boot.Slots(ctx); err == nil && active.Number == p.Target {
+			e.log.Warn("running the target of an update whose flip was not recorded: confirming it", "version", p.Version)
+			p.Phase = state.PhaseFlipped
+		}
+	}
 	if p == nil || p.Phase != state.PhaseFlipped {
 		return ErrNoPending
 	}
