@@ -14,6 +14,7 @@ import (
 	"go.etcd.io/etcd/server/v3/embed"
 
 	"github.com/switchyard-os/switchyard/rebootlock"
+	"github.com/switchyard-os/switchyard/rebootlock/fleetlock"
 )
 
 // startEtcd runs a one-member etcd on free loopback ports and returns its endpoint.
@@ -54,20 +55,38 @@ func startEtcd(t *testing.T) string {
 // semaphore before it reboots, holds it across the reboot, and gives it back only once the
 // new partition passed its health checks and is marked good.
 func TestEtcdLockAcrossReboot(t *testing.T) {
+	lockAcrossReboot(t, "etcd-lock")
+}
+
+// TestFleetLockAcrossReboot: the same through omaha-server's FleetLock endpoint, for hosts
+// without etcd credentials.
+func TestFleetLockAcrossReboot(t *testing.T) {
+	lockAcrossReboot(t, "fleetlock")
+}
+
+func lockAcrossReboot(t *testing.T, strategy string) {
 	if testing.Short() {
 		t.Skip("starts an embedded etcd")
 	}
 	endpoint := startEtcd(t)
-	w := newWorld(t, worldOptions{})
-	rebooted := filepath.Join(w.dir, "rebooted")
-	lockConf := []string{"REBOOT_STRATEGY=etcd-lock", "LOCKSMITHD_ENDPOINT=" + endpoint, "LOCKSMITHD_GROUP=workers",
-		"REBOOT_COMMAND=touch " + rebooted, "FIRST_CHECK_DELAY=0s", "FIRST_CHECK_FUZZ=0s"}
-
 	cli, err := rebootlock.NewClient(rebootlock.EtcdConfig{Endpoints: []string{endpoint}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cli.Close()
+	var o worldOptions
+	if strategy == "fleetlock" {
+		o.fleetLock = fleetlock.NewHandler(cli, rebootlock.Options{Logger: slog.New(slog.DiscardHandler)})
+	}
+	w := newWorld(t, o)
+	rebooted := filepath.Join(w.dir, "rebooted")
+	lockConf := []string{"REBOOT_STRATEGY=" + strategy, "LOCKSMITHD_GROUP=workers",
+		"REBOOT_COMMAND=touch " + rebooted, "FIRST_CHECK_DELAY=0s", "FIRST_CHECK_FUZZ=0s"}
+	if strategy == "fleetlock" {
+		lockConf = append(lockConf, "FLEETLOCK_URL="+w.srv.URL)
+	} else {
+		lockConf = append(lockConf, "LOCKSMITHD_ENDPOINT="+endpoint)
+	}
 	sem, err := rebootlock.New(cli, "workers", rebootlock.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)

@@ -104,6 +104,8 @@ type worldOptions struct {
 	// it: the server then offers updates as if the host ran that version (a server that
 	// offers a downgrade).
 	reportVersion string
+	// fleetLock, when set, is mounted as the server's FleetLock endpoint.
+	fleetLock http.Handler
 	// diskDir, when set, is where the disk image lives (default: the world's directory).
 	diskDir string
 	// files are extra files the TLS server serves, URL path → file.
@@ -215,7 +217,7 @@ func newWorld(t testing.TB, o worldOptions) *world {
 	}
 	t.Cleanup(func() { st.Close() })
 	s, err := server.New(server.Config{DataDir: filepath.Join(w.dir, "data"), ServerName: "test",
-		TUF: w.tuf.Handler()}, st, nil)
+		TUF: w.tuf.Handler(), FleetLock: o.fleetLock}, st, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
