@@ -12,7 +12,7 @@ import (
 	"github.com/switchyard-os/switchyard/omaha-server/store/internal/sqldb"
 )
 
-// optimisticAttempts is how often a check-in tries the lock-free path before it takes the
+// optimisticAttempts (at least 2: the first may be a guess from the cache) is how often a check-in tries the lock-free path before it takes the
 // row lock (SELECT … FOR UPDATE in a transaction), which always makes progress. One host
 // has one request in flight, so a race is rare outside tests that hammer one row.
 const optimisticAttempts = 3
@@ -34,25 +34,37 @@ const (
 		SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE EXISTS (SELECT 1 FROM instances WHERE app_id = $1 AND machine_id = $2 AND rev = $9)`
 )
 
-// Checkin implements store.Store in two round trips instead of a locked transaction's four:
-// the row is read without a lock, decide runs, and the writes go in one pipelined batch,
-// which PostgreSQL runs as one implicit transaction. The instance write is a
-// check-and-set on the row's revision token (a fresh random number per write); the
-// history and event inserts are guarded by the new token, so when another writer got
-// there first nothing of this attempt is written and the check-in starts over; after a few
-// lost races it falls back to the locked transaction (whose writes change the token too).
+// Checkin implements store.Store without a row lock. The current row comes from the
+// replica's row cache (see rowCache) or, on a miss, from one unlocked read; a miss for a
+// host never seen is tried first as a new row. decide runs, and the writes go in one
+// pipelined batch, which PostgreSQL runs as one implicit transaction. The instance write
+// is a check-and-set on the row's revision token (a fresh random number per write); the
+// history and event inserts are guarded by the new token, so when another writer (or
+// another replica) got there first nothing of this attempt is written and the check-in
+// starts over from a fresh read. After a few lost races it falls back to the locked
+// transaction, whose writes change the token too. A host seen before thus costs one round
+// trip, a new host one, a stale cache entry three.
 func (s *Store) Checkin(ctx context.Context, appID, machineID string, decide func(cur *store.Instance) (*store.InstanceUpdate, error)) error {
 	appID = store.NormalizeAppID(appID)
-	for range optimisticAttempts {
+	key := rowKey{appID, machineID}
+	cached, rev, hit := s.rows.get(key)
+	for attempt := range optimisticAttempts {
 		var cur *store.Instance
-		var rev int64
-		in, err := sqldb.ScanInstance(s.pool.QueryRow(ctx, selInstanceRev, appID, machineID), &rev)
 		switch {
-		case err == nil:
-			cur = &in
-		case errors.Is(err, pgx.ErrNoRows):
+		case attempt == 0 && hit:
+			c := cached
+			cur = &c
+		case attempt == 0:
+			// Assume a new host; a conflict sends the next attempt to the database.
 		default:
-			return fmt.Errorf("postgres: check-in: reading instance: %w", err)
+			in, err := sqldb.ScanInstance(s.pool.QueryRow(ctx, selInstanceRev, appID, machineID), &rev)
+			switch {
+			case err == nil:
+				cur = &in
+			case errors.Is(err, pgx.ErrNoRows):
+			default:
+				return fmt.Errorf("postgres: check-in: reading instance: %w", err)
+			}
 		}
 		upd, err := decide(cur)
 		if err != nil {
@@ -68,7 +80,7 @@ func (s *Store) Checkin(ctx context.Context, appID, machineID string, decide fun
 		var buf [8]byte
 		rand.Read(buf[:])
 		next := int64(binary.LittleEndian.Uint64(buf[:]) >> 1)
-		if next == rev {
+		if cur != nil && next == rev {
 			next++
 		}
 		args := []any{n.AppID, n.MachineID, n.BootID, n.Alias, n.Version, n.AlephVersion, n.OEM, n.OEMVersion, n.Board, n.Track,
@@ -88,12 +100,16 @@ func (s *Store) Checkin(ctx context.Context, appID, machineID string, decide fun
 		}
 		won, err := runBatch(ctx, s, b)
 		if err != nil {
+			s.rows.drop(key)
 			return fmt.Errorf("postgres: check-in: writing: %w", err)
 		}
 		if won {
+			s.rows.put(key, n, next)
 			return nil
 		}
+		s.rows.drop(key)
 	}
+	s.rows.drop(key)
 	return s.DB.Checkin(ctx, appID, machineID, decide)
 }
 

@@ -26,6 +26,7 @@ import (
 type Store struct {
 	*sqldb.DB
 	pool *pgxpool.Pool
+	rows *rowCache
 }
 
 // DefaultMaxConns is the connection pool size when Options sets none.
@@ -37,6 +38,9 @@ type Options struct {
 	MaxConns int
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// RowCacheSize bounds the check-in row cache (DefaultRowCacheSize when 0, none when
+	// negative).
+	RowCacheSize int
 }
 
 var dialect = sqldb.Dialect{
@@ -90,7 +94,10 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	return &Store{DB: s, pool: pool}, nil
+	if opts.RowCacheSize == 0 {
+		opts.RowCacheSize = DefaultRowCacheSize
+	}
+	return &Store{DB: s, pool: pool, rows: newRowCache(opts.RowCacheSize)}, nil
 }
 
 // Close closes both connection pools.

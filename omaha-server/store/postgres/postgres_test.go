@@ -54,3 +54,41 @@ func TestBadURL(t *testing.T) {
 		t.Fatal("no error for an unreachable database")
 	}
 }
+
+// TestStaleRowCacheAcrossReplicas: two stores on one database play two replicas; each
+// check-in increments a counter in the row. A replica's cached copy goes stale when the
+// other one writes, and no increment may be lost.
+func TestStaleRowCacheAcrossReplicas(t *testing.T) {
+	url := cluster.DB(t)
+	a, b := open(t, url), open(t, url)
+	ctx := context.Background()
+	incr := func(s *postgres.Store) {
+		t.Helper()
+		err := s.Checkin(ctx, "app", "m", func(cur *store.Instance) (*store.InstanceUpdate, error) {
+			in := store.Instance{AppID: "app", MachineID: "m", Status: store.StatusUndefined}
+			if cur != nil {
+				in = *cur
+			}
+			in.LastErrorCode++
+			return &store.InstanceUpdate{Instance: in, Events: []store.Event{{AppID: "app", MachineID: "m", Type: 1, Result: 1}}}, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	order := []*postgres.Store{a, a, b, a, b, b, a, a, b}
+	for _, s := range order {
+		incr(s)
+	}
+	d, err := b.GetInstances(ctx, "m", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := d[0].LastErrorCode; got != int64(len(order)) {
+		t.Errorf("counter %d after %d increments across two replicas", got, len(order))
+	}
+	ev, _ := a.ListEvents(ctx, "app", "m", 100)
+	if len(ev) != len(order) {
+		t.Errorf("%d events stored, want %d (one per check-in, none from a lost attempt)", len(ev), len(order))
+	}
+}
