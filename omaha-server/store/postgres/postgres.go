@@ -5,7 +5,10 @@
 // transaction-level advisory lock so replicas starting together apply them once; catalog
 // caches in each replica compare the catalog generation row (see package store). Read-only
 // multi-statement reads run REPEATABLE READ so they see one snapshot. The SQL itself is
-// store/internal/sqldb's; pgx caches prepared statements per connection.
+// store/internal/sqldb's; pgx caches prepared statements per connection. The check-in path,
+// most of the load, has its own implementation (checkin.go): no row lock, a check-and-set
+// on a per-row revision token in one pipelined batch, and a per-replica row cache that the
+// check-and-set keeps honest.
 package postgres
 
 import (

@@ -5,7 +5,9 @@
 // exactly one connection, so writes serialise inside the process (each write transaction
 // begins IMMEDIATE and never fails on a lock upgrade) while readers use their own pool and
 // read committed snapshots concurrently. synchronous=NORMAL: a power loss may lose the last
-// transactions but never corrupts the file. The SQL itself is store/internal/sqldb's.
+// transactions but never corrupts the file. Concurrent check-ins are group-committed: one
+// transaction, one savepoint per check-in, each caller answered after the commit. The SQL
+// itself is store/internal/sqldb's.
 package sqlite
 
 import (
