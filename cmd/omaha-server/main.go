@@ -139,6 +139,8 @@ type serveConfig struct {
 	listen, tlsCert, tlsKey string
 	server                  server.Config
 	logLevel                string
+	tuf                     tufFlags
+	fleetLock               fleetLockFlags
 }
 
 // serve runs the server until ctx ends. ready, when set, receives the listening address.
@@ -155,6 +157,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer, ready func(addr
 	fs.Int64Var(&c.server.MaxPayloadBytes, "max-payload-bytes", server.DefaultMaxPayloadBytes, "largest payload an upload may carry")
 	fs.DurationVar(&c.server.CatalogTTL, "catalog-ttl", time.Second, "how long a cached catalog is used before checking the database for changes")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	c.tuf.register(fs)
+	c.fleetLock.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
@@ -190,11 +194,39 @@ func serve(ctx context.Context, args []string, stderr io.Writer, ready func(addr
 	if err := os.MkdirAll(c.dataDir, 0o750); err != nil {
 		return err
 	}
+	var tuf *tufSetup
+	if c.tuf.enabled() {
+		if tuf, err = prepareTUF(c.tuf, c.dataDir, log); err != nil {
+			return err
+		}
+		c.server.TUF = &tuf.handler
+		c.server.CheckRelease = tuf.checkRelease
+	}
+	var fleet *lazyHandler
+	if c.fleetLock.list != "" {
+		fleet = &lazyHandler{}
+		c.server.FleetLock = fleet
+	}
 	h, err := server.New(c.server, st, log)
 	if err != nil {
 		return err
 	}
 	defer h.Close()
+	if tuf != nil {
+		if err := tuf.start(ctx, st, c.dataDir, c.server.MaxPayloadBytes, h.Registry(), c.tuf.resignEvery); err != nil {
+			return err
+		}
+		log.Info("serving the TUF repository under /tuf/", "dir", tuf.cfg.Dir)
+	}
+	if fleet != nil {
+		fh, closeEtcd, err := c.fleetLock.handler(log, h.Registry())
+		if err != nil {
+			return err
+		}
+		defer closeEtcd()
+		fleet.set(fh)
+		log.Info("serving FleetLock under /v1/pre-reboot and /v1/steady-state", "etcd", c.fleetLock.list)
+	}
 	ln, err := net.Listen("tcp", c.listen)
 	if err != nil {
 		return err
