@@ -177,15 +177,25 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 		ctx, cancel = context.WithTimeout(ctx, cfg.Duration)
 		defer cancel()
 	}
-	budget := &budget{left: int64(cfg.Requests), unlimited: cfg.Requests <= 0}
-
+	// A run bounded by a count splits it between the workers in proportion to their hosts,
+	// so every host gets its share however fast each worker goes.
 	workers := make([]*worker, cfg.Concurrency)
+	given := int64(0)
 	for w := range workers {
-		wk := &worker{cfg: &cfg, url: url, budget: budget, check: NewHistogram(), all: NewHistogram()}
+		wk := &worker{cfg: &cfg, url: url, check: NewHistogram(), all: NewHistogram()}
 		for i := w; i < cfg.Hosts; i += cfg.Concurrency {
 			wk.hosts = append(wk.hosts, newHost(&cfg, i))
 		}
+		wk.budget = &budget{unlimited: cfg.Requests <= 0}
+		if !wk.budget.unlimited {
+			wk.budget.left = int64(cfg.Requests) * int64(len(wk.hosts)) / int64(cfg.Hosts)
+			given += wk.budget.left
+		}
 		workers[w] = wk
+	}
+	for w := 0; cfg.Requests > 0 && given < int64(cfg.Requests); w = (w + 1) % len(workers) {
+		workers[w].budget.left++
+		given++
 	}
 	start := cfg.Now()
 	var wg sync.WaitGroup
@@ -227,9 +237,8 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	return r, nil
 }
 
-// budget hands out request tickets when the run is bounded by a count.
+// budget hands out one worker's request tickets when the run is bounded by a count.
 type budget struct {
-	mu        sync.Mutex
 	left      int64
 	unlimited bool
 }
@@ -238,8 +247,6 @@ func (b *budget) take() bool {
 	if b.unlimited {
 		return true
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	if b.left <= 0 {
 		return false
 	}
