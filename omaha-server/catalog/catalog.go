@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/switchyard-os/switchyard/omaha"
 	"github.com/switchyard-os/switchyard/omaha-server/store"
 )
 
@@ -38,8 +39,12 @@ type Snapshot struct {
 	apps       map[string]store.App
 	groups     map[groupKey]store.Group
 	channels   map[channelKey]store.Channel
+	releases   map[releaseKey]store.Release
+	versions   map[boardKey][]omaha.Version
 }
 
+type releaseKey struct{ app, version, board string }
+type boardKey struct{ app, board string }
 type groupKey struct{ app, track string }
 type channelKey struct{ app, name string }
 
@@ -49,6 +54,15 @@ func newSnapshot(c *store.Catalog) *Snapshot {
 		apps:       make(map[string]store.App, len(c.Apps)),
 		groups:     make(map[groupKey]store.Group, len(c.Groups)),
 		channels:   make(map[channelKey]store.Channel, len(c.Channels)),
+		releases:   make(map[releaseKey]store.Release, len(c.Releases)),
+		versions:   make(map[boardKey][]omaha.Version),
+	}
+	for _, r := range c.Releases {
+		s.releases[releaseKey{r.AppID, r.Version, r.Board}] = r
+		if v, err := omaha.ParseVersion(r.Version); err == nil {
+			k := boardKey{r.AppID, r.Board}
+			s.versions[k] = append(s.versions[k], v)
+		}
 	}
 	for _, a := range c.Apps {
 		s.apps[a.ID] = a
@@ -82,6 +96,18 @@ func (s *Snapshot) ChannelRelease(appID, channel, board string) (store.Release, 
 	}
 	r, ok := ch.Releases[board]
 	return r, ok
+}
+
+// Release returns the release (app, version, board).
+func (s *Snapshot) Release(appID, version, board string) (store.Release, bool) {
+	r, ok := s.releases[releaseKey{store.NormalizeAppID(appID), version, board}]
+	return r, ok
+}
+
+// Versions returns the versions of every release of appID for board. The slice is
+// shared: callers must not modify it.
+func (s *Snapshot) Versions(appID, board string) []omaha.Version {
+	return s.versions[boardKey{store.NormalizeAppID(appID), board}]
 }
 
 // Cache serves snapshots of a Source.

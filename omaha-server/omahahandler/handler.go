@@ -10,13 +10,18 @@
 //     error-invalidAppId, error-internal), nothing written;
 //  2. unknown application → error-unknownApplication; a track no group of the application
 //     has → error-unknownApplicationOrGroup; nothing written;
-//  3. the update decision, from the cached catalog (package catalog): an update when the
-//     request has <updatecheck>, the group's updates are enabled and the group's channel
-//     offers, for the board (default amd64-usr), a release newer than the running version;
-//     otherwise noupdate. Holds are noupdate, never errors (a Flatcar engine counts any
-//     other status as error 34);
+//  3. the update decision (decide.go), from the cached catalog (package catalog) and the
+//     group's rollout policy (package policy): pause, halt, pin, blocked versions, floors,
+//     maintenance windows, the percentage cohort and the caps. A host that was granted a
+//     version and is still on its way there is offered it again without the cohort,
+//     window and cap checks (a grant is never taken back, except by a pause, a halt or a
+//     block). Every hold is noupdate, never an error (a Flatcar engine counts any other
+//     status as error 34);
 //  4. one store transaction upserts the instance, appends its status history and stores
-//     its events (transitions in apply); a failed write is HTTP 500 and the host retries;
+//     its events (transitions in apply); a failed write is HTTP 500 and the host retries.
+//     A group whose policy counts (caps, timeout, automatic halt) takes the counted path
+//     (store.RolloutCheckin): the group row locked, counters read, the decision made and
+//     the grant or outcome recorded in the same transaction; others keep the plain path;
 //  5. the answer: ping ack, updatecheck, one <event status="ok"/> per event.
 //
 // An offer carries everything a Flatcar engine reads: codebase ending in "/" (this
@@ -42,6 +47,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/switchyard-os/switchyard/omaha"
 	"github.com/switchyard-os/switchyard/omaha-server/catalog"
+	"github.com/switchyard-os/switchyard/omaha-server/policy"
 	"github.com/switchyard-os/switchyard/omaha-server/store"
 )
 
@@ -51,6 +57,8 @@ const DefaultBoard = "amd64-usr"
 // Checkins is the part of the store the handler writes.
 type Checkins interface {
 	Checkin(ctx context.Context, appID, machineID string, decide func(cur *store.Instance) (*store.InstanceUpdate, error)) error
+	RolloutCheckin(ctx context.Context, appID, machineID string, groupID int64,
+		decide func(cur *store.Instance, r *store.Rollout) (*store.InstanceUpdate, *store.RolloutWrite, error)) error
 }
 
 // Config wires a Handler.
@@ -78,6 +86,7 @@ type Handler struct {
 	checks  *prometheus.CounterVec
 	events  *prometheus.CounterVec
 	refused *prometheus.CounterVec
+	holds   *prometheus.CounterVec
 }
 
 // New returns a Handler.
@@ -107,8 +116,12 @@ func New(cfg Config) *Handler {
 		Name: "switchyard_omaha_server_refused_requests_total",
 		Help: "Omaha requests or apps refused, by reason.",
 	}, []string{"reason"})
+	h.holds = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchyard_omaha_server_rollout_holds_total",
+		Help: "Update checks held by a group's rollout policy (answered noupdate), by reason.",
+	}, []string{"reason"})
 	if cfg.Registerer != nil {
-		cfg.Registerer.MustRegister(h.checks, h.events, h.refused)
+		cfg.Registerer.MustRegister(h.checks, h.events, h.refused, h.holds)
 	}
 	return h
 }
@@ -203,28 +216,54 @@ func (h *Handler) answer(r *http.Request, snap *catalog.Snapshot, app *omaha.App
 		board = DefaultBoard
 	}
 	resp := omaha.NewAppResponse(app)
-	offered := ""
-	if app.UpdateCheck != nil && g.UpdatesEnabled && g.Channel != "" {
-		if rel, ok := snap.ChannelRelease(a.ID, g.Channel, board); ok && newer(rel.Version, app.Version) {
-			offer, err := h.offer(r, rel)
-			if err == nil {
-				err = resp.SetOffer(offer)
-			}
-			if err != nil {
-				// A release the catalog accepted but Omaha cannot carry: hold, and say why.
-				h.log.Error("omaha offer: release cannot be offered", "app", a.ID, "version", rel.Version, "board", board, "err", err)
-			} else {
-				offered = rel.Version
-			}
+	c := checkin{req: r, app: app, appID: a.ID, group: g.Name, ip: ip, board: board, now: now}
+	// The decision runs inside the store's transaction (and may run again on a retry):
+	// it only computes, into d.
+	var d decision
+	var err error
+	// run decides on the instance as this request's events leave it (a host that just
+	// reported a rollback is not re-served its grant), then applies the offer.
+	run := func(cur *store.Instance, grp store.Group, counters policy.Counters) *store.InstanceUpdate {
+		upd := apply(cur, c)
+		d = h.decide(snap, grp, c, &upd.Instance, counters)
+		if d.version == "" {
+			return upd
 		}
+		c := c
+		c.offered = d.version
+		return apply(cur, c)
 	}
-	c := checkin{app: app, appID: a.ID, group: g.Name, ip: ip, board: board, offered: offered, now: now}
-	err := h.cfg.Store.Checkin(r.Context(), a.ID, app.MachineID, func(cur *store.Instance) (*store.InstanceUpdate, error) {
-		return apply(cur, c), nil
-	})
+	if g.Policy.Counted() {
+		err = h.cfg.Store.RolloutCheckin(r.Context(), a.ID, app.MachineID, g.ID,
+			func(cur *store.Instance, ro *store.Rollout) (*store.InstanceUpdate, *store.RolloutWrite, error) {
+				upd := run(cur, ro.Group, ro.Counters)
+				w := rolloutWrite(cur, upd, d.version)
+				if d.version != "" && (w.Outcome == store.OutcomeFailed || w.Outcome == store.OutcomeRolledBack) {
+					// The failure may trip the halt in this very transaction: offer
+					// nothing until the host asks again.
+					d = decision{reason: policy.ReasonHalted}
+					upd = apply(cur, c)
+					w = rolloutWrite(cur, upd, "")
+				}
+				return upd, w, nil
+			})
+	} else {
+		err = h.cfg.Store.Checkin(r.Context(), a.ID, app.MachineID, func(cur *store.Instance) (*store.InstanceUpdate, error) {
+			return run(cur, g, policy.Counters{}), nil
+		})
+	}
 	if err != nil {
 		return nil, err
 	}
+	if d.version != "" {
+		if err := resp.SetOffer(d.offer); err != nil {
+			// Checked when the offer was built; a failure here is a bug, answered as a hold.
+			h.log.Error("omaha offer: release cannot be offered", "app", a.ID, "version", d.version, "board", board, "err", err)
+		}
+	} else if app.UpdateCheck != nil && d.reason != "" && d.reason != policy.ReasonUpToDate {
+		h.holds.WithLabelValues(string(d.reason)).Inc()
+	}
+	offered := d.version
 	for _, e := range app.Events {
 		name, ok := knownEvents[[2]int{int(e.Type), int(e.Result)}]
 		if !ok {

@@ -1,6 +1,7 @@
 package omahahandler
 
 import (
+	"net/http"
 	"time"
 
 	"github.com/switchyard-os/switchyard/omaha"
@@ -9,6 +10,7 @@ import (
 
 // checkin is what one request app tells about its instance.
 type checkin struct {
+	req   *http.Request
 	app   *omaha.App
 	appID string // normalised
 	group string

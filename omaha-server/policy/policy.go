@@ -108,6 +108,13 @@ func (p Policy) PercentOrAll() int {
 	return *p.Percent
 }
 
+// Counted reports whether the policy needs the group's rollout counters (caps, a timeout
+// or an automatic halt). A group whose policy counts nothing is decided from its policy
+// alone, with no lock and no counter read.
+func (p Policy) Counted() bool {
+	return p.MaxPerPeriod > 0 || p.MaxInFlight > 0 || p.Timeout > 0 || p.HaltFailures > 0
+}
+
 // Validate checks every value and returns one error naming each problem.
 func (p Policy) Validate() error {
 	var errs []string

@@ -1,6 +1,10 @@
 package store
 
-import "time"
+import (
+	"time"
+
+	"github.com/switchyard-os/switchyard/omaha-server/policy"
+)
 
 // App is an application: an OS (Flatcar's app ID) or anything else updated over Omaha.
 type App struct {
@@ -42,25 +46,42 @@ type Channel struct {
 	CreatedAt time.Time          `json:"created_at"`
 }
 
-// Group is what hosts join by sending its Track; it follows one channel. Rollout policy
-// fields are added here (and as columns of the group row) as they come.
+// Group is what hosts join by sending its Track; it follows one channel under its rollout
+// Policy. Version counts the writes to the group row: a writer that read version N and
+// asks to write with ExpectVersion N gets ErrStale when someone else wrote in between.
 type Group struct {
-	ID             int64     `json:"id"`
-	AppID          string    `json:"app_id"`
-	Name           string    `json:"name"`
-	Track          string    `json:"track"`
-	Channel        string    `json:"channel"`
-	UpdatesEnabled bool      `json:"updates_enabled"`
-	CreatedAt      time.Time `json:"created_at"`
-	UpdatedAt      time.Time `json:"updated_at"`
+	ID             int64         `json:"id"`
+	AppID          string        `json:"app_id"`
+	Name           string        `json:"name"`
+	Track          string        `json:"track"`
+	Channel        string        `json:"channel"`
+	UpdatesEnabled bool          `json:"updates_enabled"`
+	Policy         policy.Policy `json:"policy"`
+	// Paused stops the rollout until a resume.
+	Paused bool `json:"paused"`
+	// HaltReason is set when the automatic halt tripped (HaltedAt); a resume clears it.
+	HaltReason string    `json:"halt_reason,omitempty"`
+	HaltedAt   time.Time `json:"halted_at,omitzero"`
+	// ResumedAt is the last resume: attempts that ended before it no longer count towards
+	// the automatic halt.
+	ResumedAt time.Time `json:"resumed_at,omitzero"`
+	Version   int64     `json:"version"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
+// Halted reports whether the automatic halt stopped the group's rollout.
+func (g Group) Halted() bool { return g.HaltReason != "" }
+
 // Catalog is a consistent snapshot of the catalog, as the Omaha handler reads it.
+// Releases are every release (without TargetsMetadata), for floors, pins and blocked
+// versions.
 type Catalog struct {
 	Generation int64
 	Apps       []App
 	Groups     []Group
 	Channels   []Channel
+	Releases   []Release
 }
 
 // Status is an instance's update status.
@@ -164,4 +185,83 @@ type Token struct {
 	Role        Role      `json:"role"`
 	Description string    `json:"description,omitempty"`
 	CreatedAt   time.Time `json:"created_at"`
+}
+
+// Attempt outcomes as stored (policy.Outcome plus the states of an open attempt).
+const (
+	OutcomePending    = "pending"
+	OutcomeSucceeded  = "succeeded"
+	OutcomeFailed     = "failed"
+	OutcomeRolledBack = "rolled-back"
+	OutcomeTimedOut   = "timed-out"
+	// OutcomeSuperseded ends an attempt the host left for a newer grant.
+	OutcomeSuperseded = "superseded"
+)
+
+// Rollout is what a counted check-in reads inside its transaction, with the group row
+// locked: the group as it is now and its counters for its policy.
+type Rollout struct {
+	Group    Group
+	Counters policy.Counters
+}
+
+// RolloutWrite is what a counted check-in records besides the instance row.
+type RolloutWrite struct {
+	// Grant is the version granted by this check ("" for none). A host that already has
+	// an open attempt at that version keeps it (a re-serve counts once).
+	Grant string
+	// Outcome, when set, ends the host's latest attempt in the group (succeeded, failed,
+	// rolled-back); OutcomeVersion names the release when the host has no attempt on
+	// record (granted before the group's policy counted).
+	Outcome        string
+	OutcomeVersion string
+}
+
+// RolloutStatus is a group's rollout progress for one release.
+type RolloutStatus struct {
+	Group      string    `json:"group"`
+	Version    string    `json:"version"`
+	Paused     bool      `json:"paused"`
+	HaltReason string    `json:"halt_reason,omitempty"`
+	HaltedAt   time.Time `json:"halted_at,omitzero"`
+	Granted    int       `json:"granted"`
+	InFlight   int       `json:"in_flight"`
+	Complete   int       `json:"complete"`
+	Failed     int       `json:"failed"`
+	RolledBack int       `json:"rolled_back"`
+	TimedOut   int       `json:"timed_out"`
+	// Counted is false when the group's policy keeps no counters: the numbers then come
+	// from the instances' statuses.
+	Counted bool `json:"counted"`
+}
+
+// StatusCount is how many instances of a group are in one status on one version.
+type StatusCount struct {
+	Group   string `json:"group"`
+	Status  Status `json:"status"`
+	Version string `json:"version"`
+	Count   int    `json:"count"`
+}
+
+// VersionSample is how many instances of an application ran a version at one time.
+type VersionSample struct {
+	At      time.Time `json:"at"`
+	Version string    `json:"version"`
+	Count   int       `json:"count"`
+}
+
+// Retention says what Prune removes: instances not seen since InstancesBefore (with their
+// history, events and attempts) and events (and ended attempts) older than EventsBefore.
+// A zero time keeps everything of that kind.
+type Retention struct {
+	InstancesBefore time.Time
+	EventsBefore    time.Time
+}
+
+// Pruned counts what Prune removed.
+type Pruned struct {
+	Instances int64 `json:"instances"`
+	History   int64 `json:"history"`
+	Events    int64 `json:"events"`
+	Attempts  int64 `json:"attempts"`
 }

@@ -10,26 +10,46 @@
 // store/storetest.
 //
 // Invariants:
+//
 //   - Every method is one transaction: a call either writes everything it was asked to or
 //     nothing (no half-written instance, no release row without its file's metadata).
+//
 //   - Application IDs are stored normalised (NormalizeAppID: lower case, no braces), so
 //     lookups compare them case-insensitively with braces optional, as Nebraska does.
+//
 //   - A channel points at one release per board; a group follows one channel; a group's
 //     track is unique within its application (it is what hosts send as `track`).
+//
 //   - Every catalog write (application, release, channel, group) increments one generation
 //     counter in the same transaction; caches of the catalog compare it to stay correct
 //     across several server processes on one database.
+//
 //   - Migrations are numbered; both implementations apply the same numbers and record them
 //     in schema_migrations.
 //
-// Errors: ErrNotFound, ErrConflict (a duplicate: HTTP 409) and ErrInvalid (the caller's
-// input) are sentinels; implementations wrap them with detail.
+//   - A group row carries a version incremented by every write; UpdateGroup with an
+//     expected version refuses (ErrStale) when it moved, so two operators editing one
+//     group never lose an edit.
+//
+//   - Rollout counters are rows (rollout_attempts: one per grant, with its outcome) read
+//     and written inside the check-in transaction that holds the group row locked, so
+//     caps and halts hold across any number of replicas. Groups whose policy counts
+//     nothing never take that lock.
+//
+// Retention: Prune removes instances not seen for a while (with their history, events
+// and attempts) and old events; the status history of live instances is kept as their
+// summary. version_samples keeps the version distribution over time, bounded by age.
+//
+// Errors: ErrNotFound, ErrConflict (a duplicate: HTTP 409), ErrStale (a versioned write
+// lost: HTTP 409) and ErrInvalid (the caller's input) are sentinels; implementations wrap
+// them with detail.
 package store
 
 import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 )
 
 // Sentinel errors callers branch on (with errors.Is).
@@ -37,6 +57,8 @@ var (
 	ErrNotFound = errors.New("store: not found")
 	ErrConflict = errors.New("store: already exists")
 	ErrInvalid  = errors.New("store: invalid")
+	// ErrStale: the row changed since the caller read it (a versioned write; HTTP 409).
+	ErrStale = errors.New("store: changed since read")
 )
 
 // Store is the whole persistent state of an omaha-server. Consumers declare the subset
@@ -82,6 +104,32 @@ type Store interface {
 	// status history, newest first; ErrNotFound when there is none.
 	GetInstances(ctx context.Context, machineID string, historyLimit int) ([]InstanceDetail, error)
 	ListEvents(ctx context.Context, appID, machineID string, limit int) ([]Event, error)
+
+	// RolloutCheckin is Checkin for a group whose policy keeps counters
+	// (policy.Policy.Counted): in one transaction holding the group row locked, so grants
+	// in one group serialise across every replica, it ends attempts that timed out, reads
+	// the group and its counters, calls decide, writes the instance update and the
+	// rollout write, and trips the group's automatic halt when the failures among its
+	// recent attempts pass the threshold. decide may run more than once.
+	RolloutCheckin(ctx context.Context, appID, machineID string, groupID int64,
+		decide func(cur *Instance, r *Rollout) (*InstanceUpdate, *RolloutWrite, error)) error
+	// SetRolloutState pauses or resumes a group; resume also clears a halt and starts a
+	// new window for the automatic halt.
+	SetRolloutState(ctx context.Context, appID, name string, paused bool) (Group, error)
+	// RolloutStatus reports a group's progress towards version ("" for every version).
+	RolloutStatus(ctx context.Context, appID, name, version string) (RolloutStatus, error)
+
+	// StatusCounts counts an application's instances by group, status and version.
+	StatusCounts(ctx context.Context, appID string) ([]StatusCount, error)
+	// SearchInstances finds instances by machine id prefix, alias, IP or version.
+	SearchInstances(ctx context.Context, appID, query string, limit int) ([]Instance, error)
+	// SampleVersions records the current version distribution of every application at
+	// time at, and drops samples older than keepSince.
+	SampleVersions(ctx context.Context, at, keepSince time.Time) error
+	// VersionTimeline returns an application's samples since the given time, oldest first.
+	VersionTimeline(ctx context.Context, appID string, since time.Time) ([]VersionSample, error)
+	// Prune applies a retention policy.
+	Prune(ctx context.Context, r Retention) (Pruned, error)
 
 	CreateToken(ctx context.Context, t Token) (Token, error)
 	// LookupToken finds a token by the SHA-256 of its secret (hex).

@@ -126,3 +126,13 @@ func runBatch(ctx context.Context, s *Store, b *pgx.Batch) (bool, error) {
 	}
 	return won, err
 }
+
+// RolloutCheckin implements store.Store: the counted path is the locked transaction of
+// store/internal/sqldb (the group row FOR UPDATE serialises a group's grants across
+// replicas). Its instance write bumps the row's revision, so any replica's cached copy
+// fails its next check-and-set; this replica's copy is dropped.
+func (s *Store) RolloutCheckin(ctx context.Context, appID, machineID string, groupID int64,
+	decide func(cur *store.Instance, r *store.Rollout) (*store.InstanceUpdate, *store.RolloutWrite, error)) error {
+	s.rows.drop(rowKey{store.NormalizeAppID(appID), machineID})
+	return s.DB.RolloutCheckin(ctx, appID, machineID, groupID, decide)
+}

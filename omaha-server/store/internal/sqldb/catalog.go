@@ -3,10 +3,12 @@ package sqldb
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 
+	"github.com/switchyard-os/switchyard/omaha-server/policy"
 	"github.com/switchyard-os/switchyard/omaha-server/store"
 )
 
@@ -147,16 +149,22 @@ func listChannels(ctx context.Context, tx *sql.Tx, appID, name string) ([]store.
 	return out, rows.Err()
 }
 
-const groupSelect = `SELECT g.id, g.app_id, g.name, g.track, COALESCE(c.name, ''), g.updates_enabled, g.created_at, g.updated_at
+const groupSelect = `SELECT g.id, g.app_id, g.name, g.track, COALESCE(c.name, ''), g.updates_enabled, g.created_at, g.updated_at,
+	g.policy, g.paused, g.halt_reason, g.halted_at, g.resumed_at, g.version
 	FROM app_groups g LEFT JOIN channels c ON c.id = g.channel_id`
 
 func scanGroup(s scanner) (store.Group, error) {
 	var g store.Group
-	var created, updated int64
-	if err := s.Scan(&g.ID, &g.AppID, &g.Name, &g.Track, &g.Channel, &g.UpdatesEnabled, &created, &updated); err != nil {
+	var created, updated, halted, resumed int64
+	var pol string
+	if err := s.Scan(&g.ID, &g.AppID, &g.Name, &g.Track, &g.Channel, &g.UpdatesEnabled, &created, &updated,
+		&pol, &g.Paused, &g.HaltReason, &halted, &resumed, &g.Version); err != nil {
 		return g, err
 	}
-	g.CreatedAt, g.UpdatedAt = fromMS(created), fromMS(updated)
+	g.CreatedAt, g.UpdatedAt, g.HaltedAt, g.ResumedAt = fromMS(created), fromMS(updated), fromMS(halted), fromMS(resumed)
+	if err := json.Unmarshal([]byte(pol), &g.Policy); err != nil {
+		return g, fmt.Errorf("group %q: stored policy: %w", g.Name, err)
+	}
 	return g, nil
 }
 
@@ -177,7 +185,15 @@ func validGroup(g store.Group) error {
 	if strings.TrimSpace(g.Name) == "" || strings.TrimSpace(g.Track) == "" {
 		return fmt.Errorf("a group needs a name and a track: %w", store.ErrInvalid)
 	}
+	if err := g.Policy.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", store.ErrInvalid, err)
+	}
 	return nil
+}
+
+func policyJSON(p policy.Policy) (string, error) {
+	b, err := json.Marshal(p)
+	return string(b), err
 }
 
 // CreateGroup implements store.Store.
@@ -196,8 +212,13 @@ func (db *DB) CreateGroup(ctx context.Context, g store.Group) (store.Group, erro
 		if err != nil {
 			return err
 		}
-		err = tx.QueryRowContext(ctx, `INSERT INTO app_groups (app_id, name, track, channel_id, updates_enabled, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`, g.AppID, g.Name, g.Track, ch, g.UpdatesEnabled, now, now).Scan(&g.ID)
+		pol, err := policyJSON(g.Policy)
+		if err != nil {
+			return err
+		}
+		g.Version = 1
+		err = tx.QueryRowContext(ctx, `INSERT INTO app_groups (app_id, name, track, channel_id, updates_enabled, created_at, updated_at, policy, paused, version)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1) RETURNING id`, g.AppID, g.Name, g.Track, ch, g.UpdatesEnabled, now, now, pol, g.Paused).Scan(&g.ID)
 		if err != nil {
 			return err
 		}
@@ -212,17 +233,18 @@ func (db *DB) UpdateGroup(ctx context.Context, appID, name string, update func(*
 	var g store.Group
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		g, err = scanGroup(tx.QueryRowContext(ctx, groupSelect+` WHERE g.app_id = $1 AND g.name = $2`, appID, name))
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("group %q: %w", name, store.ErrNotFound)
-		} else if err != nil {
+		g, err = lockGroup(ctx, tx, db.d, `g.app_id = $1 AND g.name = $2`, appID, name)
+		if err != nil {
 			return err
 		}
-		id, app, created := g.ID, g.AppID, g.CreatedAt
+		id, app, created, version := g.ID, g.AppID, g.CreatedAt, g.Version
+		halt, haltedAt, resumed := g.HaltReason, g.HaltedAt, g.ResumedAt
 		if err := update(&g); err != nil {
 			return err
 		}
-		g.ID, g.AppID, g.CreatedAt = id, app, created
+		// The rollout state changes only through SetRolloutState and the halt.
+		g.ID, g.AppID, g.CreatedAt, g.Version = id, app, created, version+1
+		g.HaltReason, g.HaltedAt, g.ResumedAt = halt, haltedAt, resumed
 		if err := validGroup(g); err != nil {
 			return err
 		}
@@ -231,8 +253,13 @@ func (db *DB) UpdateGroup(ctx context.Context, appID, name string, update func(*
 			return err
 		}
 		g.UpdatedAt = fromMS(ms(db.now()))
-		_, err = tx.ExecContext(ctx, `UPDATE app_groups SET name = $1, track = $2, channel_id = $3, updates_enabled = $4, updated_at = $5 WHERE id = $6`,
-			g.Name, g.Track, ch, g.UpdatesEnabled, ms(g.UpdatedAt), g.ID)
+		pol, err := policyJSON(g.Policy)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE app_groups SET name = $1, track = $2, channel_id = $3, updates_enabled = $4, updated_at = $5,
+			policy = $6, paused = $7, version = $8 WHERE id = $9`,
+			g.Name, g.Track, ch, g.UpdatesEnabled, ms(g.UpdatedAt), pol, g.Paused, g.Version, g.ID)
 		if err != nil {
 			return err
 		}
@@ -293,7 +320,10 @@ func (db *DB) LoadCatalog(ctx context.Context) (*store.Catalog, error) {
 		if c.Groups, err = listGroups(ctx, tx, ""); err != nil {
 			return err
 		}
-		c.Channels, err = listChannels(ctx, tx, "", "")
+		if c.Channels, err = listChannels(ctx, tx, "", ""); err != nil {
+			return err
+		}
+		c.Releases, err = listAllReleases(ctx, tx)
 		return err
 	})
 	if err != nil {
@@ -327,4 +357,37 @@ func (db *DB) LookupToken(ctx context.Context, hash string) (store.Token, error)
 		Scan(&t.ID, &t.Hash, &role, &t.Description, &created)
 	t.Role, t.CreatedAt = store.Role(role), fromMS(created)
 	return t, db.wrap("looking up token", err)
+}
+
+// lockGroup reads one group row (where is over alias g), locked for the rest of tx on
+// databases with row locks.
+func lockGroup(ctx context.Context, tx *sql.Tx, d Dialect, where string, args ...any) (store.Group, error) {
+	q := groupSelect + ` WHERE ` + where
+	if d.LockRow != "" {
+		q += d.LockRow + ` OF g`
+	}
+	g, err := scanGroup(tx.QueryRowContext(ctx, q, args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return g, fmt.Errorf("group %v: %w", args[len(args)-1], store.ErrNotFound)
+	}
+	return g, err
+}
+
+// listAllReleases reads every release without its targets metadata.
+func listAllReleases(ctx context.Context, tx *sql.Tx) ([]store.Release, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id, app_id, version, board, file_name, size, sha256, sha1, hosted, url, NULL, created_at
+		FROM releases ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Release
+	for rows.Next() {
+		r, err := scanRelease(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
 }

@@ -2,7 +2,7 @@ package sqldb
 
 import (
 	"context"
-	"github.com/switchyard-os/switchyard/omaha-server/store"
+	"database/sql"
 )
 
 // Group commit, for a database with one writer connection (SQLite). Check-ins are the bulk
@@ -17,10 +17,9 @@ import (
 const maxBatch = 128
 
 type checkinReq struct {
-	ctx              context.Context
-	appID, machineID string
-	decide           func(*store.Instance) (*store.InstanceUpdate, error)
-	done             chan error
+	ctx  context.Context
+	run  func(ctx context.Context, tx *sql.Tx) error
+	done chan error
 }
 
 // startGroupCommit starts the writer goroutine; stopGroupCommit ends it.
@@ -38,8 +37,10 @@ func (db *DB) stopGroupCommit() {
 	<-db.writerDone
 }
 
-func (db *DB) groupCheckin(ctx context.Context, appID, machineID string, decide func(*store.Instance) (*store.InstanceUpdate, error)) error {
-	r := &checkinReq{ctx: ctx, appID: appID, machineID: machineID, decide: decide, done: make(chan error, 1)}
+// groupRun runs fn as one member of the writer's next batch (a check-in, plain or
+// counted: the single writer is what serialises a group's grants on SQLite).
+func (db *DB) groupRun(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	r := &checkinReq{ctx: ctx, run: fn, done: make(chan error, 1)}
 	select {
 	case db.batches <- r:
 	case <-ctx.Done():
@@ -90,7 +91,7 @@ func (db *DB) runBatch(batch []*checkinReq) {
 			errs[i] = db.wrap("check-in: savepoint", err)
 			continue
 		}
-		errs[i] = db.checkinTx(ctx, tx, r.appID, r.machineID, r.decide)
+		errs[i] = r.run(ctx, tx)
 		if errs[i] != nil {
 			if _, err := tx.ExecContext(ctx, "ROLLBACK TO checkin"); err != nil {
 				// The transaction is in an unknown state: fail the whole batch.

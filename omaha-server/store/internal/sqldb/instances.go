@@ -36,7 +36,9 @@ func scanInstance(s scanner, extra ...any) (store.Instance, error) {
 func (db *DB) Checkin(ctx context.Context, appID, machineID string, decide func(cur *store.Instance) (*store.InstanceUpdate, error)) error {
 	appID = store.NormalizeAppID(appID)
 	if db.batches != nil {
-		return db.groupCheckin(ctx, appID, machineID, decide)
+		return db.groupRun(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			return db.checkinTx(ctx, tx, appID, machineID, decide)
+		})
 	}
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -64,6 +66,24 @@ func (db *DB) checkinTx(ctx context.Context, tx *sql.Tx, appID, machineID string
 	if err != nil {
 		return err
 	}
+	return db.writeInstance(ctx, tx, appID, machineID, upd)
+}
+
+// readInstance reads (and on PostgreSQL locks) one instance row; nil when there is none.
+func (db *DB) readInstance(ctx context.Context, tx *sql.Tx, appID, machineID string) (*store.Instance, error) {
+	in, err := scanInstance(tx.StmtContext(ctx, db.stmts.selInstance).QueryRowContext(ctx, appID, machineID))
+	switch {
+	case err == nil:
+		return &in, nil
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, nil
+	default:
+		return nil, db.wrap("check-in: reading instance", err)
+	}
+}
+
+// writeInstance writes a check-in's instance row, history and events.
+func (db *DB) writeInstance(ctx context.Context, tx *sql.Tx, appID, machineID string, upd *store.InstanceUpdate) error {
 	if upd == nil {
 		return nil
 	}
@@ -71,7 +91,7 @@ func (db *DB) checkinTx(ctx context.Context, tx *sql.Tx, appID, machineID string
 	if n.AppID != appID || n.MachineID != machineID {
 		return db.errorf("check-in: the update is for %s/%s, not %s/%s: %w", n.AppID, n.MachineID, appID, machineID, store.ErrInvalid)
 	}
-	_, err = tx.StmtContext(ctx, db.stmts.upsertInstance).ExecContext(ctx, n.AppID, n.MachineID, n.BootID, n.Alias, n.Version,
+	_, err := tx.StmtContext(ctx, db.stmts.upsertInstance).ExecContext(ctx, n.AppID, n.MachineID, n.BootID, n.Alias, n.Version,
 		n.AlephVersion, n.OEM, n.OEMVersion, n.Board, n.Track, n.Group, n.IP, ms(n.FirstCheck), ms(n.LastCheck),
 		string(n.Status), ms(n.StatusAt), n.UpdateVersion, n.LastErrorCode)
 	if err != nil {

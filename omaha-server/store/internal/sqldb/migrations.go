@@ -121,6 +121,43 @@ var migrations = []string{
 	// 2: a revision token per instance row, for writers that check-and-set a row instead of
 	// locking it (the PostgreSQL check-in path).
 	`ALTER TABLE instances ADD COLUMN rev BIGINT NOT NULL DEFAULT 0`,
+	// 3: rollout control. The policy is JSON (package policy's format) on the group row,
+	// with the rollout state and a version for check-and-set edits; one rollout_attempts row
+	// per grant carries the counters; version_samples is the version distribution over
+	// time. The status-count index covers the dashboard's GROUP BY; ip and alias serve
+	// instance search (alias only where set); events_created serves retention.
+	`ALTER TABLE app_groups ADD COLUMN policy TEXT NOT NULL DEFAULT '{}';
+	ALTER TABLE app_groups ADD COLUMN paused BOOLEAN NOT NULL DEFAULT FALSE;
+	ALTER TABLE app_groups ADD COLUMN halt_reason TEXT NOT NULL DEFAULT '';
+	ALTER TABLE app_groups ADD COLUMN halted_at BIGINT NOT NULL DEFAULT 0;
+	ALTER TABLE app_groups ADD COLUMN resumed_at BIGINT NOT NULL DEFAULT 0;
+	ALTER TABLE app_groups ADD COLUMN version BIGINT NOT NULL DEFAULT 1;
+	CREATE TABLE rollout_attempts (
+		id {{ID}},
+		group_id BIGINT NOT NULL REFERENCES app_groups(id),
+		app_id TEXT NOT NULL,
+		machine_id TEXT NOT NULL,
+		version TEXT NOT NULL,
+		outcome TEXT NOT NULL,
+		granted_at BIGINT NOT NULL,
+		ended_at BIGINT NOT NULL
+	);
+	CREATE INDEX rollout_attempts_granted ON rollout_attempts (group_id, granted_at);
+	CREATE INDEX rollout_attempts_outcome ON rollout_attempts (group_id, outcome, granted_at);
+	CREATE INDEX rollout_attempts_machine ON rollout_attempts (group_id, machine_id, id);
+	CREATE INDEX rollout_attempts_ended ON rollout_attempts (group_id, version, ended_at);
+	CREATE TABLE version_samples (
+		app_id TEXT NOT NULL,
+		at BIGINT NOT NULL,
+		version TEXT NOT NULL,
+		count BIGINT NOT NULL,
+		PRIMARY KEY (app_id, at, version)
+	);
+	DROP INDEX instances_group_status;
+	CREATE INDEX instances_group_status_version ON instances (app_id, group_name, status, version);
+	CREATE INDEX instances_ip ON instances (ip);
+	CREATE INDEX instances_alias ON instances (alias) WHERE alias <> '';
+	CREATE INDEX events_created ON events (created_at)`,
 }
 
 // migrate applies the migrations not yet recorded in schema_migrations, each in its own

@@ -41,6 +41,9 @@ type Dialect struct {
 	// GroupCommit batches concurrent check-ins into one transaction (for a single writer
 	// connection; see groupcommit.go).
 	GroupCommit bool
+	// BinaryCollate follows a text column compared by byte order (for prefix ranges);
+	// SQLite's default is already binary.
+	BinaryCollate string
 	// IsUniqueViolation reports whether err is a unique-constraint violation.
 	IsUniqueViolation func(error) bool
 }

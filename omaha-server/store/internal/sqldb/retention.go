@@ -1,0 +1,133 @@
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+
+	"github.com/switchyard-os/switchyard/omaha-server/store"
+)
+
+// Retention runs in small batches, each its own short transaction, so that check-ins
+// (which share the single SQLite writer) wait at most one batch, and a large backlog is
+// worked off without one huge transaction.
+const pruneBatch = 5000
+
+// Prune implements store.Store. Instances not seen since r.InstancesBefore go with their
+// status history, events and rollout attempts (found by walking the primary key: no index
+// on last_check, which every check-in would rewrite). Events older than r.EventsBefore go
+// through events_created, and so do ended rollout attempts of that age; the status
+// history of the instances that remain is kept as their summary.
+func (db *DB) Prune(ctx context.Context, r store.Retention) (store.Pruned, error) {
+	var p store.Pruned
+	if !r.InstancesBefore.IsZero() {
+		cutoff := ms(r.InstancesBefore)
+		after := ""
+		for {
+			type key struct{ machine, app string }
+			var batch []key
+			rows, err := db.r.QueryContext(ctx, `SELECT machine_id, app_id, last_check FROM instances WHERE machine_id > $1
+				ORDER BY machine_id, app_id LIMIT $2`, after, pruneBatch)
+			if err != nil {
+				return p, db.wrap("pruning instances", err)
+			}
+			n := 0
+			for rows.Next() {
+				var k key
+				var last int64
+				if err := rows.Scan(&k.machine, &k.app, &last); err != nil {
+					rows.Close()
+					return p, db.wrap("pruning instances", err)
+				}
+				n++
+				after = k.machine
+				if last < cutoff {
+					batch = append(batch, k)
+				}
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return p, db.wrap("pruning instances", err)
+			}
+			if len(batch) > 0 {
+				err := db.inTx(ctx, func(tx *sql.Tx) error {
+					for _, k := range batch {
+						// Checked again inside the write: the host may have come back.
+						res, err := tx.ExecContext(ctx, `DELETE FROM instances WHERE machine_id = $1 AND app_id = $2 AND last_check < $3`, k.machine, k.app, cutoff)
+						if err != nil {
+							return err
+						}
+						if c, _ := res.RowsAffected(); c == 0 {
+							continue
+						}
+						p.Instances++
+						for _, del := range []struct {
+							q string
+							n *int64
+						}{
+							{`DELETE FROM instance_status_history WHERE machine_id = $1 AND app_id = $2`, &p.History},
+							{`DELETE FROM events WHERE app_id = $2 AND machine_id = $1`, &p.Events},
+						} {
+							res, err := tx.ExecContext(ctx, del.q, k.machine, k.app)
+							if err != nil {
+								return err
+							}
+							c, _ := res.RowsAffected()
+							*del.n += c
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					return p, db.wrap("pruning instances", err)
+				}
+			}
+			if n < pruneBatch {
+				break
+			}
+		}
+	}
+	type byAge struct {
+		q      string
+		cutoff int64
+		n      *int64
+	}
+	var dels []byAge
+	if !r.InstancesBefore.IsZero() {
+		// An attempt still open since before the instance cutoff belongs to a host that
+		// vanished (or one that never finished): it no longer holds a place in flight.
+		dels = append(dels, byAge{`DELETE FROM rollout_attempts WHERE id IN (SELECT id FROM rollout_attempts WHERE ended_at = 0 AND granted_at < $1 LIMIT $2)`,
+			ms(r.InstancesBefore), &p.Attempts})
+	}
+	if !r.EventsBefore.IsZero() {
+		dels = append(dels,
+			byAge{`DELETE FROM events WHERE id IN (SELECT id FROM events WHERE created_at < $1 LIMIT $2)`, ms(r.EventsBefore), &p.Events},
+			byAge{`DELETE FROM rollout_attempts WHERE id IN (SELECT id FROM rollout_attempts WHERE ended_at > 0 AND ended_at < $1 LIMIT $2)`, ms(r.EventsBefore), &p.Attempts})
+	}
+	{
+		for _, del := range dels {
+			cutoff := del.cutoff
+			for {
+				var c int64
+				err := db.inTx(ctx, func(tx *sql.Tx) error {
+					res, err := tx.ExecContext(ctx, del.q, cutoff, pruneBatch)
+					if err != nil {
+						return err
+					}
+					c, err = res.RowsAffected()
+					return err
+				})
+				if err != nil {
+					return p, db.wrap("pruning events", err)
+				}
+				*del.n += c
+				if c < pruneBatch {
+					break
+				}
+				if err := ctx.Err(); err != nil {
+					return p, db.wrap("pruning events", err)
+				}
+			}
+		}
+	}
+	return p, nil
+}
