@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sigstore/sigstore/pkg/signature"
 
+	"github.com/switchyard-os/switchyard/omaha-server/auth"
 	"github.com/switchyard-os/switchyard/omaha-server/payloads"
 	"github.com/switchyard-os/switchyard/omaha-server/store"
 	"github.com/switchyard-os/switchyard/omaha-server/tufhost"
@@ -229,4 +231,65 @@ func (f *fleetLockFlags) handler(log *slog.Logger, reg prometheus.Registerer) (h
 	}
 	h := fleetlock.NewHandler(cli, rebootlock.Options{Prefix: f.pre, Logger: log, Metrics: m})
 	return h, cli.Close, nil
+}
+
+// maxRootUpload bounds one uploaded root metadata file.
+const maxRootUpload = 1 << 20
+
+// adminRoutes adds the TUF part of the admin API in front of the server:
+//
+//	GET  /api/v1/tuf          what is served (viewer or admin)
+//	POST /api/v1/tuf/roots    publish the next root (admin), signed by the threshold of the
+//	                          old and of the new root keys (syctl tuf rotate-root, sign-root)
+func (s *tufSetup) adminRoutes(next http.Handler, tokens auth.Lookup) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/api/v1/tuf" && r.URL.Path != "/api/v1/tuf/roots" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fail := func(code int, err error) {
+			w.WriteHeader(code)
+			json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+		}
+		if _, err := auth.Authorize(r.Context(), tokens, r); err != nil {
+			code := http.StatusUnauthorized
+			if errors.Is(err, auth.ErrForbidden) {
+				code = http.StatusForbidden
+			}
+			fail(code, err)
+			return
+		}
+		h := s.host.Load()
+		if h == nil {
+			fail(http.StatusServiceUnavailable, errors.New("the TUF repository is not open yet"))
+			return
+		}
+		switch {
+		case r.URL.Path == "/api/v1/tuf" && r.Method == http.MethodGet:
+			json.NewEncoder(w).Encode(h.State())
+		case r.URL.Path == "/api/v1/tuf/roots" && r.Method == http.MethodPost:
+			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRootUpload))
+			if err != nil {
+				fail(http.StatusRequestEntityTooLarge, fmt.Errorf("reading the root: %w", err))
+				return
+			}
+			state, err := h.Publish(r.Context(), tufhost.Upload{Roots: [][]byte{body}})
+			switch {
+			case errors.Is(err, repo.ErrVersion):
+				fail(http.StatusConflict, err)
+			case errors.Is(err, repo.ErrThreshold), errors.Is(err, repo.ErrInvalid), errors.Is(err, repo.ErrExpired):
+				fail(http.StatusBadRequest, err)
+			case err != nil:
+				s.cfg.Logger.Error("publishing a TUF root", "err", err)
+				fail(http.StatusInternalServerError, errors.New("publishing the root failed; see the server log"))
+			default:
+				s.cfg.Logger.Info("published a new TUF root", "version", state.RootVersion)
+				json.NewEncoder(w).Encode(state)
+			}
+		default:
+			w.Header().Set("Allow", "GET, POST")
+			fail(http.StatusMethodNotAllowed, fmt.Errorf("%s %s is not allowed", r.Method, r.URL.Path))
+		}
+	})
 }

@@ -30,7 +30,7 @@ import (
 // on disk with a passphrase file, the root written as 1.root.json.
 type tufKeys struct {
 	dir, rootFile, passFile string
-	targets                 signature.Signer
+	targets, rootSigner     signature.Signer
 	rootData                []byte
 }
 
@@ -78,6 +78,7 @@ func makeTUFKeys(t *testing.T) tufKeys {
 		t.Fatal(err)
 	}
 	k.targets = signer(sytuf.RoleTargets)
+	k.rootSigner = signer(sytuf.RoleRoot)
 	return k
 }
 
@@ -189,6 +190,31 @@ func TestServeTUF(t *testing.T) {
 		t.Fatalf("payload target: %d, %d bytes", code, len(body))
 	}
 
+	// Root rotation reaches the running server through the admin API: a root signed by the
+	// current root key is served; one that is not is refused and changes nothing.
+	prev, err := repo.ParseRoot(k.rootData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, err := repo.NextRoot(prev, repo.RootChange{Expires: sytuf.Expiry(time.Now(), sytuf.DefaultRootExpiry)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unsigned, _ := next.ToBytes(true)
+	if _, err := c.PublishTUFRoot(ctx, unsigned); !adminclient.IsStatus(err, http.StatusBadRequest) {
+		t.Fatalf("unsigned root: %v, want a 400", err)
+	}
+	if err := repo.SignRoot(prev, next, k.rootSigner); err != nil {
+		t.Fatal(err)
+	}
+	signed, _ := next.ToBytes(true)
+	st, err := c.PublishTUFRoot(ctx, signed)
+	if err != nil || st.RootVersion != 2 {
+		t.Fatalf("signed root: %+v, %v", st, err)
+	}
+	if code, _ := get("/tuf/2.root.json"); code != 200 {
+		t.Fatalf("/tuf/2.root.json after the rotation: %d", code)
+	}
 	plain := []byte("flatcar-style payload")
 	if _, err := c.Upload(ctx, app, meta("2.1.0", plain), nil, bytes.NewReader(plain)); err != nil {
 		t.Fatalf("release without targets metadata: %v", err)

@@ -31,6 +31,8 @@ The offline half of the TUF repository, in a working directory (see docs/tuf.md)
   rotate-root    make the next root (add or revoke keys, thresholds), signing it with --key
   sign-root      add signatures to a root rotation in progress
   status         show roots, targets and what is staged
+  publish-root   upload a fully signed root to omaha-server (--server, --token, --root FILE)
+  server-status  the versions and expiries the server's TUF repository serves now
 
 Private keys are read with the passphrase from --passphrase-file, SYCTL_PASSPHRASE or a
 prompt.
@@ -48,6 +50,8 @@ func runTUF(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		"rotate-root":   runTUFRotateRoot,
 		"sign-root":     runTUFSignRoot,
 		"status":        runTUFStatus,
+		"publish-root":  runTUFPublishRoot,
+		"server-status": runTUFServerStatus,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
