@@ -141,6 +141,7 @@ type serveConfig struct {
 	logLevel                string
 	tuf                     tufFlags
 	fleetLock               fleetLockFlags
+	maint                   maintenanceFlags
 }
 
 // serve runs the server until ctx ends. ready, when set, receives the listening address.
@@ -159,6 +160,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, ready func(addr
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	c.tuf.register(fs)
 	c.fleetLock.register(fs)
+	c.maint.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
@@ -207,11 +209,19 @@ func serve(ctx context.Context, args []string, stderr io.Writer, ready func(addr
 		fleet = &lazyHandler{}
 		c.server.FleetLock = fleet
 	}
+	if !c.maint.noDashboard {
+		c.server.Dashboard = server.NewDashboard(st, log, nil)
+	}
 	h, err := server.New(c.server, st, log)
 	if err != nil {
 		return err
 	}
 	defer h.Close()
+	c.maint.m.Logger = log
+	mctx, mcancel := context.WithCancel(ctx)
+	mdone := make(chan struct{})
+	go func() { defer close(mdone); server.RunMaintenance(mctx, st, c.maint.m) }()
+	defer func() { mcancel(); <-mdone }()
 	if tuf != nil {
 		if err := tuf.start(ctx, st, c.dataDir, c.server.MaxPayloadBytes, h.Registry(), c.tuf.resignEvery); err != nil {
 			return err

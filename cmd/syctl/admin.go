@@ -33,6 +33,7 @@ syctl group create --app A --name N --track T --channel C [--updates on|off]
 syctl group update --app A --name N [--track T] [--channel C] [--updates on|off] | group list --app A
 syctl instance list [--app A] [--group G] [--version V] [--status S] [--limit N] [--json]
 syctl instance show MACHINE-ID [--json]
+syctl group policy set|show … | rollout status|pause|resume … | channel promote … (see syctl rollout help)
 every command: --server URL (or SYCTL_SERVER), --token TOKEN (or SYCTL_TOKEN), --cacert PEM`
 
 // adminFlags are the flags every admin command takes.
@@ -50,6 +51,14 @@ func newAdminFlagSet(name string, stderr io.Writer) (*flag.FlagSet, *adminFlags)
 	fs.StringVar(&a.cacert, "cacert", "", "PEM file of the CA (or self-signed certificate) the server's certificate chains to")
 	fs.DurationVar(&a.timeout, "timeout", 0, "give up after this long (0: no limit; uploads can be long)")
 	return fs, a
+}
+
+// withTimeout applies --timeout to ctx.
+func (a *adminFlags) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if a.timeout > 0 {
+		return context.WithTimeout(ctx, a.timeout)
+	}
+	return context.WithCancel(ctx)
 }
 
 func (a *adminFlags) client() (*adminclient.Client, error) {
@@ -142,6 +151,20 @@ func admin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%w: %s needs a subcommand", errUsage, args[0])
 	}
 	cmd := args[0] + " " + args[1]
+	switch cmd {
+	case "group policy":
+		err := runPolicy(ctx, args[2:], stdout, stderr)
+		if errors.Is(err, errUsage) {
+			fmt.Fprintln(stderr, rolloutUsage)
+		}
+		return err
+	case "channel promote":
+		err := runPromote(ctx, args[2:], stdout, stderr)
+		if errors.Is(err, errUsage) {
+			fmt.Fprintln(stderr, rolloutUsage)
+		}
+		return err
+	}
 	fs, af := newAdminFlagSet(cmd, stderr)
 	var (
 		app, id, name, version, board, file, targets, url, sha256, sha1 string

@@ -60,6 +60,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runPayload(ctx, args[1:], stdout, stderr)
 	case "app", "release", "channel", "group", "instance":
 		return runAdmin(ctx, args, stdout, stderr)
+	case "rollout":
+		return runRollout(ctx, args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

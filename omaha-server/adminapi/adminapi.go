@@ -11,7 +11,11 @@
 //	GET         /api/v1/apps/{app}/channels/{channel}
 //	PUT         /api/v1/apps/{app}/channels/{channel}/releases/{board}   {version}
 //	GET  POST   /api/v1/apps/{app}/groups                      list, create {name, track, channel, updates_enabled}
-//	GET  PATCH  /api/v1/apps/{app}/groups/{group}              {track?, channel?, updates_enabled?}
+//	GET  PATCH  /api/v1/apps/{app}/groups/{group}              {track?, channel?, updates_enabled?, version?}
+//	GET  PUT    /api/v1/apps/{app}/groups/{group}/policy       {policy, version?} (package policy's JSON)
+//	GET         /api/v1/apps/{app}/groups/{group}/rollout?version=   progress (store.RolloutStatus)
+//	POST        /api/v1/apps/{app}/groups/{group}/rollout/pause|resume
+//	POST        /api/v1/apps/{app}/channels/{channel}/promote  {from}: every board's release of from
 //	GET         /api/v1/instances?app=&group=&version=&status=&limit=
 //	GET         /api/v1/instances/{machine-id}                 with status history
 //	GET         /api/v1/instances/{machine-id}/events?app=
@@ -23,6 +27,12 @@
 // MaxTargetsBytes, stored with the release), then "payload" (the file, streamed to disk
 // and hashed while written; see package payloads). A duplicate (app, version, board) is
 // 409 and leaves the existing release alone.
+//
+// Versioned writes: a group carries a version, incremented by every write. A PATCH of the
+// group or a PUT of its policy with a "version" field or an If-Match header (the version,
+// quotes optional) is refused with 409 when the group changed since; without either the
+// write applies to whatever is current. A policy is checked in full (policy.Validate) and
+// refused with 400 naming every problem.
 //
 // Errors are {"error": "one line"} with 400 (bad input), 401, 403, 404, 409 or 413; an
 // unexpected failure is 500 with a generic message and the detail in the log. Every
@@ -110,6 +120,12 @@ func (a *API) Register(r *mux.Router) {
 	s.HandleFunc("/apps/{app}/groups", a.createGroup).Methods(http.MethodPost)
 	s.HandleFunc("/apps/{app}/groups/{group}", a.getGroup).Methods(http.MethodGet)
 	s.HandleFunc("/apps/{app}/groups/{group}", a.updateGroup).Methods(http.MethodPatch)
+	s.HandleFunc("/apps/{app}/groups/{group}/policy", a.getPolicy).Methods(http.MethodGet)
+	s.HandleFunc("/apps/{app}/groups/{group}/policy", a.putPolicy).Methods(http.MethodPut)
+	s.HandleFunc("/apps/{app}/groups/{group}/rollout", a.rolloutStatus).Methods(http.MethodGet)
+	s.HandleFunc("/apps/{app}/groups/{group}/rollout/pause", a.pause).Methods(http.MethodPost)
+	s.HandleFunc("/apps/{app}/groups/{group}/rollout/resume", a.resume).Methods(http.MethodPost)
+	s.HandleFunc("/apps/{app}/channels/{channel}/promote", a.promote).Methods(http.MethodPost)
 	s.HandleFunc("/instances", a.listInstances).Methods(http.MethodGet)
 	s.HandleFunc("/instances/{machine}", a.getInstance).Methods(http.MethodGet)
 	s.HandleFunc("/instances/{machine}/events", a.listEvents).Methods(http.MethodGet)
@@ -162,7 +178,7 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		status = http.StatusNotFound
-	case errors.Is(err, store.ErrConflict), errors.Is(err, payloads.ErrBusy):
+	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrStale), errors.Is(err, payloads.ErrBusy):
 		status = http.StatusConflict
 	case errors.Is(err, store.ErrInvalid), errors.Is(err, payloads.ErrMismatch), errors.Is(err, payloads.ErrBadName),
 		errors.Is(err, errBadRequest), errors.Is(err, omaha.ErrVersion):
@@ -554,6 +570,8 @@ type GroupInput struct {
 	Track          *string `json:"track,omitempty"`
 	Channel        *string `json:"channel,omitempty"`
 	UpdatesEnabled *bool   `json:"updates_enabled,omitempty"`
+	// Version, on an update, is the group version the change was based on.
+	Version *int64 `json:"version,omitempty"`
 }
 
 func (a *API) createGroup(w http.ResponseWriter, r *http.Request) {
@@ -615,8 +633,16 @@ func (a *API) updateGroup(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, badRequest("a group's name cannot change"))
 		return
 	}
+	expect, err := expectedVersion(r, in.Version)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	v := mux.Vars(r)
 	g, err := a.cfg.Store.UpdateGroup(r.Context(), v["app"], v["group"], func(g *store.Group) error {
+		if err := checkVersion(g, expect); err != nil {
+			return err
+		}
 		if in.Track != nil {
 			g.Track = *in.Track
 		}

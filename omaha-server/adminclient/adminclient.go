@@ -19,6 +19,7 @@ import (
 	"strings"
 
 	"github.com/switchyard-os/switchyard/omaha-server/adminapi"
+	"github.com/switchyard-os/switchyard/omaha-server/policy"
 	"github.com/switchyard-os/switchyard/omaha-server/store"
 )
 
@@ -278,4 +279,52 @@ func (c *Client) GetInstance(ctx context.Context, machineID string) ([]store.Ins
 func (c *Client) ListEvents(ctx context.Context, app, machineID string) ([]store.Event, error) {
 	var out []store.Event
 	return out, c.get(ctx, "/api/v1/instances/"+esc(machineID)+"/events", url.Values{"app": {app}}, &out)
+}
+
+// GetPolicy reads a group's rollout policy and the group version it belongs to.
+func (c *Client) GetPolicy(ctx context.Context, app, group string) (adminapi.PolicyInput, error) {
+	var p adminapi.PolicyInput
+	err := c.get(ctx, "/api/v1/apps/"+esc(app)+"/groups/"+esc(group)+"/policy", nil, &p)
+	return p, err
+}
+
+// SetPolicy writes a group's rollout policy; with version > 0 the server refuses (409,
+// IsStatus(err, http.StatusConflict)) when the group changed since that version.
+func (c *Client) SetPolicy(ctx context.Context, app, group string, p policy.Policy, version int64) (store.Group, error) {
+	in := adminapi.PolicyInput{Policy: p}
+	if version > 0 {
+		in.Version = &version
+	}
+	var g store.Group
+	err := c.send(ctx, http.MethodPut, "/api/v1/apps/"+esc(app)+"/groups/"+esc(group)+"/policy", in, &g)
+	return g, err
+}
+
+// RolloutStatus reads a group's progress towards version ("" for its channel's release).
+func (c *Client) RolloutStatus(ctx context.Context, app, group, version string) (store.RolloutStatus, error) {
+	var st store.RolloutStatus
+	q := url.Values{}
+	if version != "" {
+		q.Set("version", version)
+	}
+	err := c.get(ctx, "/api/v1/apps/"+esc(app)+"/groups/"+esc(group)+"/rollout", q, &st)
+	return st, err
+}
+
+// SetPaused pauses or resumes (and so clears a halt of) a group's rollout.
+func (c *Client) SetPaused(ctx context.Context, app, group string, paused bool) (store.Group, error) {
+	action := "resume"
+	if paused {
+		action = "pause"
+	}
+	var g store.Group
+	err := c.send(ctx, http.MethodPost, "/api/v1/apps/"+esc(app)+"/groups/"+esc(group)+"/rollout/"+action, struct{}{}, &g)
+	return g, err
+}
+
+// Promote points channel to at the releases channel from offers.
+func (c *Client) Promote(ctx context.Context, app, from, to string) (store.Channel, error) {
+	var ch store.Channel
+	err := c.send(ctx, http.MethodPost, "/api/v1/apps/"+esc(app)+"/channels/"+esc(to)+"/promote", adminapi.PromoteInput{From: from}, &ch)
+	return ch, err
 }

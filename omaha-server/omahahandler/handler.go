@@ -282,20 +282,6 @@ func (h *Handler) answer(r *http.Request, snap *catalog.Snapshot, app *omaha.App
 	return resp, nil
 }
 
-// newer reports whether release version rel is newer than the running version; both were
-// validated before.
-func newer(rel, running string) bool {
-	pr, err := omaha.ParseVersion(rel)
-	if err != nil {
-		return false
-	}
-	pv, err := omaha.ParseVersion(running)
-	if err != nil {
-		return false
-	}
-	return pr.Compare(pv) > 0
-}
-
 func (h *Handler) offer(r *http.Request, rel store.Release) (*omaha.Offer, error) {
 	sum, err := hex.DecodeString(rel.SHA256)
 	if err != nil {

@@ -360,10 +360,10 @@ type Outcome int
 
 // Attempt outcomes.
 const (
-	Succeeded Outcome = iota
-	Failed            // 3/0 with an error code other than a rollback
-	RolledBack        // 3/0 with Flatcar's error code 44
-	TimedOut          // granted, no 3/1 within the policy's timeout
+	Succeeded  Outcome = iota
+	Failed             // 3/0 with an error code other than a rollback
+	RolledBack         // 3/0 with Flatcar's error code 44
+	TimedOut           // granted, no 3/1 within the policy's timeout
 )
 
 // Halt reports whether the recent outcomes (newest first; only the first HaltOf count)

@@ -1,0 +1,148 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/switchyard-os/switchyard/omaha-server/auth"
+	"github.com/switchyard-os/switchyard/omaha-server/dashboard"
+	"github.com/switchyard-os/switchyard/omaha-server/store"
+)
+
+// NewDashboard is the operator page over the store (for Config.Dashboard): status counts,
+// instance search and the version timeline from the store's fleet queries, rollout state
+// from the groups' rows, sign-in with the admin API's tokens.
+func NewDashboard(st store.Store, logger *slog.Logger, now func() time.Time) http.Handler {
+	src := fleetSource{st}
+	return dashboard.New(dashboard.Config{
+		Source: src, Rollouts: src, Tokens: st, Hash: auth.Hash, Logger: logger, Now: now,
+	}).Handler()
+}
+
+// fleetSource adapts store.Store to dashboard.Source and dashboard.Rollouts (the
+// dashboard package keeps its own types so it does not depend on how they are stored).
+type fleetSource struct{ store.Store }
+
+func (f fleetSource) StatusCounts(ctx context.Context, appID string) ([]dashboard.StatusCount, error) {
+	cs, err := f.Store.StatusCounts(ctx, appID)
+	out := make([]dashboard.StatusCount, len(cs))
+	for i, c := range cs {
+		out[i] = dashboard.StatusCount{Group: c.Group, Status: c.Status, Version: c.Version, Count: c.Count}
+	}
+	return out, err
+}
+
+func (f fleetSource) VersionTimeline(ctx context.Context, appID string, since time.Time) ([]dashboard.VersionSample, error) {
+	ss, err := f.Store.VersionTimeline(ctx, appID, since)
+	out := make([]dashboard.VersionSample, len(ss))
+	for i, s := range ss {
+		out[i] = dashboard.VersionSample{At: s.At, Version: s.Version, Count: s.Count}
+	}
+	return out, err
+}
+
+func (f fleetSource) RolloutStates(ctx context.Context, appID string) ([]dashboard.RolloutState, error) {
+	gs, err := f.Store.ListGroups(ctx, appID)
+	out := make([]dashboard.RolloutState, len(gs))
+	for i, g := range gs {
+		out[i] = dashboard.RolloutState{Group: g.Name, Paused: g.Paused, HaltReason: g.HaltReason, Percent: g.Policy.PercentOrAll()}
+	}
+	return out, err
+}
+
+// Maintenance is the background work of a server: sampling the version distribution for
+// the dashboard's chart and applying the retention policy.
+type Maintenance struct {
+	// SampleEvery is the sampling interval (DefaultSampleEvery when 0, none when < 0).
+	SampleEvery time.Duration
+	// KeepSamples bounds the samples' age (DefaultKeepSamples when 0).
+	KeepSamples time.Duration
+	// RetainInstances prunes instances not seen for this long (0: keep them).
+	RetainInstances time.Duration
+	// RetainEvents drops events older than this (0: keep them).
+	RetainEvents time.Duration
+	// PruneEvery is the retention interval (DefaultPruneEvery when 0).
+	PruneEvery time.Duration
+	Now        func() time.Time
+	Logger     *slog.Logger
+}
+
+// Defaults of Maintenance.
+const (
+	DefaultSampleEvery = 10 * time.Minute
+	DefaultKeepSamples = 90 * 24 * time.Hour
+	DefaultPruneEvery  = time.Hour
+)
+
+// RunMaintenance samples and prunes st at start and then on its intervals, until ctx
+// ends. Failures are logged and retried at the next tick; several replicas may run it
+// (a sample at the same millisecond is one row; pruning is idempotent).
+func RunMaintenance(ctx context.Context, st store.Store, m Maintenance) {
+	if m.SampleEvery == 0 {
+		m.SampleEvery = DefaultSampleEvery
+	}
+	if m.KeepSamples <= 0 {
+		m.KeepSamples = DefaultKeepSamples
+	}
+	if m.PruneEvery <= 0 {
+		m.PruneEvery = DefaultPruneEvery
+	}
+	if m.Now == nil {
+		m.Now = time.Now
+	}
+	if m.Logger == nil {
+		m.Logger = slog.New(slog.DiscardHandler)
+	}
+	prune := m.RetainInstances > 0 || m.RetainEvents > 0
+	sample := func() {
+		now := m.Now()
+		if err := st.SampleVersions(ctx, now, now.Add(-m.KeepSamples)); err != nil && ctx.Err() == nil {
+			m.Logger.Error("sampling the version distribution", "err", err)
+		}
+	}
+	pruneOnce := func() {
+		now := m.Now()
+		var r store.Retention
+		if m.RetainInstances > 0 {
+			r.InstancesBefore = now.Add(-m.RetainInstances)
+		}
+		if m.RetainEvents > 0 {
+			r.EventsBefore = now.Add(-m.RetainEvents)
+		}
+		start := time.Now()
+		p, err := st.Prune(ctx, r)
+		if err != nil {
+			if ctx.Err() == nil {
+				m.Logger.Error("retention", "err", err)
+			}
+			return
+		}
+		m.Logger.Info("retention", "instances", p.Instances, "history", p.History, "events", p.Events, "attempts", p.Attempts,
+			"took", time.Since(start).Round(time.Millisecond))
+	}
+	var sampleC, pruneC <-chan time.Time
+	if m.SampleEvery > 0 {
+		sample()
+		t := time.NewTicker(m.SampleEvery)
+		defer t.Stop()
+		sampleC = t.C
+	}
+	if prune {
+		pruneOnce()
+		t := time.NewTicker(m.PruneEvery)
+		defer t.Stop()
+		pruneC = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-sampleC:
+			sample()
+		case <-pruneC:
+			pruneOnce()
+		}
+	}
+}
