@@ -328,3 +328,9 @@ func (c *Client) Promote(ctx context.Context, app, from, to string) (store.Chann
 	err := c.send(ctx, http.MethodPost, "/api/v1/apps/"+esc(app)+"/channels/"+esc(to)+"/promote", adminapi.PromoteInput{From: from}, &ch)
 	return ch, err
 }
+
+// GetGroup reads one group, with its policy, rollout state and version.
+func (c *Client) GetGroup(ctx context.Context, app, name string) (store.Group, error) {
+	var g store.Group
+	return g, c.get(ctx, "/api/v1/apps/"+esc(app)+"/groups/"+esc(name), nil, &g)
+}

@@ -80,8 +80,13 @@ func token(t *testing.T, st store.Store, role store.Role) string {
 }
 
 func newFixture(t *testing.T, st store.Store) *fixture {
+	return newFixtureConfig(t, st, server.Config{})
+}
+
+func newFixtureConfig(t *testing.T, st store.Store, cfg server.Config) *fixture {
 	f := &fixture{t: t, st: st, dataDir: t.TempDir()}
-	s, err := server.New(server.Config{DataDir: f.dataDir, ServerName: "test"}, st, nil)
+	cfg.DataDir, cfg.ServerName = f.dataDir, "test"
+	s, err := server.New(cfg, st, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
