@@ -141,10 +141,10 @@ func expectBoot(ctx context.Context, t testing.TB, vm *qemu.VM, partition, versi
 	}
 }
 
-// expectLog waits for a line of the daemon's log (slog text) with msg.
+// expectLog waits for a line of the daemon's log (slog text) with msg and returns the whole line.
 func expectLog(ctx context.Context, t testing.TB, vm *qemu.VM, msg string) []string {
 	t.Helper()
-	m, err := vm.Expect(ctx, regexp.MustCompile(`^\[update-engine\] .*msg="?`+regexp.QuoteMeta(msg)))
+	m, err := vm.Expect(ctx, regexp.MustCompile(`^\[update-engine\] .*msg="?`+regexp.QuoteMeta(msg)+`.*$`))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"reflect"
+	"regexp"
+	"slices"
 	"testing"
 	"time"
 
@@ -16,7 +18,7 @@ import (
 // marks USR-B good, and the server records 3/2 and the instance complete on v2.
 func TestUpdate(t *testing.T) {
 	env := vmtest.New(t)
-	ctx := timeout(t, 10*time.Minute)
+	ctx := timeout(t, 6*time.Minute)
 	w := newWorld(t, "e2e-update")
 	v1 := w.guestOS(ctx, env, "1.0.0", releaseOpts{})
 	v2 := w.guestOS(ctx, env, "2.0.0", releaseOpts{})
@@ -64,4 +66,70 @@ func TestUpdate(t *testing.T) {
 	if n := vm.Boots(); n != 2 {
 		t.Errorf("the guest booted %d times, want 2", n)
 	}
+}
+
+// TestRollback: v2 runs from USR-A and installs a broken v3 (its application check fails).
+// v3 boots once on USR-B, which spends its only try; the daemon's health checks fail, so it
+// does not mark USR-B good. The machine is then power-cycled (what a hardware watchdog or an
+// operator does to a host whose service is down): the boot selector falls back to v2 on USR-A,
+// and the daemon reports the rollback (3/0, errorcode 44), which the server records.
+func TestRollback(t *testing.T) {
+	env := vmtest.New(t)
+	ctx := timeout(t, 6*time.Minute)
+	w := newWorld(t, "e2e-rollback")
+	v2 := w.guestOS(ctx, env, "2.0.0", releaseOpts{})
+	v3 := w.guestOS(ctx, env, "3.0.0", releaseOpts{broken: true})
+	w.publish("3.0.0", usr(ctx, t, env, v3))
+	disk := env.Disk(t, &v2, nil)
+	m := machine{id: "e2e00000000000000000000000000002", group: "e2e-rollback"}
+
+	vm := env.Start(t, disk, m.cmdline(), env.Forward(443, w.addr))
+	expectBoot(ctx, t, vm, "3", "2.0.0")
+	expectSelfReboot(ctx, t, vm)
+	judgeSlot(t, disk, layout.NumUSRB, slots.State{Priority: 2, Tries: 1})
+
+	if err := vm.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	expectBoot(ctx, t, vm, "4", "3.0.0")
+	expectLog(ctx, t, vm, "booted the new partition: running health checks")
+	// The daemon ran the release's own check, which said why.
+	if l := expectLog(ctx, t, vm, "health checks failed"); !regexp.MustCompile(`app-check: version 3\.0\.0 does not come up`).MatchString(l[0]) {
+		t.Errorf("the health failure does not carry app-check's message: %s", l[0])
+	}
+	// The try is spent and nothing marked USR-B good: the next boot cannot choose it.
+	judgeSlot(t, disk, layout.NumUSRB, slots.State{Priority: 2, Tries: 0})
+	judgeSlot(t, disk, layout.NumUSRA, slots.State{Priority: 1, Successful: true})
+	if got := w.events(m.id); slices.Contains(got, "3/2 prev=2.0.0") {
+		t.Fatalf("the broken release was confirmed: events %v", got)
+	}
+
+	vm.Kill()
+	if err := vm.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	expectBoot(ctx, t, vm, "3", "2.0.0")
+	expectLog(ctx, t, vm, "the update did not stick")
+	waitFor(ctx, t, "the server to record the rollback", func() bool {
+		return slices.Contains(w.events(m.id), "3/0 code=44")
+	})
+	d, err := w.admin.GetInstance(ctx, m.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var statuses []store.Status
+	for _, i := range d {
+		for _, h := range i.History {
+			statuses = append(statuses, h.Status)
+		}
+	}
+	if !slices.Contains(statuses, store.StatusRolledBack) {
+		t.Errorf("the instance's status history %v has no %s", statuses, store.StatusRolledBack)
+	}
+	if i := w.instance(m.id); i.Version != "2.0.0" {
+		t.Errorf("the server sees version %s, want 2.0.0", i.Version)
+	}
+	judgeSlot(t, disk, layout.NumUSRA, slots.State{Priority: 1, Successful: true})
+	// The automatic halt of the rollout on a failure threshold is asserted once omaha-server
+	// serves group policies (omaha-server/policy is not yet wired into the Omaha handler).
 }
