@@ -43,13 +43,19 @@ type adminFlags struct {
 }
 
 func newAdminFlagSet(name string, stderr io.Writer) (*flag.FlagSet, *adminFlags) {
+	return newAdminFlagSetTimeout(name, stderr, "timeout")
+}
+
+// newAdminFlagSetTimeout is newAdminFlagSet with the request timeout under another flag
+// name, for commands whose own --timeout means something else (group policy set).
+func newAdminFlagSetTimeout(name string, stderr io.Writer, timeoutFlag string) (*flag.FlagSet, *adminFlags) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	a := &adminFlags{}
 	fs.StringVar(&a.server, "server", os.Getenv("SYCTL_SERVER"), "omaha-server base URL (env SYCTL_SERVER)")
 	fs.StringVar(&a.token, "token", os.Getenv("SYCTL_TOKEN"), "admin API bearer token (env SYCTL_TOKEN)")
 	fs.StringVar(&a.cacert, "cacert", "", "PEM file of the CA (or self-signed certificate) the server's certificate chains to")
-	fs.DurationVar(&a.timeout, "timeout", 0, "give up after this long (0: no limit; uploads can be long)")
+	fs.DurationVar(&a.timeout, timeoutFlag, 0, "give up after this long (0: no limit; uploads can be long)")
 	return fs, a
 }
 

@@ -184,6 +184,10 @@ func runPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	sub := args[0]
 	fs, af := newAdminFlagSet("group policy "+sub, stderr)
+	if sub == "set" {
+		// --timeout is the policy's update timeout here; the request timeout moves aside.
+		fs, af = newAdminFlagSetTimeout("group policy "+sub, stderr, "http-timeout")
+	}
 	var app, name string
 	var asJSON bool
 	fs.StringVar(&app, "app", flatcarAppID, "application ID")
