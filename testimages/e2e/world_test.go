@@ -158,7 +158,11 @@ func newWorld(t testing.TB, group string) *world {
 				w.ranges = append(w.ranges, start)
 				w.mu.Unlock()
 			}
-			rw = &countingWriter{ResponseWriter: rw, w: w}
+			cw := &countingWriter{ResponseWriter: rw, w: w}
+			start := time.Now()
+			s.ServeHTTP(cw, req)
+			t.Logf("payload request %s Range=%q: %d bytes sent in %v", req.URL.Path, req.Header.Get("Range"), cw.n, time.Since(start).Round(time.Millisecond))
+			return
 		}
 		s.ServeHTTP(rw, req)
 	}))
@@ -238,6 +242,7 @@ func testCA(t testing.TB) ([]byte, tls.Certificate) {
 type countingWriter struct {
 	http.ResponseWriter
 	w *world
+	n int64
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {
@@ -250,6 +255,7 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 		}
 		m, err := c.ResponseWriter.Write(p[:n])
 		written += m
+		c.n += int64(m)
 		c.w.served.Add(int64(m))
 		if err != nil {
 			return written, err
