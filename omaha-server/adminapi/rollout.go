@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/gorilla/mux"
+	"github.com/switchyard-os/switchyard/omaha"
 	"github.com/switchyard-os/switchyard/omaha-server/policy"
 	"github.com/switchyard-os/switchyard/omaha-server/store"
 )
@@ -116,6 +117,12 @@ func (a *API) resume(w http.ResponseWriter, r *http.Request) { a.setPaused(w, r,
 func (a *API) rolloutStatus(w http.ResponseWriter, r *http.Request) {
 	v, q := mux.Vars(r), r.URL.Query()
 	version := q.Get("version")
+	if version != "" {
+		if _, err := omaha.ParseVersion(version); err != nil {
+			a.fail(w, r, badRequest("version %q: %v", version, err))
+			return
+		}
+	}
 	if version == "" {
 		g, err := a.cfg.Store.GetGroup(r.Context(), v["app"], v["group"])
 		if err != nil {
