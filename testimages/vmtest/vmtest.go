@@ -128,7 +128,14 @@ func (e *Env) Forward(guestPort uint16, host netip.AddrPort) qemu.GuestForward {
 // is kept after the test for a look at a failed boot.
 func (e *Env) Start(t testing.TB, disk string, cmdline []string, fwd ...qemu.GuestForward) *qemu.VM {
 	t.Helper()
-	logPath := filepath.Join(e.Builder.Cache, "console", strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())+".log")
+	return e.StartNamed(t, t.Name(), disk, cmdline, fwd...)
+}
+
+// StartNamed is Start for a test that runs several VMs: each console log is named for name
+// (build/testimages/console/NAME.log) instead of the test.
+func (e *Env) StartNamed(t testing.TB, name, disk string, cmdline []string, fwd ...qemu.GuestForward) *qemu.VM {
+	t.Helper()
+	logPath := filepath.Join(e.Builder.Cache, "console", strings.NewReplacer("/", "_", " ", "_").Replace(name)+".log")
 	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
 		t.Fatal(err)
 	}
