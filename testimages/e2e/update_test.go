@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchyard-os/switchyard/omaha-server/policy"
 	"github.com/switchyard-os/switchyard/omaha-server/store"
 	"github.com/switchyard-os/switchyard/partitions/layout"
 	"github.com/switchyard-os/switchyard/partitions/slots"
@@ -72,7 +73,8 @@ func TestUpdate(t *testing.T) {
 // v3 boots once on USR-B, which spends its only try; the daemon's health checks fail, so it
 // does not mark USR-B good. The machine is then power-cycled (what a hardware watchdog or an
 // operator does to a host whose service is down): the boot selector falls back to v2 on USR-A,
-// and the daemon reports the rollback (3/0, errorcode 44), which the server records.
+// and the daemon reports the rollback (3/0, errorcode 44), which the server records. The
+// group's policy halts the rollout at one failure: the server stops offering v3.
 func TestRollback(t *testing.T) {
 	env := vmtest.New(t)
 	ctx := timeout(t, 6*time.Minute)
@@ -80,6 +82,10 @@ func TestRollback(t *testing.T) {
 	v2 := w.guestOS(ctx, env, "2.0.0", releaseOpts{})
 	v3 := w.guestOS(ctx, env, "3.0.0", releaseOpts{broken: true})
 	w.publish("3.0.0", usr(ctx, t, env, v3))
+	// One failed attempt of the last one halts the group's rollout.
+	if _, err := w.admin.SetPolicy(ctx, store.FlatcarAppID, "e2e-rollback", policy.Policy{HaltFailures: 1, HaltOf: 1}, 0); err != nil {
+		t.Fatal(err)
+	}
 	disk := env.Disk(t, &v2, nil)
 	m := machine{id: "e2e00000000000000000000000000002", group: "e2e-rollback"}
 
@@ -130,6 +136,29 @@ func TestRollback(t *testing.T) {
 		t.Errorf("the server sees version %s, want 2.0.0", i.Version)
 	}
 	judgeSlot(t, disk, layout.NumUSRA, slots.State{Priority: 1, Successful: true})
-	// The automatic halt of the rollout on a failure threshold is asserted once omaha-server
-	// serves group policies (omaha-server/policy is not yet wired into the Omaha handler).
+
+	// The rollback tripped the group's automatic halt: the server says so, and the guest's
+	// next checks on v2 are answered noupdate although the channel still points at v3.
+	g, err := w.admin.GetGroup(ctx, store.FlatcarAppID, "e2e-rollback")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !g.Halted() {
+		t.Fatalf("the group's rollout is not halted after the rollback (policy %+v)", g.Policy)
+	}
+	t.Logf("rollout halted: %s", g.HaltReason)
+	rs, err := w.admin.RolloutStatus(ctx, store.FlatcarAppID, "e2e-rollback", "3.0.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs.RolledBack != 1 || rs.Complete != 0 || rs.HaltReason == "" {
+		t.Errorf("rollout status of 3.0.0: %+v, want one rollback, none complete, halted", rs)
+	}
+	expectLog(ctx, t, vm, "no update available")
+	expectLog(ctx, t, vm, "no update available")
+	evs := w.events(m.id)
+	if i := slices.Index(evs, "3/0 code=44"); slices.Contains(evs[i+1:], "13/1") {
+		t.Errorf("the halted rollout was offered again: events %v", evs)
+	}
+	judgeSlot(t, disk, layout.NumUSRB, slots.State{Priority: 2, Tries: 0})
 }
