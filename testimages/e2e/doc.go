@@ -28,8 +28,9 @@
 //
 //	TestUpdate    v1 on USR-A installs v2, reboots itself, confirms v2 on USR-B; the server
 //	              records 3/2 and the instance complete.
-//	TestRollback  a broken v3 fails its health check; its one try is spent, the guest falls
-//	              back to v2 and reports errorcode 44.
+//	TestRollback  a broken v3 fails its health check; its one try is spent, the power-cycled
+//	              guest falls back to v2 and reports errorcode 44; the group's failure
+//	              threshold halts the rollout and v3 is not offered again.
 //	TestPowerCut  QEMU killed at a random point of the payload write, then between the first
 //	              and last GPT write of the flip; the guest boots the old version each time
 //	              and the next attempt resumes (HTTP Range, < 1.2x the payload served).
@@ -37,4 +38,9 @@
 //	              never two holders, each guest reboots while it holds the slot.
 //
 // Each console is kept in build/testimages/console/TESTNAME.log.
+//
+// Invariants the scenarios check after every boot and cut: the guest runs a version whose
+// partition the GPT allowed (read on the host with partitions/gpt and Debian's cgpt), a
+// partition is bootable only once its payload is whole and verified, and the server's record
+// (events, instance status, rollout) matches what the console shows.
 package e2e
