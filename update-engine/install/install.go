@@ -12,9 +12,9 @@
 //  3. The data section streams through payload's applier: each operation's data is hashed
 //     against the signed manifest before it is decompressed (in parallel) and written in order
 //     through the disk Window, which refuses any byte outside the target partition.
-//  4. After written operations a checkpoint is persisted (at most every CheckpointBytes of
-//     payload or CheckpointEvery, each costing an fsync): the next operation, its payload
-//     offset, and the SHA-256 state of every payload byte before that offset. A later attempt
+//  4. After written operations the target is synced and a checkpoint is persisted (at most
+//     every CheckpointBytes of payload or CheckpointEvery, each costing two fsyncs): the
+//     next operation, its payload offset, and the SHA-256 state of every payload byte before that offset. A later attempt
 //     for the same payload (the engine matches it by Omaha's hash) re-reads only the header
 //     and manifest, then continues with an HTTP Range request at the next operation's data,
 //     restoring the hash state.
@@ -332,6 +332,15 @@ func (in *Installer) Install(ctx context.Context, job *engine.Job) (err error) {
 				return
 			}
 			lastOff, lastTime = off, now()
+			// The checkpoint promises that every operation before next is on the disk: sync
+			// the partition first, or a power cut keeps the checkpoint and loses the data.
+			if err := g.Sync(); err != nil {
+				if cpErr == nil {
+					cpErr = err
+					log.Warn("syncing the target before a checkpoint", "err", err)
+				}
+				return
+			}
 			b, _ := json.Marshal(checkpoint{Hash: st})
 			if err := job.Checkpoint(state.Resume{NextOperation: next, Offset: off, Applier: b}); err != nil && cpErr == nil {
 				cpErr = err

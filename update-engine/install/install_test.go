@@ -295,3 +295,47 @@ func TestRefusals(t *testing.T) {
 		})
 	}
 }
+
+// syncCounter counts the syncs of a target.
+type syncCounter struct {
+	Target
+	syncs atomic.Int64
+}
+
+func (s *syncCounter) Sync() error {
+	err := s.Target.Sync()
+	s.syncs.Add(1)
+	return err
+}
+
+// TestCheckpointAfterSync: a checkpoint promises that the operations before it are on the
+// disk, so the partition is synced before each checkpoint is saved. Without it a power cut
+// keeps the checkpoint and loses the data, and the resumed payload fails its partition hash.
+func TestCheckpointAfterSync(t *testing.T) {
+	f := newFixture(t, 1<<20, 64<<10)
+	srv := serve(t, f.payload, 0, 0)
+	in := f.installer(srv)
+	tr := &syncCounter{}
+	in.Open = func(ctx context.Context, n int) (Target, error) {
+		w, err := f.dk.OpenTarget(ctx, n)
+		tr.Target = w
+		return tr, err
+	}
+	checked, lastSyncs := 0, int64(0)
+	job := f.job(srv.URL, nil, nil)
+	job.Checkpoint = func(r state.Resume) error {
+		n := tr.syncs.Load()
+		if n <= lastSyncs {
+			t.Errorf("checkpoint at operation %d saved without a sync of the partition since the last one", r.NextOperation)
+		}
+		lastSyncs = n
+		checked++
+		return nil
+	}
+	if err := in.Install(t.Context(), job); err != nil {
+		t.Fatal(err)
+	}
+	if checked == 0 {
+		t.Fatal("no checkpoint was saved")
+	}
+}
