@@ -210,7 +210,12 @@ func judgeSlot(t testing.TB, disk string, n int, want slots.State) {
 		if err != nil {
 			t.Fatalf("cgpt show: %v\n%s", err, out)
 		}
-		if v[i], err = strconv.Atoi(strings.TrimSpace(string(out))); err != nil {
+		// On a GPT whose copies disagree cgpt warns first; the value is the last line.
+		lines := strings.Fields(string(out))
+		if len(lines) == 0 {
+			t.Fatalf("cgpt show %s: no output", f)
+		}
+		if v[i], err = strconv.Atoi(lines[len(lines)-1]); err != nil {
 			t.Fatalf("cgpt show %s: %q", f, out)
 		}
 	}

@@ -94,6 +94,10 @@ func TestPowerCut(t *testing.T) {
 	if !tb.Clean() && flipped {
 		t.Fatalf("an interrupted flip reads as flipped")
 	}
+	if !flipped {
+		// cgpt reads the primary copy too: USR-B is still the unbootable target.
+		judgeSlot(t, disk, layout.NumUSRB, slots.State{})
+	}
 
 	if err := vm.Restart(ctx); err != nil {
 		t.Fatal(err)
