@@ -17,10 +17,10 @@ import (
 	"time"
 
 	"github.com/sigstore/sigstore/pkg/signature"
-	"go.etcd.io/etcd/server/v3/embed"
 
 	"github.com/switchyard-os/switchyard/omaha-server/adminapi"
 	"github.com/switchyard-os/switchyard/omaha-server/adminclient"
+	"github.com/switchyard-os/switchyard/rebootlock/etcdtest"
 	"github.com/switchyard-os/switchyard/signing/keys"
 	sytuf "github.com/switchyard-os/switchyard/signing/tuf"
 	"github.com/switchyard-os/switchyard/signing/tuf/repo"
@@ -232,20 +232,7 @@ func TestServeTUF(t *testing.T) {
 
 // TestServeFleetLock: --fleetlock-etcd serves the FleetLock protocol on a real etcd.
 func TestServeFleetLock(t *testing.T) {
-	cfg := embed.NewConfig()
-	cfg.Dir = t.TempDir()
-	cfg.LogLevel = "error"
-	e, err := embed.StartEtcd(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	select {
-	case <-e.Server.ReadyNotify():
-	case <-time.After(30 * time.Second):
-		t.Fatal("etcd did not start")
-	}
-	endpoint := e.Clients[0].Addr().String()
+	endpoint := strings.TrimPrefix(etcdtest.Start(t), "http://")
 	addr, log, stop := serveInBackground(t, []string{"--data-dir", t.TempDir(), "--listen", "127.0.0.1:0",
 		"--fleetlock-etcd", "http://" + endpoint})
 	defer stop()

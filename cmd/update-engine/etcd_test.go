@@ -2,54 +2,19 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"go.etcd.io/etcd/server/v3/embed"
-
 	"github.com/switchyard-os/switchyard/rebootlock"
+	"github.com/switchyard-os/switchyard/rebootlock/etcdtest"
 	"github.com/switchyard-os/switchyard/rebootlock/fleetlock"
 )
 
 // startEtcd runs a one-member etcd on free loopback ports and returns its endpoint.
-func startEtcd(t *testing.T) string {
-	t.Helper()
-	var ports []int
-	for range 2 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-		l.Close()
-	}
-	cfg := embed.NewConfig()
-	cfg.Dir = t.TempDir()
-	cu, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", ports[0]))
-	pu, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", ports[1]))
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
-	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*pu}, []url.URL{*pu}
-	cfg.InitialCluster = cfg.Name + "=" + pu.String()
-	cfg.Logger, cfg.LogLevel, cfg.LogOutputs = "zap", "error", []string{"/dev/null"}
-	cfg.UnsafeNoFsync = true
-	e, err := embed.StartEtcd(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	select {
-	case <-e.Server.ReadyNotify():
-	case <-time.After(30 * time.Second):
-		t.Fatal("etcd not ready")
-	}
-	return cu.String()
-}
+func startEtcd(t *testing.T) string { return etcdtest.Start(t) }
 
 // TestEtcdLockAcrossReboot: under etcd-lock the daemon takes a slot of its group's
 // semaphore before it reboots, holds it across the reboot, and gives it back only once the

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"net/url"
 	"slices"
@@ -14,12 +13,12 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/server/v3/embed"
 
 	"github.com/switchyard-os/switchyard/omaha-server/store"
 	"github.com/switchyard-os/switchyard/partitions/layout"
 	"github.com/switchyard-os/switchyard/partitions/slots"
 	"github.com/switchyard-os/switchyard/rebootlock"
+	"github.com/switchyard-os/switchyard/rebootlock/etcdtest"
 	"github.com/switchyard-os/switchyard/testimages/qemu"
 	"github.com/switchyard-os/switchyard/testimages/vmtest"
 )
@@ -27,35 +26,11 @@ import (
 // startEtcd runs a one-member etcd on free loopback ports and returns its client address.
 func startEtcd(t testing.TB) netip.AddrPort {
 	t.Helper()
-	var ports []int
-	for range 2 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-		l.Close()
-	}
-	cfg := embed.NewConfig()
-	cfg.Dir = t.TempDir()
-	cu, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", ports[0]))
-	pu, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", ports[1]))
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
-	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*pu}, []url.URL{*pu}
-	cfg.InitialCluster = cfg.Name + "=" + pu.String()
-	cfg.Logger, cfg.LogLevel, cfg.LogOutputs = "zap", "error", []string{"/dev/null"}
-	cfg.UnsafeNoFsync = true
-	e, err := embed.StartEtcd(cfg)
+	u, err := url.Parse(etcdtest.Start(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(e.Close)
-	select {
-	case <-e.Server.ReadyNotify():
-	case <-time.After(30 * time.Second):
-		t.Fatal("etcd not ready")
-	}
-	return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(ports[0]))
+	return netip.MustParseAddrPort(u.Host)
 }
 
 // holdersLog follows a group's holders prefix through an etcd watch: every change, in
