@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -90,9 +91,10 @@ func (l *lazyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // tufSetup holds what serve needs to finish wiring TUF after the server exists.
 type tufSetup struct {
-	cfg     tufhost.Config
-	handler lazyHandler
-	host    atomic.Pointer[tufhost.Host]
+	cfg      tufhost.Config
+	payloads *releasePayloads
+	handler  lazyHandler
+	host     atomic.Pointer[tufhost.Host]
 }
 
 // prepareTUF loads the online keys and the initial root; the host itself opens in start.
@@ -142,7 +144,8 @@ func (s *tufSetup) start(ctx context.Context, st store.Store, dataDir string, ma
 	if err != nil {
 		return err
 	}
-	s.cfg.Payloads = releasePayloads{store: st, dir: pd}
+	s.payloads = &releasePayloads{store: st, dir: pd, now: time.Now}
+	s.cfg.Payloads = s.payloads
 	s.cfg.Registerer = reg
 	h, err := tufhost.Open(ctx, s.cfg)
 	if err != nil {
@@ -164,12 +167,12 @@ func (s *tufSetup) start(ctx context.Context, st store.Store, dataDir string, ma
 // snapshot and timestamp. A release without targets metadata (for hosts that do not speak
 // TUF, such as Flatcar's update_engine) is recorded as such; update-engine never installs it.
 func (s *tufSetup) checkRelease(ctx context.Context, r store.Release) error {
+	if len(r.TargetsMetadata) == 0 {
+		return nil
+	}
 	h := s.host.Load()
 	if h == nil {
 		return errors.New("the TUF repository is not open yet")
-	}
-	if len(r.TargetsMetadata) == 0 {
-		return nil
 	}
 	sum, err := hex.DecodeString(r.SHA256)
 	if err != nil || len(sum) != 32 {
@@ -185,33 +188,73 @@ func (s *tufSetup) checkRelease(ctx context.Context, r store.Release) error {
 	if _, err := h.Publish(ctx, u); err != nil {
 		return fmt.Errorf("publishing the targets metadata: %w", err)
 	}
+	s.payloads.invalidate()
 	return nil
 }
 
-// releasePayloads opens a hosted release's payload by its SHA-256, for /tuf/targets/….
+// releasePayloads opens a hosted release's payload by its SHA-256, for /tuf/targets/…. It
+// keeps an index of the hosted releases and rebuilds it on a miss at most once per
+// indexTTL, so requests for unknown hashes (anyone may send them) cannot make every request
+// list every release.
 type releasePayloads struct {
 	store store.Store
 	dir   *payloads.Dir
+	now   func() time.Time
+
+	mu      sync.Mutex
+	index   map[string]payloads.Key
+	builtAt time.Time
 }
 
-func (p releasePayloads) OpenPayload(ctx context.Context, _ string, sum [32]byte) (io.ReadSeekCloser, error) {
-	want := hex.EncodeToString(sum[:])
+const indexTTL = 10 * time.Second
+
+func (p *releasePayloads) lookup(ctx context.Context, sum string) (payloads.Key, bool, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if k, ok := p.index[sum]; ok {
+		return k, true, nil
+	}
+	if p.index != nil && p.now().Sub(p.builtAt) < indexTTL {
+		return payloads.Key{}, false, nil
+	}
 	apps, err := p.store.ListApps(ctx)
 	if err != nil {
-		return nil, err
+		return payloads.Key{}, false, err
 	}
+	index := map[string]payloads.Key{}
 	for _, a := range apps {
 		rels, err := p.store.ListReleases(ctx, a.ID)
 		if err != nil {
-			return nil, err
+			return payloads.Key{}, false, err
 		}
 		for _, r := range rels {
-			if r.Hosted && strings.EqualFold(r.SHA256, want) {
-				return p.dir.Open(payloads.Key{App: r.AppID, Board: r.Board, Version: r.Version, Name: r.FileName})
+			if r.Hosted {
+				index[strings.ToLower(r.SHA256)] = payloads.Key{App: r.AppID, Board: r.Board, Version: r.Version, Name: r.FileName}
 			}
 		}
 	}
-	return nil, fmt.Errorf("no hosted release with SHA-256 %s: %w", want, fs.ErrNotExist)
+	p.index, p.builtAt = index, p.now()
+	k, ok := index[sum]
+	return k, ok, nil
+}
+
+// invalidate makes the next miss rebuild the index at once (a release was just published).
+func (p *releasePayloads) invalidate() {
+	p.mu.Lock()
+	p.builtAt = time.Time{}
+	p.mu.Unlock()
+}
+
+func (p *releasePayloads) OpenPayload(ctx context.Context, _ string, sum [32]byte) (io.ReadSeekCloser, error) {
+	want := hex.EncodeToString(sum[:])
+	k, ok, err := p.lookup(ctx, want)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("no hosted release with SHA-256 %s: %w", want, fs.ErrNotExist)
+	}
+	return p.dir.Open(k)
 }
 
 // fleetLock builds the FleetLock handler on the etcd cluster.
@@ -253,11 +296,15 @@ func (s *tufSetup) adminRoutes(next http.Handler, tokens auth.Lookup) http.Handl
 			json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
 		}
 		if _, err := auth.Authorize(r.Context(), tokens, r); err != nil {
-			code := http.StatusUnauthorized
-			if errors.Is(err, auth.ErrForbidden) {
-				code = http.StatusForbidden
+			switch {
+			case errors.Is(err, auth.ErrUnauthenticated):
+				fail(http.StatusUnauthorized, err)
+			case errors.Is(err, auth.ErrForbidden):
+				fail(http.StatusForbidden, err)
+			default:
+				s.cfg.Logger.Error("checking an admin token", "err", err)
+				fail(http.StatusInternalServerError, errors.New("checking the token failed; see the server log"))
 			}
-			fail(code, err)
 			return
 		}
 		h := s.host.Load()
@@ -270,8 +317,13 @@ func (s *tufSetup) adminRoutes(next http.Handler, tokens auth.Lookup) http.Handl
 			json.NewEncoder(w).Encode(h.State())
 		case r.URL.Path == "/api/v1/tuf/roots" && r.Method == http.MethodPost:
 			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRootUpload))
-			if err != nil {
-				fail(http.StatusRequestEntityTooLarge, fmt.Errorf("reading the root: %w", err))
+			var tooLarge *http.MaxBytesError
+			switch {
+			case errors.As(err, &tooLarge):
+				fail(http.StatusRequestEntityTooLarge, fmt.Errorf("the root is larger than %d bytes", maxRootUpload))
+				return
+			case err != nil:
+				fail(http.StatusBadRequest, fmt.Errorf("reading the root: %w", err))
 				return
 			}
 			state, err := h.Publish(r.Context(), tufhost.Upload{Roots: [][]byte{body}})
