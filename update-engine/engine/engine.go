@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/switchyard-os/switchyard/omaha"
@@ -60,7 +61,7 @@ type Engine struct {
 	// owned by the Run goroutine
 	failures  int
 	poll      time.Duration
-	rebooting bool
+	rebooting atomic.Bool // a reboot goroutine runs, or ran and rebooted
 }
 
 // New returns an engine; it reads nothing until Run, Once or PostBoot.
@@ -199,14 +200,15 @@ func (e *Engine) Run(ctx context.Context) error {
 }
 
 func (e *Engine) startReboot(ctx context.Context) {
-	if e.o.Rebooter == nil || e.rebooting {
+	if e.o.Rebooter == nil || !e.rebooting.CompareAndSwap(false, true) {
 		return
 	}
-	e.rebooting = true
 	go func() {
 		e.log.Info("update applied: waiting for the reboot window and lock", "strategy", e.o.RebootStrategy)
 		if err := e.o.Rebooter.Reboot(ctx); err != nil && ctx.Err() == nil {
-			e.log.Error("reboot failed", "err", err)
+			// The next cycle tries again (the window, the lock and the command are re-checked).
+			e.log.Error("reboot failed; trying again at the next cycle", "err", err)
+			e.rebooting.Store(false)
 		}
 	}()
 }

@@ -564,3 +564,45 @@ func TestCrashBetweenFlipAndState(t *testing.T) {
 		t.Errorf("target not marked good: %+v", b)
 	}
 }
+
+// failingRebooter fails its first Reboot, as a reboot command that exits non-zero or an
+// etcd that is down would, then succeeds.
+type failingRebooter struct{ countingRebooter }
+
+func (f *failingRebooter) Reboot(ctx context.Context) error {
+	f.countingRebooter.Reboot(ctx)
+	if n, _ := f.counts(); n == 1 {
+		return errors.New("reboot command exited 1")
+	}
+	return nil
+}
+
+// TestRunRetriesFailedReboot: a failed reboot is tried again at a later cycle instead of
+// leaving the host in UPDATED_NEED_REBOOT until the daemon restarts.
+func TestRunRetriesFailedReboot(t *testing.T) {
+	r := newRig(t)
+	rb := &failingRebooter{}
+	r.opts.Rebooter = rb
+	r.opts.Policy.FirstDelay, r.opts.Policy.FirstFuzz = 0, 0
+	e := r.engine(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error)
+	go func() { done <- e.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	wait, wcancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer wcancel()
+	for {
+		if n, _ := rb.counts(); n >= 2 {
+			break
+		}
+		if err := r.clk.waitArmed(wait); err != nil {
+			n, _ := rb.counts()
+			t.Fatalf("%d reboot attempts, want a second one after the first failed", n)
+		}
+		r.clk.fireNext()
+		time.Sleep(5 * time.Millisecond)
+	}
+	if s := e.Snapshot(); s.Status != StatusUpdatedNeedReboot {
+		t.Errorf("status %s, want %s", s.Status, StatusUpdatedNeedReboot)
+	}
+}
