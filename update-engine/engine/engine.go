@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/switchyard-os/switchyard/omaha"
 	"github.com/switchyard-os/switchyard/update-engine/metrics"
@@ -335,9 +336,13 @@ func (e *Engine) cycle(ctx context.Context, onDemand bool) error {
 	return err
 }
 
+// truncate shortens s to at most n bytes without cutting a character in half.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n]
 }

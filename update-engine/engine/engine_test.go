@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"log/slog"
 	"math/rand/v2"
 	"reflect"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/switchyard-os/switchyard/omaha"
 	"github.com/switchyard-os/switchyard/update-engine/schedule"
@@ -58,8 +60,25 @@ func newRig(t *testing.T) *rig {
 		Policy: schedule.Policy{FirstDelay: 7 * time.Minute, FirstFuzz: 10 * time.Minute, Interval: 45 * time.Minute,
 			Fuzz: 10 * time.Minute, MaxBackoff: 4 * time.Hour, MinPoll: 5 * time.Minute, MaxPoll: 24 * time.Hour},
 		Version: "4000.0.0", Board: "amd64-usr", BootID: "boot-1",
+		Log: slog.New(tableGuard{t}),
 	}
 	return r
+}
+
+// tableGuard is a log handler that fails the test when the engine logs a status transition
+// outside its table: at runtime such a move is only logged, in tests it is a bug.
+type tableGuard struct{ t *testing.T }
+
+func (g tableGuard) Enabled(context.Context, slog.Level) bool { return true }
+func (g tableGuard) WithAttrs([]slog.Attr) slog.Handler       { return g }
+func (g tableGuard) WithGroup(string) slog.Handler            { return g }
+func (g tableGuard) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == "status transition outside the table" {
+		var attrs []string
+		r.Attrs(func(a slog.Attr) bool { attrs = append(attrs, a.String()); return true })
+		g.t.Errorf("engine: %s %v", r.Message, attrs)
+	}
+	return nil
 }
 
 func (r *rig) engine(t *testing.T) *Engine {
@@ -604,5 +623,23 @@ func TestRunRetriesFailedReboot(t *testing.T) {
 	}
 	if s := e.Snapshot(); s.Status != StatusUpdatedNeedReboot {
 		t.Errorf("status %s, want %s", s.Status, StatusUpdatedNeedReboot)
+	}
+}
+
+func TestTruncateKeepsCharacters(t *testing.T) {
+	tests := []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"short", 10, "short"},
+		{"abcdef", 3, "abc"},
+		{"aé", 2, "a"}, // é is two bytes: cut before it, not inside
+		{"ééé", 5, "éé"},
+	}
+	for _, tt := range tests {
+		if got := truncate(tt.in, tt.n); got != tt.want || !utf8.ValidString(got) {
+			t.Errorf("truncate(%q, %d) = %q, want %q", tt.in, tt.n, got, tt.want)
+		}
 	}
 }
