@@ -162,12 +162,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	now := h.cfg.Now()
 	resp := omaha.NewResponse(h.cfg.ServerName, now)
 	ip := clientIP(r)
-	for _, app := range req.Apps {
+	for i, app := range req.Apps {
 		ar, err := h.answer(r, snap, app, ip, now)
 		if err != nil {
 			h.log.Error("omaha request: recording the check-in", "app", app.AppID, "machine", app.MachineID, "err", err)
-			http.Error(w, "omaha-server: could not record the check-in", http.StatusInternalServerError)
-			return
+			if i == 0 {
+				// Nothing is recorded yet: the whole request may be sent again.
+				http.Error(w, "omaha-server: could not record the check-in", http.StatusInternalServerError)
+				return
+			}
+			// Each app is its own transaction and the earlier ones are recorded: answer
+			// this one with an app error, so a client does not resend (and duplicate) the
+			// events the server already holds.
+			ar = h.refuse(app, omaha.AppStatusInternal, "store")
 		}
 		resp.Apps = append(resp.Apps, ar)
 	}
