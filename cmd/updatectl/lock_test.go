@@ -3,69 +3,20 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
-	"fmt"
-	"math/big"
 	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/switchyard-os/switchyard/rebootlock/etcdtest"
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 )
-
-// startLockEtcd runs a one-member etcd on free loopback ports; tlsInfo, when set, secures
-// its client URL.
-func startLockEtcd(t *testing.T, tlsInfo *transport.TLSInfo) string {
-	t.Helper()
-	var ports []int
-	for range 2 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-		l.Close()
-	}
-	scheme := "http"
-	cfg := embed.NewConfig()
-	if tlsInfo != nil {
-		scheme = "https"
-		cfg.ClientTLSInfo = *tlsInfo
-	}
-	cfg.Dir = t.TempDir()
-	cu, _ := url.Parse(fmt.Sprintf("%s://127.0.0.1:%d", scheme, ports[0]))
-	pu, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", ports[1]))
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
-	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*pu}, []url.URL{*pu}
-	cfg.InitialCluster = cfg.Name + "=" + pu.String()
-	cfg.Logger, cfg.LogLevel, cfg.LogOutputs = "zap", "error", []string{"/dev/null"}
-	cfg.UnsafeNoFsync = true
-	e, err := embed.StartEtcd(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	select {
-	case <-e.Server.ReadyNotify():
-	case <-time.After(30 * time.Second):
-		t.Fatal("etcd not ready")
-	}
-	return cu.String()
-}
 
 // runLockT runs `updatectl lock args…` with env as the environment.
 func runLockT(t *testing.T, env map[string]string, args ...string) (string, error) {
@@ -84,7 +35,7 @@ func runLockT(t *testing.T, env map[string]string, args ...string) (string, erro
 }
 
 func TestLockCommands(t *testing.T) {
-	ep := startLockEtcd(t, nil)
+	ep := etcdtest.Start(t)
 	env := map[string]string{"UPDATECTL_ETCD_ENDPOINTS": ep}
 	step := func(wantErr string, args ...string) string {
 		t.Helper()
@@ -157,7 +108,7 @@ func TestLockCommands(t *testing.T) {
 }
 
 func TestLockBadInput(t *testing.T) {
-	ep := startLockEtcd(t, nil)
+	ep := etcdtest.Start(t)
 	env := map[string]string{"LOCKSMITHCTL_ENDPOINT": ep} // locksmithctl's name works too
 	tests := []struct {
 		name  string
@@ -259,56 +210,12 @@ func TestLockEnvPrecedence(t *testing.T) {
 	}
 }
 
-// testPKI writes a CA, a server certificate for 127.0.0.1 and a client certificate.
-type testPKI struct{ ca, serverCert, serverKey, clientCert, clientKey string }
-
-func makePKI(t *testing.T) testPKI {
-	t.Helper()
-	dir := t.TempDir()
-	write := func(name, typ string, der []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test etcd CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caCert, _ := x509.ParseCertificate(caDER)
-	leaf := func(serial int64, cn string, usage x509.ExtKeyUsage, ips []net.IP) (string, string) {
-		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage}, IPAddresses: ips,
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		kder, _ := x509.MarshalECPrivateKey(key)
-		return write(cn+".pem", "CERTIFICATE", der), write(cn+"-key.pem", "EC PRIVATE KEY", kder)
-	}
-	p := testPKI{ca: write("ca.pem", "CERTIFICATE", caDER)}
-	p.serverCert, p.serverKey = leaf(2, "server", x509.ExtKeyUsageServerAuth, []net.IP{net.IPv4(127, 0, 0, 1)})
-	p.clientCert, p.clientKey = leaf(3, "client", x509.ExtKeyUsageClientAuth, nil)
-	return p
-}
-
 func TestLockTLS(t *testing.T) {
-	pki := makePKI(t)
+	pki := etcdtest.NewPKI(t)
 	t.Run("CA only", func(t *testing.T) {
-		ep := startLockEtcd(t, &transport.TLSInfo{CertFile: pki.serverCert, KeyFile: pki.serverKey})
+		ep := etcdtest.StartTLS(t, &transport.TLSInfo{CertFile: pki.ServerCert, KeyFile: pki.ServerKey})
 		env := map[string]string{"UPDATECTL_ETCD_ENDPOINTS": ep}
-		if _, err := runLockT(t, env, "status", "--cacert", pki.ca); err != nil {
+		if _, err := runLockT(t, env, "status", "--cacert", pki.CA); err != nil {
 			t.Fatalf("CA only: %v", err)
 		}
 		if _, err := runLockT(t, env, "status", "--timeout", "1s"); err == nil {
@@ -316,17 +223,17 @@ func TestLockTLS(t *testing.T) {
 		}
 	})
 	t.Run("client certificate", func(t *testing.T) {
-		ep := startLockEtcd(t, &transport.TLSInfo{
-			CertFile: pki.serverCert, KeyFile: pki.serverKey, TrustedCAFile: pki.ca, ClientCertAuth: true,
+		ep := etcdtest.StartTLS(t, &transport.TLSInfo{
+			CertFile: pki.ServerCert, KeyFile: pki.ServerKey, TrustedCAFile: pki.CA, ClientCertAuth: true,
 		})
-		env := map[string]string{"UPDATECTL_ETCD_ENDPOINTS": ep, "LOCKSMITHCTL_ETCD_CAFILE": pki.ca}
+		env := map[string]string{"UPDATECTL_ETCD_ENDPOINTS": ep, "LOCKSMITHCTL_ETCD_CAFILE": pki.CA}
 		if _, err := runLockT(t, env, "lock", "--id", "tls-host", "--timeout", "1s"); err == nil {
 			t.Fatal("locked without the client certificate")
 		}
-		if _, err := runLockT(t, env, "lock", "--id", "tls-host", "--cert", pki.clientCert, "--key", pki.clientKey); err != nil {
+		if _, err := runLockT(t, env, "lock", "--id", "tls-host", "--cert", pki.ClientCert, "--key", pki.ClientKey); err != nil {
 			t.Fatalf("with client certificate: %v", err)
 		}
-		out, err := runLockT(t, env, "status", "--cert", pki.clientCert, "--key", pki.clientKey)
+		out, err := runLockT(t, env, "status", "--cert", pki.ClientCert, "--key", pki.ClientKey)
 		if err != nil || !strings.Contains(out, "tls-host") {
 			t.Fatalf("status over TLS: %v\n%s", err, out)
 		}
