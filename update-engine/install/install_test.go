@@ -67,7 +67,9 @@ func newFixture(t *testing.T, size int, chunk int64) *fixture {
 	f.payload = buildPayload(t, f.image, "4001.0.0", "amd64-usr", chunk, f.key)
 	f.sum = sha256.Sum256(f.payload)
 	f.diskPath = filepath.Join(t.TempDir(), "disk.img")
-	if err := layout.WriteFile(t.Context(), f.diskPath, layout.Options{}, bytes.NewReader(usrImage(1<<20, 1))); err != nil {
+	sizes := layout.Small
+	sizes.USR = max(sizes.USR, int64(size))
+	if err := layout.WriteFile(t.Context(), f.diskPath, layout.Options{Sizes: sizes}, bytes.NewReader(usrImage(1<<20, 1))); err != nil {
 		t.Fatal(err)
 	}
 	f.dk = &disk.Disk{Path: f.diskPath, Active: "USR-A"}
@@ -193,9 +195,9 @@ func TestInstall(t *testing.T) {
 }
 
 func TestInstallResume(t *testing.T) {
-	// A checkpoint trails the download by the chunks in flight (and by a sync each); 32
+	// A checkpoint trails the download by the chunks in flight (and by a sync each); 128
 	// operations keep that lag a small part of the payload, as it is for real payloads.
-	f := newFixture(t, 2<<20, 64<<10)
+	f := newFixture(t, 8<<20, 64<<10)
 	srv := serve(t, f.payload, len(f.payload)/2, 1)
 	in := f.installer(srv)
 	in.Fetch.MaxAttempts = 1 // the first drop ends the attempt, as a dying daemon would
