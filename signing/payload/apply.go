@@ -13,7 +13,7 @@ import (
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
-	"github.com/ulikunitz/xz"
+	"github.com/xi2/xz"
 
 	"github.com/switchyard-os/switchyard/signing/keys"
 )
@@ -294,13 +294,13 @@ func (v *Verified) process(ctx context.Context, j *job, d *decoder2, buf []byte,
 		if cfg.XZCommand != "" {
 			return v.xzCommand(ctx, j, cfg.XZCommand, w, size, decoded)
 		}
-		// bytes.Reader is an io.ByteReader, which ulikunitz/xz reads directly; it never
-		// sees an unbuffered stream.
-		zr, err := xz.ReaderConfig{SingleStream: true}.NewReader(bytes.NewReader(j.data))
-		if err != nil {
+		// The worker's reader keeps its dictionary from chunk to chunk: memory stays at one
+		// dictionary per worker, whatever the number of chunks.
+		if err := d.xz.Reset(bytes.NewReader(j.data)); err != nil {
 			return fmt.Errorf("%w: operation %d: %v", ErrDecompress, j.idx, err)
 		}
-		return decoded(io.LimitReader(zr, int64(size)+1))
+		d.xz.Multistream(false)
+		return decoded(io.LimitReader(d.xz, int64(size)+1))
 	case ReplaceZstd:
 		if err := d.zstd.Reset(bytes.NewReader(j.data)); err != nil {
 			return fmt.Errorf("%w: operation %d: %v", ErrDecompress, j.idx, err)
@@ -490,6 +490,7 @@ func (s *HashingSink) Sum() ([32]byte, int64) {
 // decoder2 holds one worker's reusable decoders.
 type decoder2 struct {
 	zstd *zstd.Decoder
+	xz   *xz.Reader
 }
 
 type decoders struct{ d []*decoder2 }
@@ -506,7 +507,15 @@ func newDecoders(n int) (*decoders, error) {
 			ds.close()
 			return nil, fmt.Errorf("payload: zstd decoder: %w", err)
 		}
-		ds.d = append(ds.d, &decoder2{zstd: z})
+		// A nil source makes an idle reader that Reset points at each chunk. checkXZ has
+		// bounded the dictionary before a chunk reaches it; MaxXZDictSize is the backstop.
+		x, err := xz.NewReader(nil, MaxXZDictSize)
+		if err != nil {
+			z.Close()
+			ds.close()
+			return nil, fmt.Errorf("payload: xz decoder: %w", err)
+		}
+		ds.d = append(ds.d, &decoder2{zstd: z, xz: x})
 	}
 	return ds, nil
 }
