@@ -33,8 +33,10 @@ type Progress struct {
 
 // ApplyConfig says where and how to apply.
 type ApplyConfig struct {
-	// Target receives the partition. If it is also an io.ReaderAt (an *os.File is) the
-	// final hash is computed by re-reading it; a *HashingSink is hashed as written.
+	// Target receives the partition and must be safe for concurrent use. If it is also an
+	// io.ReaderAt (an *os.File is), the partition hash is computed by re-reading it, each
+	// region as soon as no remaining operation writes it; a *HashingSink is hashed as
+	// written. Any other target is refused before a byte is written.
 	Target io.WriterAt
 	// TargetSize, when > 0, is the target's size; it must hold the partition.
 	TargetSize int64
@@ -42,7 +44,8 @@ type ApplyConfig struct {
 	Source io.ReaderAt
 	// SourceSize, when > 0, bounds SOURCE_COPY reads.
 	SourceSize int64
-	// Sync runs after the last write and before the final hash (e.g. (*os.File).Sync).
+	// Sync runs after the last write (e.g. (*os.File).Sync); Apply succeeds only when
+	// it and the partition hash both do.
 	Sync func() error
 	// StartOp is the first operation to apply; the reader must be positioned at its data
 	// (Verified.PayloadOffset(StartOp)).
@@ -101,6 +104,11 @@ func (v *Verified) Apply(ctx context.Context, r io.Reader, cfg ApplyConfig) erro
 			return fmt.Errorf("%w (operation %d)", ErrNoSource, i)
 		}
 	}
+	sink, isSink := cfg.Target.(*HashingSink)
+	reread, canReread := cfg.Target.(io.ReaderAt)
+	if !isSink && !canReread {
+		return errors.New("payload: target can be neither re-read nor hashed")
+	}
 	workers := cfg.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
@@ -113,6 +121,10 @@ func (v *Verified) Apply(ctx context.Context, r io.Reader, cfg ApplyConfig) erro
 		return err
 	}
 	defer dec.close()
+	var hasher *prefixHasher
+	if !isSink {
+		hasher = newPrefixHasher(ctx, m, reread, cfg.StartOp)
+	}
 
 	// Pipeline: the reader stage reads and hash-checks each operation's data in order and
 	// queues it both for a worker and for the in-order completion stage. Workers decode in
@@ -152,7 +164,7 @@ func (v *Verified) Apply(ctx context.Context, r io.Reader, cfg ApplyConfig) erro
 			}
 		}(w)
 	}
-	werr := v.completeStage(ctx, ordered, tokens, cfg)
+	werr := v.completeStage(ctx, ordered, tokens, hasher, cfg)
 	if werr != nil {
 		cancel()
 		for range ordered { //nolint:revive // drain so the reader stage can exit
@@ -165,12 +177,41 @@ func (v *Verified) Apply(ctx context.Context, r io.Reader, cfg ApplyConfig) erro
 	if readErr != nil {
 		return readErr
 	}
-	if cfg.Sync != nil {
-		if err := cfg.Sync(); err != nil {
-			return fmt.Errorf("payload: syncing target: %w", err)
+	// Every write has returned. The sync flushes the partition while the hasher reads
+	// the rest of it from the page cache; both must succeed.
+	syncErr := make(chan error, 1)
+	go func() {
+		if cfg.Sync == nil {
+			syncErr <- nil
+			return
 		}
+		if err := cfg.Sync(); err != nil {
+			syncErr <- fmt.Errorf("payload: syncing target: %w", err)
+			return
+		}
+		syncErr <- nil
+	}()
+	var got [32]byte
+	var hashErr error
+	if isSink {
+		var n int64
+		got, n = sink.Sum()
+		if uint64(n) != m.PartitionSize || sink.waiting() != 0 {
+			hashErr = fmt.Errorf("%w: %d bytes written sequentially, want %d", ErrPartitionHash, n, m.PartitionSize)
+		}
+	} else {
+		got, hashErr = hasher.finish()
 	}
-	return v.checkPartition(ctx, cfg.Target)
+	if err := <-syncErr; err != nil {
+		return err
+	}
+	if hashErr != nil {
+		return hashErr
+	}
+	if got != m.PartitionSHA256 {
+		return fmt.Errorf("%w: got %x, manifest %x", ErrPartitionHash, got[:8], m.PartitionSHA256[:8])
+	}
+	return nil
 }
 
 func (v *Verified) readStage(ctx context.Context, r io.Reader, start int, tokens chan struct{}, pool chan []byte, work, ordered chan<- *job) error {
@@ -364,7 +405,7 @@ func (e writeError) Unwrap() error { return e.err }
 var zeroBlock = make([]byte, pieceSize) // read-only
 
 // completeStage waits for operations in order and reports progress.
-func (v *Verified) completeStage(ctx context.Context, ordered <-chan *job, tokens chan struct{}, cfg ApplyConfig) error {
+func (v *Verified) completeStage(ctx context.Context, ordered <-chan *job, tokens chan struct{}, hasher *prefixHasher, cfg ApplyConfig) error {
 	m := v.Manifest
 	var written, read int64
 	for j := range ordered {
@@ -376,47 +417,15 @@ func (v *Verified) completeStage(ctx context.Context, ordered <-chan *job, token
 		if j.err != nil {
 			return j.err
 		}
+		if hasher != nil {
+			hasher.done(j.idx)
+		}
 		written += int64(m.opBytes(j.op))
 		read += j.read
 		<-tokens
 		if cfg.Progress != nil {
 			cfg.Progress(Progress{Op: j.idx, Ops: len(m.Operations), BytesWritten: written, BytesRead: read})
 		}
-	}
-	return nil
-}
-
-// checkPartition hashes the result and compares it with the manifest.
-func (v *Verified) checkPartition(ctx context.Context, target io.WriterAt) error {
-	m := v.Manifest
-	var got [32]byte
-	switch t := target.(type) {
-	case *HashingSink:
-		s, n := t.Sum()
-		if uint64(n) != m.PartitionSize || len(t.pending) != 0 {
-			return fmt.Errorf("%w: %d bytes written sequentially, want %d", ErrPartitionHash, n, m.PartitionSize)
-		}
-		got = s
-	case io.ReaderAt:
-		h := sha256.New()
-		buf := make([]byte, 1<<20)
-		for off := uint64(0); off < m.PartitionSize; {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			n := min(uint64(len(buf)), m.PartitionSize-off)
-			if _, err := t.ReadAt(buf[:n], int64(off)); err != nil {
-				return fmt.Errorf("payload: re-reading target: %w", err)
-			}
-			h.Write(buf[:n])
-			off += n
-		}
-		h.Sum(got[:0])
-	default:
-		return errors.New("payload: target can be neither re-read nor hashed")
-	}
-	if got != m.PartitionSHA256 {
-		return fmt.Errorf("%w: got %x, manifest %x", ErrPartitionHash, got[:8], m.PartitionSHA256[:8])
 	}
 	return nil
 }
@@ -476,6 +485,13 @@ func (s *HashingSink) WriteAt(p []byte, off int64) (int, error) {
 		s.n += int64(len(q))
 	}
 	return len(p), nil
+}
+
+// waiting is the number of out-of-order writes waiting for the gap before them.
+func (s *HashingSink) waiting() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.pending)
 }
 
 // Sum returns the SHA-256 and length of the contiguous prefix written.
