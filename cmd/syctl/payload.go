@@ -328,7 +328,7 @@ func runPayloadVerify(ctx context.Context, args []string, stdout, stderr io.Writ
 	var pubs payloadStrings
 	fs.Var(&pubs, "pubkey", "accepted payload public key, PEM (repeatable)")
 	source := fs.String("source", "", "source partition, for delta payloads")
-	xzDecoder := fs.String("xz-decoder", "go", "decoder for xz chunks: go (github.com/ulikunitz/xz) or xz-utils")
+	xzDecoder := fs.String("xz-decoder", "go", "decoder for xz chunks: go (github.com/xi2/xz) or xz-utils")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
@@ -399,7 +399,7 @@ func runPayloadApply(ctx context.Context, args []string, stdout, stderr io.Write
 	fs.Var(&pubs, "pubkey", "accepted payload public key, PEM (repeatable)")
 	target := fs.String("target", "", "partition or image file to write (required; a regular file is created)")
 	source := fs.String("source", "", "active partition, for delta payloads")
-	xzDecoder := fs.String("xz-decoder", "go", "decoder for xz chunks: go (github.com/ulikunitz/xz) or xz-utils")
+	xzDecoder := fs.String("xz-decoder", "go", "decoder for xz chunks: go (github.com/xi2/xz) or xz-utils")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}

@@ -262,7 +262,7 @@ func runApplyChild(b *testing.B, payload, pub, target, xzCommand string, env ...
 
 // BenchmarkApply applies 1 GiB image payloads (xz and zstd) from a local file to an image
 // file with fsync, each in a child process that reports its peak RSS (xz twice: decoded by
-// github.com/ulikunitz/xz in-process, and by xz-utils per chunk), and measures in the
+// github.com/xi2/xz in-process, and by xz-utils per chunk), and measures in the
 // same run the baseline `xz -dc usr.img.xz | dd of=... bs=1M conv=fsync` (one xz stream,
 // xz-utils, one thread). Reported: throughput ratios against the baseline, peak RSS, and
 // the size of the chunked xz payload against one xz -6 stream.

@@ -83,8 +83,10 @@
 // REPLACE_XZ data is one complete .xz stream with exactly one block whose only filter is
 // LZMA2, with a dictionary no larger than the larger of 8 MiB (xz -6) and the smallest LZMA2
 // dictionary covering the operation, and never above MaxXZDictSize. This is checked from the
-// stream's block header and index before decoding starts (ErrXZDictionary), because
-// github.com/ulikunitz/xz allocates whatever the header asks for. REPLACE_ZSTD data is zstd
+// stream's block header and index before decoding starts (ErrXZDictionary), so a decoder is
+// never asked for a dictionary beyond that. The builder writes the streams without an
+// integrity check (--check=none): the chunk's SHA-256 in the signed manifest is checked
+// before decoding and the partition's after; streams with a CRC or SHA-256 check decode too. REPLACE_ZSTD data is zstd
 // decoded with its window and memory capped at MaxOperationSize. A compressed chunk must
 // decode to exactly its destination size (ErrDecompress).
 //
@@ -99,12 +101,16 @@
 // in flight, so memory is bounded by about (N+1) compressed chunks plus N decoder
 // dictionaries, whatever the payload's size. ZERO operations are written from a shared zero
 // buffer, never decompressed. SOURCE_COPY hashes its source extents first and copies them
-// only when they match (ErrSourceHash). REPLACE_XZ is decoded by github.com/ulikunitz/xz
-// in-process (from an in-memory bytes.Reader, an io.ByteReader, so it never reads a stream
-// byte by byte), or, when ApplyConfig.XZCommand names xz-utils, by one xz process per chunk.
+// only when they match (ErrSourceHash). REPLACE_XZ is decoded in-process by
+// github.com/xi2/xz (a port of xz-embedded), one reader per worker that keeps its dictionary
+// from chunk to chunk, or, when ApplyConfig.XZCommand names xz-utils, by one xz process per
+// chunk.
 //
-// After the last operation the applier checks for trailing bytes, calls the sync hook,
-// re-reads the target and compares its SHA-256 with the manifest's (ErrPartitionHash).
+// The partition hash is computed while the payload is applied: operations complete in
+// order, and once operation i has, no later operation writes below the lowest offset that
+// operations i+1… write, so a hasher re-reads the target (from the page cache) up to there.
+// After the last operation the applier checks for trailing bytes, calls the sync hook while
+// the hasher reads the rest, and compares the SHA-256 with the manifest's (ErrPartitionHash).
 // Nothing is written before the manifest signature verifies, and the partition must not be
 // made bootable unless Apply returns nil: an error part-way leaves a partially written target.
 //

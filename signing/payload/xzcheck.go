@@ -53,7 +53,7 @@ func readVarint(b []byte) (uint64, int, bool) {
 }
 
 // checkXZ checks, before any decoding, that data is one .xz stream with one block whose only
-// filter is LZMA2 with a dictionary within xzDictLimit(size). ulikunitz/xz allocates the
+// filter is LZMA2 with a dictionary within xzDictLimit(size). a decoder allocates the
 // dictionary a block header asks for (up to 4 GiB), so this runs first.
 func checkXZ(data []byte, size uint64) error {
 	if len(data) < 12+12+8 || !bytes.Equal(data[:6], xzMagic) {

@@ -89,7 +89,7 @@ type Installer struct {
 	Log      *slog.Logger
 	Workers  int // decompression workers; 0: GOMAXPROCS
 	// XZCommand is xz-utils' xz for REPLACE_XZ chunks (each hash-checked first); empty
-	// decodes in-process with github.com/ulikunitz/xz.
+	// decodes in-process with github.com/xi2/xz.
 	XZCommand string
 	// Fetch tunes the download (retries, backoff).
 	Fetch fetch.Options
