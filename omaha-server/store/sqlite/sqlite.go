@@ -5,7 +5,9 @@
 // exactly one connection, so writes serialise inside the process (each write transaction
 // begins IMMEDIATE and never fails on a lock upgrade) while readers use their own pool and
 // read committed snapshots concurrently. synchronous=NORMAL: a power loss may lose the last
-// transactions but never corrupts the file. Concurrent check-ins are group-committed: one
+// transactions but never corrupts the file. The WAL is copied back into the file by a
+// background checkpointer on its own connection, off the writer's path (checkpoint.go).
+// Concurrent check-ins are group-committed: one
 // transaction, one savepoint per check-in, each caller answered after the commit. The SQL
 // itself is store/internal/sqldb's.
 package sqlite
@@ -17,6 +19,7 @@ import (
 	"fmt"
 	"net/url"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/switchyard-os/switchyard/omaha-server/store/internal/sqldb"
@@ -30,6 +33,29 @@ const FileName = "omaha-server.db"
 // Store is the SQLite store; it implements store.Store.
 type Store struct {
 	*sqldb.DB
+	ckpt     *sql.DB // the checkpointer's connection
+	stopCkpt context.CancelFunc
+	ckptDone chan struct{}
+	ckptErr  atomic.Pointer[error]
+}
+
+// CheckpointErr is the error of the last background checkpoint, nil when it succeeded.
+func (s *Store) CheckpointErr() error {
+	if p := s.ckptErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Close stops the checkpointer and closes the database.
+func (s *Store) Close() error {
+	s.stopCkpt()
+	<-s.ckptDone
+	err := s.DB.Close()
+	if cerr := s.ckpt.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 var dialect = sqldb.Dialect{
@@ -64,6 +90,7 @@ func Open(ctx context.Context, path string, now func() time.Time) (*Store, error
 	// Check-ins touch random instance rows: a page cache that holds a large fleet's hot
 	// pages saves a read per B-tree level (negative: KiB).
 	writerQ.Add("_pragma", "cache_size(-16384)")
+	writerQ.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", walBackstopPages))
 	writerQ.Set("_txlock", "immediate")
 	w, err := sql.Open("sqlite", "file:"+path+"?"+writerQ.Encode())
 	if err != nil {
@@ -90,5 +117,15 @@ func Open(ctx context.Context, path string, now func() time.Time) (*Store, error
 	if err != nil {
 		return nil, err
 	}
-	return &Store{DB: db}, nil
+	c, err := sql.Open("sqlite", "file:"+path+"?"+pragmas.Encode())
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: opening %s: %w", path, err)
+	}
+	c.SetMaxOpenConns(1)
+	// The checkpointer lives as long as the store, not as the context that opened it.
+	cctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	s := &Store{DB: db, ckpt: c, stopCkpt: stop, ckptDone: make(chan struct{})}
+	go checkpointer(cctx, c, &s.ckptErr, s.ckptDone)
+	return s, nil
 }

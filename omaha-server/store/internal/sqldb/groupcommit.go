@@ -87,13 +87,13 @@ func (db *DB) runBatch(batch []*checkinReq) {
 			continue
 		}
 		ctx := context.WithoutCancel(r.ctx)
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT checkin"); err != nil {
+		if _, err := tx.StmtContext(ctx, db.stmts.savepoint).ExecContext(ctx); err != nil {
 			errs[i] = db.wrap("check-in: savepoint", err)
 			continue
 		}
 		errs[i] = r.run(ctx, tx)
 		if errs[i] != nil {
-			if _, err := tx.ExecContext(ctx, "ROLLBACK TO checkin"); err != nil {
+			if _, err := tx.StmtContext(ctx, db.stmts.rollbackTo).ExecContext(ctx); err != nil {
 				// The transaction is in an unknown state: fail the whole batch.
 				tx.Rollback()
 				for j, r := range batch {
@@ -105,7 +105,7 @@ func (db *DB) runBatch(batch []*checkinReq) {
 				return
 			}
 		}
-		if _, err := tx.ExecContext(ctx, "RELEASE checkin"); err != nil && errs[i] == nil {
+		if _, err := tx.StmtContext(ctx, db.stmts.release).ExecContext(ctx); err != nil && errs[i] == nil {
 			errs[i] = db.wrap("check-in: releasing savepoint", err)
 		}
 	}
