@@ -62,6 +62,7 @@ func FuzzParseRequest(f *testing.F) {
 		if err != nil {
 			t.Fatalf("Marshal: %v", err)
 		}
+		checkSameAsReflect(t, req, b1)
 		req2, err := reparseLimits.ParseRequest(bytes.NewReader(b1))
 		if err != nil {
 			t.Fatalf("parsing marshaled request: %v\n%s", err, b1)
@@ -90,6 +91,7 @@ func FuzzParseResponse(f *testing.F) {
 		if err != nil {
 			t.Fatalf("Marshal: %v", err)
 		}
+		checkSameAsReflect(t, resp, b1)
 		resp2, err := reparseLimits.ParseResponse(bytes.NewReader(b1))
 		if err != nil {
 			t.Fatalf("parsing marshaled response: %v\n%s", err, b1)
@@ -121,6 +123,7 @@ func FuzzParseResponse(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		checkSameAsReflect(t, out, b)
 		back, err := reparseLimits.ParseResponse(bytes.NewReader(b))
 		if err != nil {
 			t.Fatalf("parsing built offer: %v\n%s", err, b)
