@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -28,6 +29,7 @@ import (
 // runs on a native pgx pool; everything else on database/sql through sqldb.
 type Store struct {
 	*sqldb.DB
+	sql  *sql.DB // the pool under DB (locked check-ins, admin)
 	pool *pgxpool.Pool
 	rows *rowCache
 }
@@ -60,6 +62,12 @@ var dialect = sqldb.Dialect{
 	},
 }
 
+// planCacheMode makes PostgreSQL plan every statement for its parameters. A generic plan is
+// fixed after a prepared statement's first executions on a connection; made while the
+// tables were small, it scanned instances for the guarded inserts' EXISTS and kept doing so
+// (6 ms a call at 100,000 instances instead of 0.02 ms, a third of the check-in rate).
+const planCacheMode = "force_custom_plan"
+
 // Open connects to the database at url (postgres://…), migrating it when needed.
 func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if opts.Now == nil {
@@ -68,14 +76,12 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if opts.MaxConns <= 0 {
 		opts.MaxConns = DefaultMaxConns
 	}
-	cfg, err := pgconn.ParseConfig(url)
+	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: parsing the database URL: %w", err)
 	}
-	db, err := sql.Open("pgx", url)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: %w", err)
-	}
+	cfg.RuntimeParams["plan_cache_mode"] = planCacheMode
+	db := stdlib.OpenDB(*cfg)
 	db.SetMaxOpenConns(opts.MaxConns)
 	db.SetMaxIdleConns(opts.MaxConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
@@ -93,6 +99,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("postgres: parsing the database URL: %w", err)
 	}
 	pcfg.MaxConns = int32(opts.MaxConns)
+	pcfg.ConnConfig.RuntimeParams["plan_cache_mode"] = planCacheMode
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		s.Close()
@@ -101,7 +108,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if opts.RowCacheSize == 0 {
 		opts.RowCacheSize = DefaultRowCacheSize
 	}
-	return &Store{DB: s, pool: pool, rows: newRowCache(opts.RowCacheSize)}, nil
+	return &Store{DB: s, sql: db, pool: pool, rows: newRowCache(opts.RowCacheSize)}, nil
 }
 
 // Close closes both connection pools.
@@ -109,6 +116,3 @@ func (s *Store) Close() error {
 	s.pool.Close()
 	return s.DB.Close()
 }
-
-// the stdlib import registers the "pgx" database/sql driver.
-var _ = stdlib.GetDefaultDriver

@@ -92,3 +92,17 @@ func TestStaleRowCacheAcrossReplicas(t *testing.T) {
 		t.Errorf("%d events stored, want %d (one per check-in, none from a lost attempt)", len(ev), len(order))
 	}
 }
+
+// TestStatementsPlannedPerCall checks that both pools plan each statement for its
+// parameters: a generic plan fixed while the tables were small kept scanning instances for
+// every check-in once the fleet had grown.
+func TestStatementsPlannedPerCall(t *testing.T) {
+	s := open(t, cluster.DB(t))
+	pool, sqlPool, err := postgres.PlanCacheModes(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pool != "force_custom_plan" || sqlPool != "force_custom_plan" {
+		t.Fatalf("plan_cache_mode %q (check-in pool) and %q (database/sql pool), want force_custom_plan", pool, sqlPool)
+	}
+}
