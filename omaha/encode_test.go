@@ -85,11 +85,13 @@ func TestEncoderMatchesReflectRandom(t *testing.T) {
 
 var fillStrings = []string{"", "", "4081.2.0", "a\"b'c&d<e>f", "tab\there\nnl\rcr", "\xff\xfeinvalid", "ü€𝄞", "\x00\x01ctl", "\uFFFD", "\uFFFE"}
 
-// fill sets v (and what it points to) to random values.
-func fill(rng *rand.Rand, v reflect.Value, depth int) {
+// fill sets v (and what it points to) to random values, strings from fillStrings.
+func fill(rng *rand.Rand, v reflect.Value, depth int) { fillFrom(rng, v, depth, fillStrings) }
+
+func fillFrom(rng *rand.Rand, v reflect.Value, depth int, strs []string) {
 	switch v.Kind() {
 	case reflect.String:
-		v.SetString(fillStrings[rng.IntN(len(fillStrings))])
+		v.SetString(strs[rng.IntN(len(strs))])
 	case reflect.Bool:
 		v.SetBool(rng.IntN(2) == 0)
 	case reflect.Int, reflect.Int64:
@@ -102,13 +104,13 @@ func fill(rng *rand.Rand, v reflect.Value, depth int) {
 			return
 		}
 		p := reflect.New(v.Type().Elem())
-		fill(rng, p.Elem(), depth+1)
+		fillFrom(rng, p.Elem(), depth+1, strs)
 		v.Set(p)
 	case reflect.Slice:
 		n := rng.IntN(3)
 		s := reflect.MakeSlice(v.Type(), n, n)
 		for i := range n {
-			fill(rng, s.Index(i), depth+1)
+			fillFrom(rng, s.Index(i), depth+1, strs)
 		}
 		v.Set(s)
 	case reflect.Struct:
@@ -116,7 +118,7 @@ func fill(rng *rand.Rand, v reflect.Value, depth int) {
 			return
 		}
 		for i := range v.NumField() {
-			fill(rng, v.Field(i), depth+1)
+			fillFrom(rng, v.Field(i), depth+1, strs)
 		}
 	}
 }

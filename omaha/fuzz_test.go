@@ -42,6 +42,7 @@ func checkParseError(t *testing.T, err error) {
 func FuzzParseRequest(f *testing.F) {
 	addGoldenSeeds(f, "requests")
 	f.Fuzz(func(t *testing.T, data []byte) {
+		checkFastMatchesReference(t, data)
 		req, err := ParseRequest(bytes.NewReader(data))
 		if err != nil {
 			checkParseError(t, err)
@@ -82,6 +83,7 @@ func FuzzParseRequest(f *testing.F) {
 func FuzzParseResponse(f *testing.F) {
 	addGoldenSeeds(f, "responses")
 	f.Fuzz(func(t *testing.T, data []byte) {
+		checkFastMatchesReference(t, data)
 		resp, err := ParseResponse(bytes.NewReader(data))
 		if err != nil {
 			checkParseError(t, err)

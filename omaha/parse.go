@@ -126,7 +126,34 @@ func (l Limits) parse(r io.Reader, root string, v any) error {
 	if int64(len(data)) > l.MaxBodyBytes {
 		return &LimitError{What: limitBody, Limit: l.MaxBodyBytes}
 	}
+	if fastDecode(data, l, v) {
+		return nil
+	}
 	return l.decode(data, root, v)
+}
+
+// fastDecode fills v (a *Request or *Response) through the fast path (fastparse.go) and
+// reports whether it could; when it could not, v is untouched.
+func fastDecode(data []byte, l Limits, v any) bool {
+	t, ok := fastTree(data, l)
+	if !ok {
+		return false
+	}
+	switch v := v.(type) {
+	case *Request:
+		var req Request
+		if fillRequest(t, &req) {
+			*v = req
+			return true
+		}
+	case *Response:
+		var resp Response
+		if fillResponse(t, &resp) {
+			*v = resp
+			return true
+		}
+	}
+	return false
 }
 
 func (l Limits) decode(data []byte, root string, v any) error {
