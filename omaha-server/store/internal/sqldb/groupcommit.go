@@ -13,8 +13,13 @@ import (
 // commit's error if it failed, so a check-in is still all-or-nothing and durable when
 // Checkin returns. Under light load a batch holds one check-in and this is the plain path.
 
-// maxBatch bounds how many check-ins share one transaction.
-const maxBatch = 128
+// maxBatch bounds how many check-ins share one transaction. Small on purpose: all of a
+// batch's callers are released at its commit, and if the batch held every check-in in
+// flight, the writer would idle until they had answered their hosts and come back with the
+// next requests, and then take them all again (a convoy). With a few per batch the rest
+// stay queued and the writer goes on with them. Measured with 16 concurrent hosts on 2
+// cores: 8 per batch 5,700 check-ins/s, 4 about the same, 128 (one convoy) 4,800.
+const maxBatch = 8
 
 type checkinReq struct {
 	ctx  context.Context
