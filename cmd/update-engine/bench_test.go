@@ -93,7 +93,7 @@ func BenchmarkUpdate(b *testing.B) {
 		b.StopTimer()
 		// A fresh host: USR-B unbootable again, no state.
 		os.RemoveAll(filepath.Join(w.dir, "state"))
-		sizes := layout.Small
+		sizes := layout.Small()
 		sizes.USR = 1 << 30
 		if err := layout.WriteFile(context.Background(), w.diskPath, layout.Options{Sizes: sizes}, nil); err != nil {
 			b.Fatal(err)

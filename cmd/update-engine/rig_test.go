@@ -279,7 +279,7 @@ func newWorld(t testing.TB, o worldOptions) *world {
 	if o.diskDir != "" {
 		w.diskPath = filepath.Join(o.diskDir, "disk.img")
 	}
-	sizes := layout.Small
+	sizes := layout.Small()
 	sizes.USR = o.usrSize
 	var usrA io.Reader
 	if o.prebuilt == "" {

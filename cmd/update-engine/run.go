@@ -163,7 +163,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if f.printKeys {
-		for _, k := range config.Keys {
+		for _, k := range config.Keys() {
 			fmt.Fprintf(stdout, "%-34s %s\n", k.Name, k.Help)
 		}
 		return nil

@@ -286,7 +286,7 @@ func describe(d *blockdev.Disk, t *gpt.Table) gptShow {
 	}
 	for _, e := range t.Entries() {
 		p := gptPartition{Number: e.Number, Label: e.Name, Type: e.Type.String(), GUID: e.ID.String(),
-			FirstLBA: e.FirstLBA, LastLBA: e.LastLBA, Attributes: fmt.Sprintf("%#016x", e.Attributes), USR: e.Type == slots.USRType}
+			FirstLBA: e.FirstLBA, LastLBA: e.LastLBA, Attributes: fmt.Sprintf("%#016x", e.Attributes), USR: e.Type == slots.USRType()}
 		if p.USR {
 			s := slots.Decode(e.Attributes)
 			p.Priority, p.Tries, p.Successful = &s.Priority, &s.Tries, &s.Successful

@@ -41,7 +41,7 @@ const (
 var (
 	TypeEFI      = gpt.MustParseGUID("c12a7328-f81f-11d2-ba4b-00a0c93ec93b")
 	TypeBIOS     = gpt.MustParseGUID("21686148-6449-6e6f-744e-656564454649")
-	TypeUSR      = slots.USRType
+	TypeUSR      = slots.USRType()
 	TypeData     = gpt.MustParseGUID("0fc63daf-8483-4772-8e79-3d69d8477de4")
 	TypeReserved = gpt.MustParseGUID("c95dc21a-df0e-4340-8d7b-26cbfa9a03e0")
 	TypeResize   = gpt.MustParseGUID("3884dd41-8582-4404-b9a8-e9b84f2df50e")
@@ -75,11 +75,15 @@ type Sizes struct {
 	EFI, BIOS, USR, OEM, OEMConfig, Root int64
 }
 
-// Production is Flatcar's layout with 1 GiB USR partitions (DESIGN.md section 5).
-var Production = Sizes{EFI: 1 * GiB, BIOS: 2 * MiB, USR: 1 * GiB, OEM: 1 * GiB, OEMConfig: 64 * MiB, Root: 1784 * MiB}
+// Production returns Flatcar's layout with 1 GiB USR partitions (DESIGN.md section 5).
+func Production() Sizes {
+	return Sizes{EFI: 1 * GiB, BIOS: 2 * MiB, USR: 1 * GiB, OEM: 1 * GiB, OEMConfig: 64 * MiB, Root: 1784 * MiB}
+}
 
-// Small is a few-MiB layout for tests.
-var Small = Sizes{EFI: 1 * MiB, BIOS: 1 * MiB, USR: 2 * MiB, OEM: 1 * MiB, OEMConfig: 1 * MiB, Root: 1 * MiB}
+// Small returns a few-MiB layout for tests.
+func Small() Sizes {
+	return Sizes{EFI: 1 * MiB, BIOS: 1 * MiB, USR: 2 * MiB, OEM: 1 * MiB, OEMConfig: 1 * MiB, Root: 1 * MiB}
+}
 
 // Options configure Build.
 type Options struct {
@@ -115,7 +119,7 @@ func Plan(opts Options) ([]Spec, uint64, error) {
 	}
 	sz := opts.Sizes
 	if sz == (Sizes{}) {
-		sz = Small
+		sz = Small()
 	}
 	align := opts.Align
 	if align == 0 {

@@ -110,7 +110,7 @@ func TestPlanRejects(t *testing.T) {
 		})
 	}
 	// Production sizes plan a disk of Flatcar's shape without writing anything.
-	specs, sectors, err := layout.Plan(layout.Options{Sizes: layout.Production})
+	specs, sectors, err := layout.Plan(layout.Options{Sizes: layout.Production()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func TestUSRImageTooLarge(t *testing.T) {
 	if err := os.WriteFile(img, []byte("previous contents"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	err := layout.WriteFile(context.Background(), img, layout.Options{}, bytes.NewReader(make([]byte, layout.Small.USR+1)))
+	err := layout.WriteFile(context.Background(), img, layout.Options{}, bytes.NewReader(make([]byte, layout.Small().USR+1)))
 	if !errors.Is(err, layout.ErrTooLarge) || !strings.Contains(err.Error(), "USR-A") {
 		t.Fatalf("WriteFile = %v, want ErrTooLarge", err)
 	}

@@ -67,7 +67,7 @@ func TestPrioritizeMatchesCgpt(t *testing.T) {
 		if out, err := exec.Command(cgpt, append(args, img)...).CombinedOutput(); err != nil {
 			t.Fatalf("cgpt %v: %v\n%s", args, err, out)
 		}
-		usr := build(slots.USRType)
+		usr := build(slots.USRType())
 		tab := table(t, usr)
 		// Every partition is successful and the chosen one ends at priority ≥ 1, so the
 		// result is always bootable: Prioritize has no reason to refuse.

@@ -9,8 +9,11 @@ import (
 	"github.com/switchyard-os/switchyard/partitions/gpt"
 )
 
-// USRType is the type GUID of Flatcar/CoreOS usr partitions, the only A/B slots.
-var USRType = gpt.MustParseGUID("5dfbf5f4-2848-4bac-aa5e-0d9a20b745a6")
+// USRType returns the type GUID of Flatcar/CoreOS usr partitions, the only A/B slots:
+// 5dfbf5f4-2848-4bac-aa5e-0d9a20b745a6, here in its on-disk byte order (gpt.GUID).
+func USRType() gpt.GUID {
+	return gpt.GUID{0xf4, 0xf5, 0xfb, 0x5d, 0x48, 0x28, 0xac, 0x4b, 0xaa, 0x5e, 0x0d, 0x9a, 0x20, 0xb7, 0x45, 0xa6}
+}
 
 // Bit positions and limits (cgptlib_internal.h, coreos/grub gpt_partition.h).
 const (
@@ -90,8 +93,9 @@ type Slot struct {
 // List returns the USR partitions of t in table order.
 func List(t *gpt.Table) []Slot {
 	var out []Slot
+	usr := USRType()
 	for _, e := range t.Entries() {
-		if e.Type == USRType {
+		if e.Type == usr {
 			out = append(out, Slot{Number: e.Number, Label: e.Name, ID: e.ID, State: Decode(e.Attributes)})
 		}
 	}
@@ -104,7 +108,7 @@ func Get(t *gpt.Table, n int) (Slot, error) {
 	if err != nil {
 		return Slot{}, fmt.Errorf("slots: %w", err)
 	}
-	if e.Type != USRType {
+	if e.Type != USRType() {
 		return Slot{}, fmt.Errorf("%w: partition %d (%q) has type %s", ErrNotUSR, n, e.Name, e.Type)
 	}
 	return Slot{Number: n, Label: e.Name, ID: e.ID, State: Decode(e.Attributes)}, nil

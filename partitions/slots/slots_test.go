@@ -55,6 +55,15 @@ func state(t testing.TB, tab *gpt.Table, n int) slots.State {
 	return s.State
 }
 
+// TestUSRType checks the byte literal against the canonical text form Flatcar's
+// disk_layout.json and cgpt's "coreos-usr" alias use.
+func TestUSRType(t *testing.T) {
+	const want = "5dfbf5f4-2848-4bac-aa5e-0d9a20b745a6"
+	if got := slots.USRType(); got != gpt.MustParseGUID(want) || got.String() != want {
+		t.Fatalf("USRType() = %s, want %s", got, want)
+	}
+}
+
 func TestEncodeKeepsOtherBits(t *testing.T) {
 	tests := []struct {
 		name  string

@@ -159,122 +159,129 @@ type Key struct {
 	set  setter
 }
 
-// Keys is every key the files may set, Flatcar's and ours.
-var Keys = []Key{
-	{"SERVER", "Omaha endpoint (POST)", str(func(c *Config) *string { return &c.Server })},
-	{"GROUP", "group, sent as track", str(func(c *Config) *string { return &c.Group })},
-	{"FLATCAR_RELEASE_APPID", "Omaha app id", str(func(c *Config) *string { return &c.AppID })},
-	{"FLATCAR_RELEASE_VERSION", "the running version", str(func(c *Config) *string { return &c.Version })},
-	{"FLATCAR_RELEASE_BOARD", "board (amd64-usr, arm64-usr)", str(func(c *Config) *string { return &c.Board })},
-	{"MACHINE_ALIAS", "machine alias sent to the server", str(func(c *Config) *string { return &c.MachineAlias })},
-	{"MACHINE_ID", "machine id (default: read MACHINE_ID_FILE)", str(func(c *Config) *string { return &c.MachineID })},
-	{"MACHINE_ID_FILE", "file holding the machine id", str(func(c *Config) *string { return &c.MachineIDFile })},
-	{"BOOT_ID_FILE", "file holding the boot id", str(func(c *Config) *string { return &c.BootIDFile })},
-	{"OEM", "OEM id", str(func(c *Config) *string { return &c.OEM })},
-	{"OEM_VERSION", "OEM version", str(func(c *Config) *string { return &c.OEMVersion })},
-	{"SERVER_CA", "PEM CA bundle for the server (default: system roots)", str(func(c *Config) *string { return &c.CAFile })},
-	{"CLIENT_CERT", "PEM client certificate", str(func(c *Config) *string { return &c.ClientCertFile })},
-	{"CLIENT_KEY", "PEM client key", str(func(c *Config) *string { return &c.ClientKeyFile })},
-	{"ALLOW_PLAIN_HTTP", "true: allow http:// for a loopback server", func(c *Config, v string) error {
-		b, err := strconv.ParseBool(v)
-		c.AllowPlainHTTP = b
-		return err
-	}},
-	{"TUF_URL", "TUF repository base URL (default: <server>/tuf/)", str(func(c *Config) *string { return &c.TUFURL })},
-	{"TUF_ROOT", "trusted TUF root.json", str(func(c *Config) *string { return &c.TUFRootFile })},
-	{"PAYLOAD_KEYS", "payload public keys: PEM files or directories, comma-separated", list(func(c *Config) *[]string { return &c.PayloadKeys })},
-	{"BUILD_TIME", "build time (RFC 3339 or Unix seconds); the clock must not be before it", func(c *Config, v string) error {
-		t, err := parseTime(v)
-		c.BuildTime = t
-		return err
-	}},
-	{"STATE_DIR", "state directory", str(func(c *Config) *string { return &c.StateDir })},
-	{"CONTROL_SOCKET", "unix socket of the local control API", str(func(c *Config) *string { return &c.ControlSocket })},
-	{"METRICS_ADDR", "loopback address for Prometheus metrics (empty: off)", str(func(c *Config) *string { return &c.MetricsAddr })},
-	{"DISK", "disk (block device or image file) holding USR-A and USR-B", str(func(c *Config) *string { return &c.Disk })},
-	{"ACTIVE_PARTITION", "active USR partition label or number (image files)", str(func(c *Config) *string { return &c.ActivePartition })},
-	{"FIRST_CHECK_DELAY", "delay of the first check after start", dur(func(c *Config) *time.Duration { return &c.FirstCheckDelay })},
-	{"FIRST_CHECK_FUZZ", "jitter range of the first check", dur(func(c *Config) *time.Duration { return &c.FirstCheckFuzz })},
-	{"CHECK_INTERVAL", "interval between checks", dur(func(c *Config) *time.Duration { return &c.CheckInterval })},
-	{"CHECK_FUZZ", "jitter range of the interval", dur(func(c *Config) *time.Duration { return &c.CheckFuzz })},
-	{"MAX_BACKOFF", "longest interval after server errors", dur(func(c *Config) *time.Duration { return &c.MaxBackoff })},
-	{"MIN_POLL_INTERVAL", "lower bound on the server's PollInterval", dur(func(c *Config) *time.Duration { return &c.MinPollInterval })},
-	{"MAX_POLL_INTERVAL", "upper bound on the server's PollInterval", dur(func(c *Config) *time.Duration { return &c.MaxPollInterval })},
-	{"HTTP_TIMEOUT", "timeout of one Omaha or TUF request", dur(func(c *Config) *time.Duration { return &c.HTTPTimeout })},
-	{"REBOOT_STRATEGY", "etcd-lock, fleetlock, reboot or off", func(c *Config, v string) error {
-		switch v {
-		case StrategyEtcdLock, StrategyFleetLock, StrategyReboot, StrategyOff:
-			c.RebootStrategy = v
-			return nil
-		case "best-effort": // CoreOS Container Linux's old default: etcd-lock if etcd is configured
-			c.RebootStrategy = StrategyEtcdLock
-			return nil
-		}
-		return fmt.Errorf("unknown strategy %q", v)
-	}},
-	{"REBOOT_WINDOWS", "reboot windows, ';'-separated, each \"Mon,Tue 02:00 1h [Zone]\"", func(c *Config, v string) error {
-		c.RebootWindows = nil
-		for _, w := range strings.Split(v, ";") {
-			if w = strings.TrimSpace(w); w != "" {
-				c.RebootWindows = append(c.RebootWindows, w)
+// Keys returns every key the files may set, Flatcar's and ours, in a fresh slice.
+func Keys() []Key {
+	return []Key{
+		{"SERVER", "Omaha endpoint (POST)", str(func(c *Config) *string { return &c.Server })},
+		{"GROUP", "group, sent as track", str(func(c *Config) *string { return &c.Group })},
+		{"FLATCAR_RELEASE_APPID", "Omaha app id", str(func(c *Config) *string { return &c.AppID })},
+		{"FLATCAR_RELEASE_VERSION", "the running version", str(func(c *Config) *string { return &c.Version })},
+		{"FLATCAR_RELEASE_BOARD", "board (amd64-usr, arm64-usr)", str(func(c *Config) *string { return &c.Board })},
+		{"MACHINE_ALIAS", "machine alias sent to the server", str(func(c *Config) *string { return &c.MachineAlias })},
+		{"MACHINE_ID", "machine id (default: read MACHINE_ID_FILE)", str(func(c *Config) *string { return &c.MachineID })},
+		{"MACHINE_ID_FILE", "file holding the machine id", str(func(c *Config) *string { return &c.MachineIDFile })},
+		{"BOOT_ID_FILE", "file holding the boot id", str(func(c *Config) *string { return &c.BootIDFile })},
+		{"OEM", "OEM id", str(func(c *Config) *string { return &c.OEM })},
+		{"OEM_VERSION", "OEM version", str(func(c *Config) *string { return &c.OEMVersion })},
+		{"SERVER_CA", "PEM CA bundle for the server (default: system roots)", str(func(c *Config) *string { return &c.CAFile })},
+		{"CLIENT_CERT", "PEM client certificate", str(func(c *Config) *string { return &c.ClientCertFile })},
+		{"CLIENT_KEY", "PEM client key", str(func(c *Config) *string { return &c.ClientKeyFile })},
+		{"ALLOW_PLAIN_HTTP", "true: allow http:// for a loopback server", func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			c.AllowPlainHTTP = b
+			return err
+		}},
+		{"TUF_URL", "TUF repository base URL (default: <server>/tuf/)", str(func(c *Config) *string { return &c.TUFURL })},
+		{"TUF_ROOT", "trusted TUF root.json", str(func(c *Config) *string { return &c.TUFRootFile })},
+		{"PAYLOAD_KEYS", "payload public keys: PEM files or directories, comma-separated", list(func(c *Config) *[]string { return &c.PayloadKeys })},
+		{"BUILD_TIME", "build time (RFC 3339 or Unix seconds); the clock must not be before it", func(c *Config, v string) error {
+			t, err := parseTime(v)
+			c.BuildTime = t
+			return err
+		}},
+		{"STATE_DIR", "state directory", str(func(c *Config) *string { return &c.StateDir })},
+		{"CONTROL_SOCKET", "unix socket of the local control API", str(func(c *Config) *string { return &c.ControlSocket })},
+		{"METRICS_ADDR", "loopback address for Prometheus metrics (empty: off)", str(func(c *Config) *string { return &c.MetricsAddr })},
+		{"DISK", "disk (block device or image file) holding USR-A and USR-B", str(func(c *Config) *string { return &c.Disk })},
+		{"ACTIVE_PARTITION", "active USR partition label or number (image files)", str(func(c *Config) *string { return &c.ActivePartition })},
+		{"FIRST_CHECK_DELAY", "delay of the first check after start", dur(func(c *Config) *time.Duration { return &c.FirstCheckDelay })},
+		{"FIRST_CHECK_FUZZ", "jitter range of the first check", dur(func(c *Config) *time.Duration { return &c.FirstCheckFuzz })},
+		{"CHECK_INTERVAL", "interval between checks", dur(func(c *Config) *time.Duration { return &c.CheckInterval })},
+		{"CHECK_FUZZ", "jitter range of the interval", dur(func(c *Config) *time.Duration { return &c.CheckFuzz })},
+		{"MAX_BACKOFF", "longest interval after server errors", dur(func(c *Config) *time.Duration { return &c.MaxBackoff })},
+		{"MIN_POLL_INTERVAL", "lower bound on the server's PollInterval", dur(func(c *Config) *time.Duration { return &c.MinPollInterval })},
+		{"MAX_POLL_INTERVAL", "upper bound on the server's PollInterval", dur(func(c *Config) *time.Duration { return &c.MaxPollInterval })},
+		{"HTTP_TIMEOUT", "timeout of one Omaha or TUF request", dur(func(c *Config) *time.Duration { return &c.HTTPTimeout })},
+		{"REBOOT_STRATEGY", "etcd-lock, fleetlock, reboot or off", func(c *Config, v string) error {
+			switch v {
+			case StrategyEtcdLock, StrategyFleetLock, StrategyReboot, StrategyOff:
+				c.RebootStrategy = v
+				return nil
+			case "best-effort": // CoreOS Container Linux's old default: etcd-lock if etcd is configured
+				c.RebootStrategy = StrategyEtcdLock
+				return nil
 			}
-		}
-		return nil
-	}},
-	{"LOCKSMITHD_REBOOT_WINDOW_START", "Flatcar reboot window start (\"Thu 23:00\")", str(func(c *Config) *string { return &c.RebootWindowStart })},
-	{"LOCKSMITHD_REBOOT_WINDOW_LENGTH", "Flatcar reboot window length", dur(func(c *Config) *time.Duration { return &c.RebootWindowLength })},
-	{"REBOOT_WINDOW_START", "alias of LOCKSMITHD_REBOOT_WINDOW_START", str(func(c *Config) *string { return &c.RebootWindowStart })},
-	{"REBOOT_WINDOW_LENGTH", "alias of LOCKSMITHD_REBOOT_WINDOW_LENGTH", dur(func(c *Config) *time.Duration { return &c.RebootWindowLength })},
-	{"LOCKSMITHD_GROUP", "reboot lock group", str(func(c *Config) *string { return &c.LockGroup })},
-	{"LOCKSMITHD_ENDPOINT", "etcd endpoints, comma-separated", list(func(c *Config) *[]string { return &c.EtcdEndpoints })},
-	{"ETCD_ENDPOINTS", "alias of LOCKSMITHD_ENDPOINT", list(func(c *Config) *[]string { return &c.EtcdEndpoints })},
-	{"LOCKSMITHD_ETCD_CAFILE", "etcd CA", str(func(c *Config) *string { return &c.EtcdCAFile })},
-	{"LOCKSMITHD_ETCD_CERTFILE", "etcd client certificate", str(func(c *Config) *string { return &c.EtcdCertFile })},
-	{"LOCKSMITHD_ETCD_KEYFILE", "etcd client key", str(func(c *Config) *string { return &c.EtcdKeyFile })},
-	{"FLEETLOCK_URL", "FleetLock server base URL", str(func(c *Config) *string { return &c.FleetLockURL })},
-	{"XZ_DECODER", "REPLACE_XZ decoder: auto (xz-utils when installed), go, or xz-utils", func(c *Config, v string) error {
-		switch v {
-		case "auto", "go", "xz-utils":
-			c.XZDecoder = v
-			return nil
-		}
-		return fmt.Errorf("unknown decoder %q (auto, go or xz-utils)", v)
-	}},
-	{"REBOOT_COMMAND", "command (no shell) that reboots the host; default \"systemctl reboot\"", func(c *Config, v string) error {
-		f := strings.Fields(v)
-		if len(f) == 0 {
-			return errors.New("empty command")
-		}
-		c.RebootCommand = f
-		return nil
-	}},
-	{"HEALTH_COMMANDS", "';'-separated commands (no shell) that must exit 0 after boot", func(c *Config, v string) error {
-		c.HealthCommands = nil
-		for _, cmd := range strings.Split(v, ";") {
-			if f := strings.Fields(cmd); len(f) > 0 {
-				c.HealthCommands = append(c.HealthCommands, f)
+			return fmt.Errorf("unknown strategy %q", v)
+		}},
+		{"REBOOT_WINDOWS", "reboot windows, ';'-separated, each \"Mon,Tue 02:00 1h [Zone]\"", func(c *Config, v string) error {
+			c.RebootWindows = nil
+			for _, w := range strings.Split(v, ";") {
+				if w = strings.TrimSpace(w); w != "" {
+					c.RebootWindows = append(c.RebootWindows, w)
+				}
 			}
-		}
-		return nil
-	}},
-	{"HEALTH_UNITS", "systemd units that must be active after boot", list(func(c *Config) *[]string { return &c.HealthUnits })},
-	{"HEALTH_MIN_UPTIME", "minimum uptime before the health checks run", dur(func(c *Config) *time.Duration { return &c.HealthMinUptime })},
-	{"HEALTH_TIMEOUT", "time the health checks get before they count as failed", dur(func(c *Config) *time.Duration { return &c.HealthTimeout })},
+			return nil
+		}},
+		{"LOCKSMITHD_REBOOT_WINDOW_START", "Flatcar reboot window start (\"Thu 23:00\")", str(func(c *Config) *string { return &c.RebootWindowStart })},
+		{"LOCKSMITHD_REBOOT_WINDOW_LENGTH", "Flatcar reboot window length", dur(func(c *Config) *time.Duration { return &c.RebootWindowLength })},
+		{"REBOOT_WINDOW_START", "alias of LOCKSMITHD_REBOOT_WINDOW_START", str(func(c *Config) *string { return &c.RebootWindowStart })},
+		{"REBOOT_WINDOW_LENGTH", "alias of LOCKSMITHD_REBOOT_WINDOW_LENGTH", dur(func(c *Config) *time.Duration { return &c.RebootWindowLength })},
+		{"LOCKSMITHD_GROUP", "reboot lock group", str(func(c *Config) *string { return &c.LockGroup })},
+		{"LOCKSMITHD_ENDPOINT", "etcd endpoints, comma-separated", list(func(c *Config) *[]string { return &c.EtcdEndpoints })},
+		{"ETCD_ENDPOINTS", "alias of LOCKSMITHD_ENDPOINT", list(func(c *Config) *[]string { return &c.EtcdEndpoints })},
+		{"LOCKSMITHD_ETCD_CAFILE", "etcd CA", str(func(c *Config) *string { return &c.EtcdCAFile })},
+		{"LOCKSMITHD_ETCD_CERTFILE", "etcd client certificate", str(func(c *Config) *string { return &c.EtcdCertFile })},
+		{"LOCKSMITHD_ETCD_KEYFILE", "etcd client key", str(func(c *Config) *string { return &c.EtcdKeyFile })},
+		{"FLEETLOCK_URL", "FleetLock server base URL", str(func(c *Config) *string { return &c.FleetLockURL })},
+		{"XZ_DECODER", "REPLACE_XZ decoder: auto (xz-utils when installed), go, or xz-utils", func(c *Config, v string) error {
+			switch v {
+			case "auto", "go", "xz-utils":
+				c.XZDecoder = v
+				return nil
+			}
+			return fmt.Errorf("unknown decoder %q (auto, go or xz-utils)", v)
+		}},
+		{"REBOOT_COMMAND", "command (no shell) that reboots the host; default \"systemctl reboot\"", func(c *Config, v string) error {
+			f := strings.Fields(v)
+			if len(f) == 0 {
+				return errors.New("empty command")
+			}
+			c.RebootCommand = f
+			return nil
+		}},
+		{"HEALTH_COMMANDS", "';'-separated commands (no shell) that must exit 0 after boot", func(c *Config, v string) error {
+			c.HealthCommands = nil
+			for _, cmd := range strings.Split(v, ";") {
+				if f := strings.Fields(cmd); len(f) > 0 {
+					c.HealthCommands = append(c.HealthCommands, f)
+				}
+			}
+			return nil
+		}},
+		{"HEALTH_UNITS", "systemd units that must be active after boot", list(func(c *Config) *[]string { return &c.HealthUnits })},
+		{"HEALTH_MIN_UPTIME", "minimum uptime before the health checks run", dur(func(c *Config) *time.Duration { return &c.HealthMinUptime })},
+		{"HEALTH_TIMEOUT", "time the health checks get before they count as failed", dur(func(c *Config) *time.Duration { return &c.HealthTimeout })},
+	}
 }
 
 // keysByName is built per call (no package-level mutable state).
 func keysByName() map[string]setter {
-	m := make(map[string]setter, len(Keys))
-	for _, k := range Keys {
+	keys := Keys()
+	m := make(map[string]setter, len(keys))
+	for _, k := range keys {
 		m[k.Name] = k.set
 	}
 	return m
 }
 
-// Keys Flatcar files carry that update-engine knowingly ignores.
-var ignoredKeys = map[string]bool{
-	"DOWNLOAD_USER": true, "DOWNLOAD_PASSWORD": true, "PCR_POLICY_SERVER": true,
-	"FLATCAR_RELEASE_ID": true, "ID": true, "VERSION_ID": true, "NAME": true,
+// ignored reports whether key is one Flatcar files carry that update-engine knowingly ignores.
+func ignored(key string) bool {
+	switch key {
+	case "DOWNLOAD_USER", "DOWNLOAD_PASSWORD", "PCR_POLICY_SERVER",
+		"FLATCAR_RELEASE_ID", "ID", "VERSION_ID", "NAME":
+		return true
+	}
+	return false
 }
 
 func parseTime(v string) (time.Time, error) {
@@ -291,7 +298,7 @@ func (c *Config) Apply(name string, as []Assignment) error {
 	for _, a := range as {
 		f, ok := set[a.Key]
 		if !ok {
-			if !ignoredKeys[a.Key] {
+			if !ignored(a.Key) {
 				c.Unknown = append(c.Unknown, a.Key)
 			}
 			continue

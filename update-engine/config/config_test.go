@@ -119,6 +119,30 @@ SOMETHING_NEW=1
 	}
 }
 
+// TestKeys checks that Keys hands out a fresh slice each call, that every name is unique
+// and settable, and that no known key is also on the ignored list.
+func TestKeys(t *testing.T) {
+	first := Keys()
+	first[0] = Key{Name: "CHANGED"}
+	second := Keys()
+	if second[0].Name != "SERVER" {
+		t.Fatalf("Keys()[0] = %q after a caller changed its own copy, want SERVER", second[0].Name)
+	}
+	seen := map[string]bool{}
+	for _, k := range second {
+		if seen[k.Name] {
+			t.Errorf("key %s listed twice", k.Name)
+		}
+		seen[k.Name] = true
+		if k.set == nil || k.Help == "" {
+			t.Errorf("key %s has no setter or no help", k.Name)
+		}
+		if ignored(k.Name) {
+			t.Errorf("key %s is both known and ignored", k.Name)
+		}
+	}
+}
+
 func TestApplyErrors(t *testing.T) {
 	tests := []struct{ key, value string }{
 		{"CHECK_INTERVAL", "soon"},

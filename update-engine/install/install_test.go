@@ -67,7 +67,7 @@ func newFixture(t *testing.T, size int, chunk int64) *fixture {
 	f.payload = buildPayload(t, f.image, "4001.0.0", "amd64-usr", chunk, f.key)
 	f.sum = sha256.Sum256(f.payload)
 	f.diskPath = filepath.Join(t.TempDir(), "disk.img")
-	sizes := layout.Small
+	sizes := layout.Small()
 	sizes.USR = max(sizes.USR, int64(size))
 	if err := layout.WriteFile(t.Context(), f.diskPath, layout.Options{Sizes: sizes}, bytes.NewReader(usrImage(1<<20, 1))); err != nil {
 		t.Fatal(err)

@@ -77,7 +77,7 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	var cfg config
 	fs := flag.NewFlagSet("mkdisk", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	sz := layout.Small
+	sz := layout.Small()
 	production := fs.Bool("production", false, "Flatcar's production sizes (1 GiB USR partitions)")
 	fs.StringVar(&cfg.output, "o", "", "output image file (required)")
 	fs.StringVar(&cfg.usrAImage, "usr-a-image", "", "filesystem image to copy into USR-A")
@@ -98,7 +98,7 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	}
 	if *production {
 		// Production sizes, except where a size flag was given.
-		prod := layout.Production
+		prod := layout.Production()
 		fields := map[string][2]*int64{"esp-size": {&prod.EFI, &sz.EFI}, "bios-size": {&prod.BIOS, &sz.BIOS},
 			"usr-size": {&prod.USR, &sz.USR}, "oem-size": {&prod.OEM, &sz.OEM},
 			"oem-config-size": {&prod.OEMConfig, &sz.OEMConfig}, "root-size": {&prod.Root, &sz.Root}}

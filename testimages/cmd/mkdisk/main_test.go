@@ -26,9 +26,9 @@ func TestMkdisk(t *testing.T) {
 		ss   int
 		usr  int64
 	}{
-		{"defaults", nil, 512, layout.Small.USR},
+		{"defaults", nil, 512, layout.Small().USR},
 		{"4096 with bigger USR", []string{"--sector-size", "4096", "--usr-size", "4MiB"}, 4096, 4 << 20},
-		{"with a USR-A image", []string{"--usr-a-image", usr}, 512, layout.Small.USR},
+		{"with a USR-A image", []string{"--usr-a-image", usr}, 512, layout.Small().USR},
 		{"production, sparse", []string{"--production"}, 512, layout.GiB},
 	}
 	for _, tc := range tests {
