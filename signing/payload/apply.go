@@ -265,9 +265,11 @@ func (v *Verified) readStage(ctx context.Context, r io.Reader, start int, tokens
 	return nil
 }
 
-// extentWriter maps a sequential byte stream onto an operation's destination extents.
+// extentWriter maps a sequential byte stream onto an operation's destination extents. Its
+// errors carry the package prefix and the operation's index.
 type extentWriter struct {
 	target io.WriterAt
+	op     int // the operation's index, for errors
 	ext    []Extent
 	bs     uint64
 	i      int    // current extent
@@ -279,13 +281,13 @@ func (w *extentWriter) Write(p []byte) (int, error) {
 	n := 0
 	for len(p) > 0 {
 		if w.i >= len(w.ext) {
-			return n, errTooMuch
+			return n, fmt.Errorf("%w: operation %d", errTooMuch, w.op)
 		}
 		e := w.ext[w.i]
 		room := e.Count*w.bs - w.pos
 		c := min(uint64(len(p)), room)
 		if _, err := w.target.WriteAt(p[:c], int64(e.Start*w.bs+w.pos)); err != nil {
-			return n, writeError{fmt.Errorf("payload: writing target: %w", err)}
+			return n, writeError{fmt.Errorf("payload: writing operation %d: %w", w.op, err)}
 		}
 		n += int(c)
 		p = p[c:]
@@ -299,13 +301,14 @@ func (w *extentWriter) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-var errTooMuch = errors.New("more output than the destination extents hold")
+// errTooMuch: an operation produced more bytes than its destination extents hold.
+var errTooMuch = errors.New("payload: more output than the destination extents hold")
 
 // process verifies (already done for data), decodes and writes one operation.
 func (v *Verified) process(ctx context.Context, j *job, d *decoder2, buf []byte, cfg ApplyConfig) error {
 	m := v.Manifest
 	size := m.opBytes(j.op)
-	w := &extentWriter{target: cfg.Target, ext: j.op.Dst, bs: uint64(m.BlockSize)}
+	w := &extentWriter{target: cfg.Target, op: j.idx, ext: j.op.Dst, bs: uint64(m.BlockSize)}
 	// decoded copies a decompressor's output to the extents and checks its length.
 	decoded := func(r io.Reader) error {
 		if _, err := io.CopyBuffer(w, r, buf); err != nil {
@@ -326,7 +329,7 @@ func (v *Verified) process(ctx context.Context, j *job, d *decoder2, buf []byte,
 	switch j.op.Type {
 	case Replace:
 		if _, err := w.Write(j.data); err != nil {
-			return fmt.Errorf("payload: writing operation %d: %w", j.idx, err)
+			return err // names the operation already
 		}
 	case ReplaceXZ:
 		if err := checkXZ(j.data, size); err != nil {
@@ -374,7 +377,7 @@ func (v *Verified) process(ctx context.Context, j *job, d *decoder2, buf []byte,
 						return fmt.Errorf("payload: operation %d reading source: %w", j.idx, err)
 					}
 					if _, err := out.Write(buf[:c]); err != nil {
-						return fmt.Errorf("payload: writing operation %d: %w", j.idx, err)
+						return err // only the extent writer fails, and it names the operation
 					}
 					off += c
 					n -= c

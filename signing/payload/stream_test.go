@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -108,6 +109,35 @@ func TestTargetWriteFailure(t *testing.T) {
 				if errors.Is(err, ErrDecompress) {
 					t.Fatalf("a write failure is reported as a decompression error: %v", err)
 				}
+				if msg := err.Error(); !strings.HasPrefix(msg, "payload: writing operation ") || strings.Count(msg, "payload: ") != 1 {
+					t.Fatalf("Apply = %q, want one package prefix and the operation", msg)
+				}
+			}
+		})
+	}
+}
+
+// TestExtentWriterErrors checks what the extent writer says when an operation overflows
+// its destination extents and when the target fails.
+func TestExtentWriterErrors(t *testing.T) {
+	tests := []struct {
+		name   string
+		target io.WriterAt
+		n      int
+		is     error
+		want   string
+	}{
+		{name: "too much", target: &failingTarget{n: 1 << 20}, n: 4097, is: errTooMuch,
+			want: "payload: more output than the destination extents hold: operation 7"},
+		{name: "target fails", target: &failingTarget{n: 0}, n: 1, is: errDiskFull,
+			want: "payload: writing operation 7: disk full"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := &extentWriter{target: tt.target, op: 7, ext: []Extent{{Start: 0, Count: 1}}, bs: 4096}
+			_, err := w.Write(make([]byte, tt.n))
+			if !errors.Is(err, tt.is) || err.Error() != tt.want {
+				t.Fatalf("Write = %v, want %q wrapping %v", err, tt.want, tt.is)
 			}
 		})
 	}

@@ -124,7 +124,7 @@ func (e *coded) ErrorCode() omaha.ErrorCode { return e.code }
 
 func withCode(code omaha.ErrorCode, err error) error { return &coded{code: code, err: err} }
 
-// writeError marks an error returned by the target writer.
+// writeError marks an error returned by the target writer; err carries the package prefix.
 type writeError struct{ err error }
 
 func (e *writeError) Error() string { return e.err.Error() }
@@ -135,14 +135,14 @@ type guardedTarget struct{ Target }
 func (g guardedTarget) WriteAt(p []byte, off int64) (int, error) {
 	n, err := g.Target.WriteAt(p, off)
 	if err != nil {
-		return n, &writeError{err}
+		return n, &writeError{fmt.Errorf("install: writing the target: %w", err)}
 	}
 	return n, nil
 }
 
 func (g guardedTarget) Sync() error {
 	if err := g.Target.Sync(); err != nil {
-		return &writeError{fmt.Errorf("sync: %w", err)}
+		return &writeError{fmt.Errorf("install: syncing the target: %w", err)}
 	}
 	return nil
 }

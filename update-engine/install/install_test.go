@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -238,6 +239,47 @@ func (ft *failingTarget) WriteAt(p []byte, off int64) (int, error) {
 		return 0, &os.PathError{Op: "write", Path: "USR-B", Err: syscall.ENOSPC}
 	}
 	return ft.Target.WriteAt(p, off)
+}
+
+// syncFailingTarget fails every Sync.
+type syncFailingTarget struct{ Target }
+
+func (st *syncFailingTarget) Sync() error {
+	return &os.PathError{Op: "fsync", Path: "USR-B", Err: syscall.EIO}
+}
+
+// TestTargetErrors checks that a failed write or sync of the target is a write error whose
+// message says, with the package prefix, what failed.
+func TestTargetErrors(t *testing.T) {
+	f := newFixture(t, 1<<20, 128<<10)
+	tests := []struct {
+		name string
+		wrap func(Target) Target
+		is   error
+		want string
+	}{
+		{name: "write", wrap: func(w Target) Target { return &failingTarget{Target: w, after: 512 << 10} },
+			is: syscall.ENOSPC, want: "install: writing the target: write USR-B: no space left on device"},
+		{name: "sync", wrap: func(w Target) Target { return &syncFailingTarget{Target: w} },
+			is: syscall.EIO, want: "install: syncing the target: fsync USR-B: input/output error"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := serve(t, f.payload, 0, 0)
+			in := f.installer(srv)
+			in.Open = func(ctx context.Context, n int) (Target, error) {
+				w, err := f.dk.OpenTarget(ctx, n)
+				return tt.wrap(w), err
+			}
+			err := in.Install(t.Context(), f.job(srv.URL, nil, nil))
+			if got := engine.CodeOf(err); got != omaha.ErrorCodeDownloadWriteError {
+				t.Fatalf("code %d (%v), want %d", got, err, omaha.ErrorCodeDownloadWriteError)
+			}
+			if !errors.Is(err, tt.is) || !strings.HasSuffix(err.Error(), tt.want) {
+				t.Fatalf("Install = %q, want it to end in %q and wrap %v", err, tt.want, tt.is)
+			}
+		})
+	}
 }
 
 func TestRefusals(t *testing.T) {
