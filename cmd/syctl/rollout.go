@@ -343,8 +343,6 @@ func rollout(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if asJSON {
 		return printJSON(stdout, st)
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	defer tw.Flush()
 	state := "running"
 	switch {
 	case st.HaltReason != "":
@@ -352,6 +350,12 @@ func rollout(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	case st.Paused:
 		state = "paused"
 	}
+	if st.NoRelease {
+		fmt.Fprintf(stdout, "group %s: no release to roll out (%s); rollout %s\n", st.Group, st.Reason, state)
+		return nil
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	defer tw.Flush()
 	fmt.Fprintln(tw, "GROUP\tVERSION\tGRANTED\tIN FLIGHT\tCOMPLETE\tFAILED\tROLLED BACK\tTIMED OUT\tSTATE")
 	fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", st.Group, or(st.Version, "all"), st.Granted, st.InFlight, st.Complete,
 		st.Failed, st.RolledBack, st.TimedOut, state)

@@ -393,6 +393,46 @@ func TestRolloutCommands(t *testing.T) {
 	}
 }
 
+// TestRolloutStatusNoRelease: when the group's channel offers no release, rollout status
+// says so in one line instead of printing a row with an empty version, and --json carries
+// no_release with zero counts.
+func TestRolloutStatusNoRelease(t *testing.T) {
+	e := newAdminEnv(t)
+	e.rolloutCatalog()
+	e.must("group", "policy", "set", "--name", "canary", "--max-in-flight", "5")
+	// One grant on 4081.3.0 in canary, then canary moves to a channel with no release.
+	h := omaha.Host{Version: "4081.2.0", Track: "beta", Board: "amd64-usr", Machine: "x86_64", MachineID: "d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0",
+		BootID: "{0c288430-2504-4db4-913a-8c3de52afd07}", OEM: "qemu", AlephVersion: "3602.2.3"}
+	resp, err := omaha.Send(context.Background(), e.srv.Client(), e.url+"/v1/update/", omaha.NewUpdateCheckRequest(h, false), omaha.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, err := resp.Offer(omaha.FlatcarAppID); err != nil || o == nil {
+		t.Fatalf("offer: %+v, %v", o, err)
+	}
+	e.must("channel", "create", "--name", "empty")
+	e.must("group", "update", "--name", "canary", "--channel", "empty")
+	e.must("rollout", "pause", "--name", "canary")
+
+	out := e.must("rollout", "status", "--name", "canary")
+	want := `group canary: no release to roll out (channel "empty" offers no release for board amd64-usr); rollout paused` + "\n"
+	if out != want {
+		t.Errorf("rollout status:\n%s\nwant:\n%s", out, want)
+	}
+	var st adminapi.RolloutReport
+	if err := json.Unmarshal([]byte(e.must("rollout", "status", "--name", "canary", "--json")), &st); err != nil {
+		t.Fatal(err)
+	}
+	if !st.NoRelease || st.Reason == "" || st.Version != "" || st.Granted != 0 || !st.Paused {
+		t.Errorf("rollout status --json: %+v", st)
+	}
+	// The grant is still counted against its version.
+	out = e.must("rollout", "status", "--name", "canary", "--version", "4081.3.0")
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 2 || !strings.Contains(lines[1], "4081.3.0") {
+		t.Errorf("rollout status --version 4081.3.0:\n%s", out)
+	}
+}
+
 func TestChannelPromote(t *testing.T) {
 	e := newAdminEnv(t)
 	e.rolloutCatalog()

@@ -13,7 +13,7 @@
 //	GET  POST   /api/v1/apps/{app}/groups                      list, create {name, track, channel, updates_enabled}
 //	GET  PATCH  /api/v1/apps/{app}/groups/{group}              {track?, channel?, updates_enabled?, version?}
 //	GET  PUT    /api/v1/apps/{app}/groups/{group}/policy       {policy, version?} (package policy's JSON)
-//	GET         /api/v1/apps/{app}/groups/{group}/rollout?version=   progress (store.RolloutStatus)
+//	GET         /api/v1/apps/{app}/groups/{group}/rollout?version=&board=   progress (RolloutReport)
 //	POST        /api/v1/apps/{app}/groups/{group}/rollout/pause|resume
 //	POST        /api/v1/apps/{app}/channels/{channel}/promote  {from}: every board's release of from
 //	GET         /api/v1/instances?app=&group=&version=&status=&limit=

@@ -112,8 +112,19 @@ func (a *API) setPaused(w http.ResponseWriter, r *http.Request, paused bool) {
 func (a *API) pause(w http.ResponseWriter, r *http.Request)  { a.setPaused(w, r, true) }
 func (a *API) resume(w http.ResponseWriter, r *http.Request) { a.setPaused(w, r, false) }
 
-// rolloutStatus reports progress towards ?version=, by default the release the group's
-// channel offers on ?board= (default amd64-usr).
+// RolloutReport is the answer of a rollout status read: the store's counts for the target
+// release and, when the group has none, why.
+type RolloutReport struct {
+	store.RolloutStatus
+	// NoRelease is true when no ?version= was given and the group has nothing to roll out:
+	// no pinned version, and no channel release for the board. Version is then empty and
+	// the counts are zero (they are not the counts of every version); Reason says why.
+	NoRelease bool   `json:"no_release"`
+	Reason    string `json:"reason,omitempty"`
+}
+
+// rolloutStatus reports progress towards ?version=, by default the version the group is
+// pinned to or else the release its channel offers on ?board= (default amd64-usr).
 func (a *API) rolloutStatus(w http.ResponseWriter, r *http.Request) {
 	v, q := mux.Vars(r), r.URL.Query()
 	version := q.Get("version")
@@ -133,16 +144,37 @@ func (a *API) rolloutStatus(w http.ResponseWriter, r *http.Request) {
 		if board == "" {
 			board = "amd64-usr"
 		}
+		var reason string
 		switch {
 		case g.Policy.Pin != "":
 			version = g.Policy.Pin
-		case g.Channel != "":
+		case g.Channel == "":
+			reason = fmt.Sprintf("group %q follows no channel and pins no version", g.Name)
+		default:
 			ch, err := a.cfg.Store.GetChannel(r.Context(), v["app"], g.Channel)
-			if err != nil && !errors.Is(err, store.ErrNotFound) {
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				reason = fmt.Sprintf("group %q follows channel %q, which does not exist", g.Name, g.Channel)
+			case err != nil:
 				a.fail(w, r, err)
 				return
+			default:
+				version = ch.Releases[board].Version
+				if version == "" {
+					reason = fmt.Sprintf("channel %q offers no release for board %s", g.Channel, board)
+				}
 			}
-			version = ch.Releases[board].Version
+		}
+		if version == "" {
+			// The group exists, so 200 with its rollout state; counting every version
+			// under an empty one would read as progress towards a release there is not.
+			writeJSON(w, http.StatusOK, RolloutReport{
+				RolloutStatus: store.RolloutStatus{Group: g.Name, Paused: g.Paused, HaltReason: g.HaltReason,
+					HaltedAt: g.HaltedAt, Counted: g.Policy.Counted()},
+				NoRelease: true,
+				Reason:    reason,
+			})
+			return
 		}
 	}
 	st, err := a.cfg.Store.RolloutStatus(r.Context(), v["app"], v["group"], version)
@@ -150,7 +182,7 @@ func (a *API) rolloutStatus(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, st)
+	writeJSON(w, http.StatusOK, RolloutReport{RolloutStatus: st})
 }
 
 // promote points channel at the release from offers, on every board from has one.

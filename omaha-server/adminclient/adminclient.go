@@ -300,9 +300,10 @@ func (c *Client) SetPolicy(ctx context.Context, app, group string, p policy.Poli
 	return g, err
 }
 
-// RolloutStatus reads a group's progress towards version ("" for its channel's release).
-func (c *Client) RolloutStatus(ctx context.Context, app, group, version string) (store.RolloutStatus, error) {
-	var st store.RolloutStatus
+// RolloutStatus reads a group's progress towards version ("" for the version it is pinned
+// to or its channel's release; NoRelease when it has neither).
+func (c *Client) RolloutStatus(ctx context.Context, app, group, version string) (adminapi.RolloutReport, error) {
+	var st adminapi.RolloutReport
 	q := url.Values{}
 	if version != "" {
 		q.Set("version", version)

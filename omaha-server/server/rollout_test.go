@@ -2,7 +2,9 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"github.com/switchyard-os/switchyard/omaha"
+	"github.com/switchyard-os/switchyard/omaha-server/adminapi"
 	"github.com/switchyard-os/switchyard/omaha-server/adminclient"
 	"github.com/switchyard-os/switchyard/omaha-server/policy"
 	"github.com/switchyard-os/switchyard/omaha-server/server"
@@ -182,6 +185,87 @@ func TestRolloutPolicyInTheHandler(t *testing.T) {
 
 // TestTimeoutCountsAsFailure: a grant with no 3/1 within the timeout is timed out and
 // counts towards the halt.
+// TestRolloutStatusWithoutRelease: when a group has no pinned version and its channel
+// offers no release for the board, GET …/rollout answers 200 with "no_release": true, a
+// reason, an empty version and zero counts (not the counts of every version).
+func TestRolloutStatusWithoutRelease(t *testing.T) {
+	forEachStore(t, func(t *testing.T, st store.Store) {
+		f := newFixture(t, st)
+		f.setup()
+		ctx := context.Background()
+		// One grant on 4081.2.0 in group stable, counted.
+		f.setPolicy(policy.Policy{MaxInFlight: 5})
+		if !f.offered("nr-1", "4081.1.0") {
+			t.Fatal("no offer")
+		}
+		ok(f.admin.CreateChannel(ctx, store.FlatcarAppID, "empty"))(t)
+		for _, g := range []adminapi.GroupInput{
+			{Name: "idle", Track: strp("idle"), Channel: strp("empty")},
+			{Name: "loose", Track: strp("loose")},
+			{Name: "pinned", Track: strp("pinned"), Channel: strp("empty")},
+		} {
+			ok(f.admin.CreateGroup(ctx, store.FlatcarAppID, g))(t)
+		}
+		ok(f.admin.SetPolicy(ctx, store.FlatcarAppID, "pinned", policy.Policy{Pin: "4081.2.0"}, 0))(t)
+		ok(f.admin.SetPaused(ctx, store.FlatcarAppID, "idle", true))(t)
+		viewer := token(t, st, store.RoleViewer)
+
+		tests := []struct {
+			name, group, query string
+			noRelease          bool
+			reason, version    string
+			granted            int
+			paused             bool
+		}{
+			{name: "channel offers the board", group: "stable", version: "4081.2.0", granted: 1},
+			{name: "no release for the board", group: "stable", query: "board=arm64-usr", noRelease: true,
+				reason: `channel "stable" offers no release for board arm64-usr`},
+			{name: "empty channel", group: "idle", noRelease: true, paused: true,
+				reason: `channel "empty" offers no release for board amd64-usr`},
+			{name: "no channel", group: "loose", noRelease: true, reason: `group "loose" follows no channel and pins no version`},
+			{name: "pinned", group: "pinned", version: "4081.2.0"},
+			{name: "explicit version", group: "idle", query: "version=4081.2.0", version: "4081.2.0", paused: true},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet,
+					f.srv.URL+"/api/v1/apps/"+store.FlatcarAppID+"/groups/"+tt.group+"/rollout?"+tt.query, nil)
+				req.Header.Set("Authorization", "Bearer "+viewer)
+				resp, err := f.srv.Client().Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				body, _ := io.ReadAll(resp.Body)
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("status %d: %s", resp.StatusCode, body)
+				}
+				var raw map[string]any
+				if err := json.Unmarshal(body, &raw); err != nil {
+					t.Fatal(err)
+				}
+				if raw["no_release"] != tt.noRelease {
+					t.Errorf("no_release = %v, want %v (explicit in the JSON)\n%s", raw["no_release"], tt.noRelease, body)
+				}
+				var got adminapi.RolloutReport
+				if err := json.Unmarshal(body, &got); err != nil {
+					t.Fatal(err)
+				}
+				if got.Group != tt.group || got.Reason != tt.reason || got.Version != tt.version || got.Granted != tt.granted || got.Paused != tt.paused {
+					t.Errorf("rollout status %s", body)
+				}
+			})
+		}
+		// The typed client carries the same answer.
+		got := ok(f.admin.RolloutStatus(ctx, store.FlatcarAppID, "loose", ""))(t)
+		if !got.NoRelease || got.Version != "" || got.Reason == "" {
+			t.Errorf("client: %+v", got)
+		}
+	})
+}
+
+func strp(s string) *string { return &s }
+
 func TestTimeoutCountsAsFailure(t *testing.T) {
 	var now atomic.Int64
 	clock := func() time.Time { return time.UnixMilli(now.Load()) }
