@@ -124,7 +124,8 @@ func (e *coded) ErrorCode() omaha.ErrorCode { return e.code }
 
 func withCode(code omaha.ErrorCode, err error) error { return &coded{code: code, err: err} }
 
-// writeError marks an error returned by the target writer; err carries the package prefix.
+// writeError marks an error returned by the target writer (the applier says what it was
+// doing; the install error carries the package prefix).
 type writeError struct{ err error }
 
 func (e *writeError) Error() string { return e.err.Error() }
@@ -135,14 +136,14 @@ type guardedTarget struct{ Target }
 func (g guardedTarget) WriteAt(p []byte, off int64) (int, error) {
 	n, err := g.Target.WriteAt(p, off)
 	if err != nil {
-		return n, &writeError{fmt.Errorf("install: writing the target: %w", err)}
+		return n, &writeError{err}
 	}
 	return n, nil
 }
 
 func (g guardedTarget) Sync() error {
 	if err := g.Target.Sync(); err != nil {
-		return &writeError{fmt.Errorf("install: syncing the target: %w", err)}
+		return &writeError{err}
 	}
 	return nil
 }

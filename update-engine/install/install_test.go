@@ -259,9 +259,9 @@ func TestTargetErrors(t *testing.T) {
 		want string
 	}{
 		{name: "write", wrap: func(w Target) Target { return &failingTarget{Target: w, after: 512 << 10} },
-			is: syscall.ENOSPC, want: "install: writing the target: write USR-B: no space left on device"},
+			is: syscall.ENOSPC, want: ": write USR-B: no space left on device"},
 		{name: "sync", wrap: func(w Target) Target { return &syncFailingTarget{Target: w} },
-			is: syscall.EIO, want: "install: syncing the target: fsync USR-B: input/output error"},
+			is: syscall.EIO, want: ": syncing target: fsync USR-B: input/output error"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -275,8 +275,11 @@ func TestTargetErrors(t *testing.T) {
 			if got := engine.CodeOf(err); got != omaha.ErrorCodeDownloadWriteError {
 				t.Fatalf("code %d (%v), want %d", got, err, omaha.ErrorCodeDownloadWriteError)
 			}
-			if !errors.Is(err, tt.is) || !strings.HasSuffix(err.Error(), tt.want) {
-				t.Fatalf("Install = %q, want it to end in %q and wrap %v", err, tt.want, tt.is)
+			// One prefix, the applier's context, the target's own error; no stutter.
+			msg := err.Error()
+			if !errors.Is(err, tt.is) || !strings.HasPrefix(msg, "install: payload: ") || !strings.HasSuffix(msg, tt.want) ||
+				strings.Count(msg, "install: ") != 1 {
+				t.Fatalf("Install = %q, want \"install: payload: …%s\" wrapping %v", msg, tt.want, tt.is)
 			}
 		})
 	}
