@@ -27,8 +27,8 @@ const payloadUsage = `usage: syctl payload COMMAND [FLAGS]
          [--xz-encoder auto|go|xz-utils] [--source OLD.img] --out FILE
   sign   --key KEY.pem [--passphrase-file F] FILE
          (passphrase: --passphrase-file, else $SYCTL_KEY_PASSPHRASE, else a prompt)
-  verify --pubkey PUB.pem [--pubkey PUB2.pem] [--source PATH] [--xz-decoder go|xz-utils] FILE
-  apply  --pubkey PUB.pem [--pubkey ...] --target PATH [--source PATH] [--xz-decoder go|xz-utils] FILE
+  verify --pubkey PUB.pem [--pubkey PUB2.pem] [--source PATH] [--xz-decoder auto|go|xz-utils] FILE
+  apply  --pubkey PUB.pem [--pubkey ...] --target PATH [--source PATH] [--xz-decoder auto|go|xz-utils] FILE
 `
 
 // payloadPassEnv names the environment variable syctl payload sign reads a passphrase from.
@@ -306,6 +306,13 @@ func payloadXZDecoder(name string) (string, error) {
 	switch name {
 	case "go":
 		return "", nil
+	case "auto":
+		// As the host daemon does: liblzma when installed (about 1.4x the Go decoder).
+		p, err := exec.LookPath("xz")
+		if err != nil {
+			return "", nil
+		}
+		return p, nil
 	case "xz-utils":
 		p, err := exec.LookPath("xz")
 		if err != nil {
@@ -313,7 +320,7 @@ func payloadXZDecoder(name string) (string, error) {
 		}
 		return p, nil
 	}
-	return "", fmt.Errorf("%w: --xz-decoder %q (go or xz-utils)", errUsage, name)
+	return "", fmt.Errorf("%w: --xz-decoder %q (auto, go or xz-utils)", errUsage, name)
 }
 
 func payloadVerifier(paths []string) (*keys.Verifier, error) {
@@ -328,7 +335,7 @@ func runPayloadVerify(ctx context.Context, args []string, stdout, stderr io.Writ
 	var pubs payloadStrings
 	fs.Var(&pubs, "pubkey", "accepted payload public key, PEM (repeatable)")
 	source := fs.String("source", "", "source partition, for delta payloads")
-	xzDecoder := fs.String("xz-decoder", "go", "decoder for xz chunks: go (github.com/xi2/xz) or xz-utils")
+	xzDecoder := fs.String("xz-decoder", "auto", "decoder for xz chunks: auto (xz-utils when on PATH, as update-engine does), go (github.com/xi2/xz) or xz-utils")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
@@ -399,7 +406,7 @@ func runPayloadApply(ctx context.Context, args []string, stdout, stderr io.Write
 	fs.Var(&pubs, "pubkey", "accepted payload public key, PEM (repeatable)")
 	target := fs.String("target", "", "partition or image file to write (required; a regular file is created)")
 	source := fs.String("source", "", "active partition, for delta payloads")
-	xzDecoder := fs.String("xz-decoder", "go", "decoder for xz chunks: go (github.com/xi2/xz) or xz-utils")
+	xzDecoder := fs.String("xz-decoder", "auto", "decoder for xz chunks: auto (xz-utils when on PATH, as update-engine does), go (github.com/xi2/xz) or xz-utils")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}

@@ -84,6 +84,7 @@ func TestPayloadCommands(t *testing.T) {
 				}
 			}
 			runOK("payload", "apply", "--pubkey", p("payload.pub.pem"), "--target", p("target-"+comp+".img"), out)
+			runOK("payload", "verify", "--xz-decoder", "go", "--pubkey", p("payload.pub.pem"), out)
 			if _, err := exec.LookPath("xz"); err == nil {
 				runOK("payload", "verify", "--xz-decoder", "xz-utils", "--pubkey", p("payload.pub.pem"), out)
 			}
