@@ -358,30 +358,22 @@ func digits(v []byte) bool {
 	return true
 }
 
-func (m *attrMapper) int(dst *int, v []byte) {
-	if len(v) == 0 {
-		*dst = 0
-		return
-	}
-	n, err := strconv.ParseInt(string(v), 10, strconv.IntSize)
-	if err != nil || !digits(v) {
-		m.ok = false
-		return
-	}
-	*dst = int(n)
-}
+func (m *attrMapper) int(dst *int, v []byte) { setSigned(m, dst, v, strconv.IntSize) }
 
-func (m *attrMapper) int64(dst *int64, v []byte) {
+func (m *attrMapper) int64(dst *int64, v []byte) { setSigned(m, dst, v, 64) }
+
+// setSigned converts a signed integer attribute as encoding/xml does: empty is zero.
+func setSigned[T int | int64](m *attrMapper, dst *T, v []byte, bits int) {
 	if len(v) == 0 {
 		*dst = 0
 		return
 	}
-	n, err := strconv.ParseInt(string(v), 10, 64)
+	n, err := strconv.ParseInt(string(v), 10, bits)
 	if err != nil || !digits(v) {
 		m.ok = false
 		return
 	}
-	*dst = n
+	*dst = T(n)
 }
 
 func (m *attrMapper) uint64(dst *uint64, v []byte) {

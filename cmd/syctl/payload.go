@@ -303,24 +303,11 @@ func runPayloadSign(ctx context.Context, args []string, stdout, stderr io.Writer
 
 // payloadXZDecoder turns --xz-decoder into ApplyConfig.XZCommand.
 func payloadXZDecoder(name string) (string, error) {
-	switch name {
-	case "go":
-		return "", nil
-	case "auto":
-		// As the host daemon does: liblzma when installed (about 1.4x the Go decoder).
-		p, err := exec.LookPath("xz")
-		if err != nil {
-			return "", nil
-		}
-		return p, nil
-	case "xz-utils":
-		p, err := exec.LookPath("xz")
-		if err != nil {
-			return "", fmt.Errorf("payload: --xz-decoder xz-utils: %v (apt-get install xz-utils)", err)
-		}
-		return p, nil
+	p, err := payload.XZDecoderCommand(name)
+	if errors.Is(err, payload.ErrUnknownXZDecoder) {
+		return "", fmt.Errorf("%w: --xz-decoder %q (auto, go or xz-utils)", errUsage, name)
 	}
-	return "", fmt.Errorf("%w: --xz-decoder %q (auto, go or xz-utils)", errUsage, name)
+	return p, err
 }
 
 func payloadVerifier(paths []string) (*keys.Verifier, error) {

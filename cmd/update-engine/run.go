@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -26,6 +25,7 @@ import (
 	"github.com/switchyard-os/switchyard/rebootlock/fleetlock"
 	"github.com/switchyard-os/switchyard/rebootlock/strategy"
 	"github.com/switchyard-os/switchyard/signing/keys"
+	"github.com/switchyard-os/switchyard/signing/payload"
 	tufclient "github.com/switchyard-os/switchyard/signing/tuf/client"
 	"github.com/switchyard-os/switchyard/update-engine/config"
 	"github.com/switchyard-os/switchyard/update-engine/control"
@@ -399,14 +399,8 @@ func wire(ctx context.Context, cfg config.Config, log *slog.Logger) (*daemon, er
 
 	dk := &disk.Disk{Path: cfg.Disk, Active: cfg.ActivePartition}
 	inst := &install.Installer{Disk: dk, HTTP: hc, CheckURL: tp.CheckURL, Keys: verifier, Log: log}
-	if cfg.XZDecoder != "go" {
-		xz, err := exec.LookPath("xz")
-		switch {
-		case err == nil:
-			inst.XZCommand = xz
-		case cfg.XZDecoder == "xz-utils":
-			return nil, fmt.Errorf("XZ_DECODER=xz-utils: %w", err)
-		}
+	if inst.XZCommand, err = payload.XZDecoderCommand(cfg.XZDecoder); err != nil {
+		return nil, fmt.Errorf("XZ_DECODER=%s: %w", cfg.XZDecoder, err)
 	}
 
 	rb, err := rebooter(cfg, machineID, bootID, hc, log, d)

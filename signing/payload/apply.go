@@ -574,3 +574,23 @@ func (v *Verified) xzCommand(ctx context.Context, j *job, path string, w *extent
 	}
 	return nil
 }
+
+// ErrUnknownXZDecoder is returned by XZDecoderCommand for a choice it does not know.
+var ErrUnknownXZDecoder = errors.New("payload: unknown xz decoder (auto, go or xz-utils)")
+
+// XZDecoderCommand turns a decoder choice into ApplyConfig.XZCommand: "go" is the
+// in-process decoder (""), "xz-utils" the xz on PATH (an error when there is none), and
+// "auto" the xz on PATH when there is one, else the in-process decoder.
+func XZDecoderCommand(choice string) (string, error) {
+	switch choice {
+	case "go":
+		return "", nil
+	case "auto", "xz-utils":
+		p, err := exec.LookPath("xz")
+		if err != nil && choice == "xz-utils" {
+			return "", fmt.Errorf("payload: xz decoder xz-utils: %w (apt-get install xz-utils)", err)
+		}
+		return p, nil
+	}
+	return "", fmt.Errorf("%w: %q", ErrUnknownXZDecoder, choice)
+}
