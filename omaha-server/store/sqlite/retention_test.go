@@ -39,21 +39,27 @@ func TestRetentionMillionEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The rows are written as check-ins write them: each history row and event linked to
+	// its instance's previous one, the instance row pointing at the newest. Event i belongs
+	// to machine i%instances, so its predecessor is event i-instances.
 	insI, _ := tx.Prepare(`INSERT INTO instances (app_id, machine_id, boot_id, alias, version, aleph_version, oem, oem_version, board, track,
-		group_name, ip, first_check, last_check, status, status_at, update_version, last_error_code) VALUES
-		('a', ?, '', '', '1.0.0', '', '', '', 'amd64-usr', 'stable', 'stable', '10.0.0.1', 0, ?, 'complete', 0, '', 0)`)
-	insH, _ := tx.Prepare(`INSERT INTO instance_status_history (app_id, machine_id, status, version, error_code, created_at) VALUES ('a', ?, 'complete', '1.0.0', 0, ?)`)
-	insE, _ := tx.Prepare(`INSERT INTO events (app_id, machine_id, type, result, error_code, previous_version, version, created_at) VALUES ('a', ?, 3, 2, 0, '', '1.0.0', ?)`)
+		group_name, ip, first_check, last_check, status, status_at, update_version, last_error_code, last_history_id, last_event_id) VALUES
+		('a', ?, '', '', '1.0.0', '', '', '', 'amd64-usr', 'stable', 'stable', '10.0.0.1', 0, ?, 'complete', 0, '', 0, ?, ?)`)
+	insH, _ := tx.Prepare(`INSERT INTO instance_status_history (id, app_id, machine_id, status, version, error_code, created_at, prev_id)
+		VALUES (?, 'a', ?, 'complete', '1.0.0', 0, ?, 0)`)
+	insE, _ := tx.Prepare(`INSERT INTO events (id, app_id, machine_id, type, result, error_code, previous_version, version, created_at, prev_id)
+		VALUES (?, 'a', ?, 3, 2, 0, '', '1.0.0', ?, ?)`)
 	for i := range instances {
 		last := recent
 		if i%4 == 0 {
 			last = old
 		}
 		m := fmt.Sprintf("m%06d", i)
-		if _, err := insI.Exec(m, last); err != nil {
+		newestEvent := i + instances*(events/instances-1) + 1
+		if _, err := insI.Exec(m, last, i+1, newestEvent); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := insH.Exec(m, last); err != nil {
+		if _, err := insH.Exec(i+1, m, last); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -62,7 +68,11 @@ func TestRetentionMillionEvents(t *testing.T) {
 		if i%2 == 0 {
 			at = now.Add(-40 * 24 * time.Hour).UnixMilli()
 		}
-		if _, err := insE.Exec(fmt.Sprintf("m%06d", i%instances), at); err != nil {
+		prev := 0
+		if i >= instances {
+			prev = i - instances + 1
+		}
+		if _, err := insE.Exec(i+1, fmt.Sprintf("m%06d", i%instances), at, prev); err != nil {
 			t.Fatal(err)
 		}
 	}

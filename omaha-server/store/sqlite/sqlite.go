@@ -63,6 +63,7 @@ var dialect = sqldb.Dialect{
 	IDColumn:    "INTEGER PRIMARY KEY",
 	BlobType:    "BLOB",
 	GroupCommit: true,
+	ChainedLogs: true,
 	IsUniqueViolation: func(err error) bool {
 		var e *msqlite.Error
 		if !errors.As(err, &e) {

@@ -40,6 +40,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"CheckinConcurrent", testCheckinConcurrent},
 		{"CheckinConcurrentMixed", testCheckinConcurrentMixed},
 		{"ListInstances", testListInstances},
+		{"Logs", testLogs},
 		{"Tokens", testTokens},
 	}
 	for _, tt := range tests {

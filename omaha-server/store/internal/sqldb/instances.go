@@ -53,37 +53,40 @@ func (db *DB) Checkin(ctx context.Context, appID, machineID string, decide func(
 
 // checkinTx is one check-in's reads and writes inside tx.
 func (db *DB) checkinTx(ctx context.Context, tx *sql.Tx, appID, machineID string, decide func(cur *store.Instance) (*store.InstanceUpdate, error)) error {
-	var cur *store.Instance
-	in, err := scanInstance(tx.StmtContext(ctx, db.stmts.selInstance).QueryRowContext(ctx, appID, machineID))
-	switch {
-	case err == nil:
-		cur = &in
-	case errors.Is(err, sql.ErrNoRows):
-	default:
-		return db.wrap("check-in: reading instance", err)
+	cur, heads, err := db.readInstance(ctx, tx, appID, machineID)
+	if err != nil {
+		return err
 	}
 	upd, err := decide(cur)
 	if err != nil {
 		return err
 	}
-	return db.writeInstance(ctx, tx, appID, machineID, upd)
+	return db.writeInstance(ctx, tx, appID, machineID, upd, heads)
 }
 
-// readInstance reads (and on PostgreSQL locks) one instance row; nil when there is none.
-func (db *DB) readInstance(ctx context.Context, tx *sql.Tx, appID, machineID string) (*store.Instance, error) {
-	in, err := scanInstance(tx.StmtContext(ctx, db.stmts.selInstance).QueryRowContext(ctx, appID, machineID))
+// chainHeads are an instance row's newest status-history and event ids, the heads of its
+// two chains (migration 4); zero when it has none.
+type chainHeads struct{ history, event int64 }
+
+// readInstance reads (and on PostgreSQL locks) one instance row and its chain heads; nil
+// when there is none.
+func (db *DB) readInstance(ctx context.Context, tx *sql.Tx, appID, machineID string) (*store.Instance, chainHeads, error) {
+	var h chainHeads
+	in, err := scanInstance(tx.StmtContext(ctx, db.stmts.selInstance).QueryRowContext(ctx, appID, machineID), &h.history, &h.event)
 	switch {
 	case err == nil:
-		return &in, nil
+		return &in, h, nil
 	case errors.Is(err, sql.ErrNoRows):
-		return nil, nil
+		return nil, chainHeads{}, nil
 	default:
-		return nil, db.wrap("check-in: reading instance", err)
+		return nil, chainHeads{}, db.wrap("check-in: reading instance", err)
 	}
 }
 
-// writeInstance writes a check-in's instance row, history and events.
-func (db *DB) writeInstance(ctx context.Context, tx *sql.Tx, appID, machineID string, upd *store.InstanceUpdate) error {
+// writeInstance writes a check-in's status history and events and then the instance row.
+// With ChainedLogs each history and event row links to the instance's previous one and
+// the instance row takes the new chain heads; otherwise the heads stay zero.
+func (db *DB) writeInstance(ctx context.Context, tx *sql.Tx, appID, machineID string, upd *store.InstanceUpdate, heads chainHeads) error {
 	if upd == nil {
 		return nil
 	}
@@ -91,29 +94,55 @@ func (db *DB) writeInstance(ctx context.Context, tx *sql.Tx, appID, machineID st
 	if n.AppID != appID || n.MachineID != machineID {
 		return db.errorf("check-in: the update is for %s/%s, not %s/%s: %w", n.AppID, n.MachineID, appID, machineID, store.ErrInvalid)
 	}
-	_, err := tx.StmtContext(ctx, db.stmts.upsertInstance).ExecContext(ctx, n.AppID, n.MachineID, n.BootID, n.Alias, n.Version,
-		n.AlephVersion, n.OEM, n.OEMVersion, n.Board, n.Track, n.Group, n.IP, ms(n.FirstCheck), ms(n.LastCheck),
-		string(n.Status), ms(n.StatusAt), n.UpdateVersion, n.LastErrorCode)
-	if err != nil {
-		return db.wrap("check-in: writing instance", err)
+	if !db.d.ChainedLogs {
+		heads = chainHeads{}
+	}
+	link := func(head *int64, id int64) {
+		if db.d.ChainedLogs {
+			*head = id
+		}
 	}
 	if len(upd.History) > 0 {
 		s := tx.StmtContext(ctx, db.stmts.insHistory)
 		for _, h := range upd.History {
-			if _, err := s.ExecContext(ctx, appID, machineID, string(h.Status), h.Version, h.ErrorCode, ms(h.At)); err != nil {
+			var id int64
+			if err := s.QueryRowContext(ctx, appID, machineID, string(h.Status), h.Version, h.ErrorCode, ms(h.At), heads.history).Scan(&id); err != nil {
 				return db.wrap("check-in: writing status history", err)
 			}
+			link(&heads.history, id)
 		}
 	}
 	if len(upd.Events) > 0 {
 		s := tx.StmtContext(ctx, db.stmts.insEvent)
 		for _, e := range upd.Events {
-			if _, err := s.ExecContext(ctx, appID, machineID, e.Type, e.Result, e.ErrorCode, e.PreviousVersion, e.Version, ms(e.At)); err != nil {
+			var id int64
+			if err := s.QueryRowContext(ctx, appID, machineID, e.Type, e.Result, e.ErrorCode, e.PreviousVersion, e.Version, ms(e.At), heads.event).Scan(&id); err != nil {
 				return db.wrap("check-in: writing event", err)
 			}
+			link(&heads.event, id)
 		}
 	}
+	_, err := tx.StmtContext(ctx, db.stmts.upsertInstance).ExecContext(ctx, n.AppID, n.MachineID, n.BootID, n.Alias, n.Version,
+		n.AlephVersion, n.OEM, n.OEMVersion, n.Board, n.Track, n.Group, n.IP, ms(n.FirstCheck), ms(n.LastCheck),
+		string(n.Status), ms(n.StatusAt), n.UpdateVersion, n.LastErrorCode, heads.history, heads.event)
+	if err != nil {
+		return db.wrap("check-in: writing instance", err)
+	}
 	return nil
+}
+
+// chainWalk is a recursive common table expression "chain(id, n)" with the ids of the
+// newest $3 rows of instance ($1 app, $2 machine) in table's chain, whose head is in the
+// instances column head (see migration 4). A step follows prev_id only from a row of
+// that instance and only to a smaller id, so a chain broken by retention or pointing at a
+// row id that was reused ends there; callers still join the ids with the instance's key,
+// since the head itself may point at a row that is gone.
+func chainWalk(table, head string) string {
+	return `chain(id, n) AS (
+		SELECT ` + head + `, 1 FROM instances WHERE app_id = $1 AND machine_id = $2
+		UNION ALL
+		SELECT t.prev_id, chain.n + 1 FROM chain JOIN ` + table + ` t ON t.id = chain.id
+		WHERE chain.n < CAST($3 AS BIGINT) AND t.app_id = $1 AND t.machine_id = $2 AND t.prev_id < t.id AND t.prev_id > 0)`
 }
 
 // DefaultInstanceLimit is how many instances ListInstances returns when the filter sets no
@@ -191,8 +220,14 @@ func (db *DB) GetInstances(ctx context.Context, machineID string, historyLimit i
 			return fmt.Errorf("instance %q: %w", machineID, store.ErrNotFound)
 		}
 		for i := range out {
-			rows, err := tx.QueryContext(ctx, `SELECT status, version, error_code, created_at FROM instance_status_history
-				WHERE machine_id = $1 AND app_id = $2 ORDER BY id DESC LIMIT $3`, machineID, out[i].AppID, historyLimit)
+			q := `SELECT status, version, error_code, created_at FROM instance_status_history
+				WHERE app_id = $1 AND machine_id = $2 ORDER BY id DESC LIMIT $3`
+			if db.d.ChainedLogs {
+				q = `WITH RECURSIVE ` + chainWalk("instance_status_history", "last_history_id") + `
+				SELECT h.status, h.version, h.error_code, h.created_at FROM chain JOIN instance_status_history h ON h.id = chain.id
+				WHERE h.app_id = $1 AND h.machine_id = $2 ORDER BY h.id DESC LIMIT $3`
+			}
+			rows, err := tx.QueryContext(ctx, q, out[i].AppID, machineID, historyLimit)
 			if err != nil {
 				return err
 			}
@@ -222,8 +257,14 @@ func (db *DB) ListEvents(ctx context.Context, appID, machineID string, limit int
 	if limit <= 0 {
 		limit = 100
 	}
-	rows, err := db.r.QueryContext(ctx, `SELECT app_id, machine_id, type, result, error_code, previous_version, version, created_at
-		FROM events WHERE app_id = $1 AND machine_id = $2 ORDER BY id DESC LIMIT $3`, store.NormalizeAppID(appID), machineID, limit)
+	q := `SELECT app_id, machine_id, type, result, error_code, previous_version, version, created_at
+		FROM events WHERE app_id = $1 AND machine_id = $2 ORDER BY id DESC LIMIT $3`
+	if db.d.ChainedLogs {
+		q = `WITH RECURSIVE ` + chainWalk("events", "last_event_id") + `
+		SELECT e.app_id, e.machine_id, e.type, e.result, e.error_code, e.previous_version, e.version, e.created_at
+		FROM chain JOIN events e ON e.id = chain.id WHERE e.app_id = $1 AND e.machine_id = $2 ORDER BY e.id DESC LIMIT $3`
+	}
+	rows, err := db.r.QueryContext(ctx, q, store.NormalizeAppID(appID), machineID, limit)
 	if err != nil {
 		return nil, db.wrap("listing events", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // migrations are the schema, in order; migration N is migrations[N-1]. They are written
@@ -158,16 +159,57 @@ var migrations = []string{
 	CREATE INDEX instances_ip ON instances (ip);
 	CREATE INDEX instances_alias ON instances (alias) WHERE alias <> '';
 	CREATE INDEX events_created ON events (created_at)`,
+	// 4: chain heads and links for dialects with ChainedLogs (see chainedLogs); on the
+	// others the columns stay zero and the instance indexes serve.
+	`ALTER TABLE instances ADD COLUMN last_history_id BIGINT NOT NULL DEFAULT 0;
+	ALTER TABLE instances ADD COLUMN last_event_id BIGINT NOT NULL DEFAULT 0;
+	ALTER TABLE instance_status_history ADD COLUMN prev_id BIGINT NOT NULL DEFAULT 0;
+	ALTER TABLE events ADD COLUMN prev_id BIGINT NOT NULL DEFAULT 0`,
 }
+
+// chainedLogs is the rest of migration 4 for a dialect with ChainedLogs: an instance's
+// status history and events become chains instead of index ranges. Each row points at the
+// instance's previous one (prev_id) and the instance row at its newest (last_history_id,
+// last_event_id). An index keyed by instance puts every insert on a random page, a WAL
+// frame on the single writer's path per row; a chain costs an append to the table and two
+// columns of the instance row, which the check-in writes anyway. Reading an instance's
+// newest N rows walks N primary-key lookups. The links of existing rows are filled in
+// from the indexes before they go.
+const (
+	chainedLogsMigration = 4
+	chainedLogs          = `UPDATE instance_status_history SET prev_id = COALESCE((SELECT MAX(h.id) FROM instance_status_history h
+		WHERE h.machine_id = instance_status_history.machine_id AND h.app_id = instance_status_history.app_id
+		AND h.id < instance_status_history.id), 0);
+	UPDATE events SET prev_id = COALESCE((SELECT MAX(e.id) FROM events e
+		WHERE e.app_id = events.app_id AND e.machine_id = events.machine_id AND e.id < events.id), 0);
+	UPDATE instances SET
+		last_history_id = COALESCE((SELECT MAX(h.id) FROM instance_status_history h
+			WHERE h.machine_id = instances.machine_id AND h.app_id = instances.app_id), 0),
+		last_event_id = COALESCE((SELECT MAX(e.id) FROM events e
+			WHERE e.app_id = instances.app_id AND e.machine_id = instances.machine_id), 0);
+	DROP INDEX instance_status_history_instance;
+	DROP INDEX events_instance`
+)
 
 // migrate applies the migrations not yet recorded in schema_migrations, each in its own
 // transaction, under the dialect's migration lock.
 func (db *DB) migrate(ctx context.Context) error {
+	return db.migrateTo(ctx, len(migrations))
+}
+
+// MigrateTo applies the migrations up to version to the database w, as Open does with all
+// of them: for tests that start from a database an older release left.
+func MigrateTo(ctx context.Context, w *sql.DB, d Dialect, version int) error {
+	db := &DB{w: w, r: w, d: d, now: time.Now}
+	return db.migrateTo(ctx, version)
+}
+
+func (db *DB) migrateTo(ctx context.Context, last int) error {
 	if _, err := db.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
 		return fmt.Errorf("%s: creating schema_migrations: %w", db.d.Name, err)
 	}
-	for i, m := range migrations {
+	for i, m := range migrations[:last] {
 		version := i + 1
 		err := db.inTx(ctx, func(tx *sql.Tx) error {
 			if db.d.MigrationLock != "" {
@@ -181,6 +223,9 @@ func (db *DB) migrate(ctx context.Context) error {
 			}
 			if n > 0 {
 				return nil
+			}
+			if version == chainedLogsMigration && db.d.ChainedLogs {
+				m += ";\n" + chainedLogs
 			}
 			ddl := strings.NewReplacer("{{ID}}", db.d.IDColumn, "{{BLOB}}", db.d.BlobType).Replace(m)
 			for _, stmt := range strings.Split(ddl, ";") {

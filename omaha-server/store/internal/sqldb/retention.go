@@ -3,6 +3,7 @@ package sqldb
 import (
 	"context"
 	"database/sql"
+	"errors"
 
 	"github.com/switchyard-os/switchyard/omaha-server/store"
 )
@@ -12,9 +13,21 @@ import (
 // worked off without one huge transaction.
 const pruneBatch = 5000
 
+// deleteChain is the statement that deletes the chain of table (see migration 4) that
+// starts at id $3 and belongs to instance ($1 app, $2 machine).
+func deleteChain(table string) string {
+	return `WITH RECURSIVE chain(id) AS (
+		SELECT CAST($3 AS BIGINT)
+		UNION ALL
+		SELECT t.prev_id FROM chain JOIN ` + table + ` t ON t.id = chain.id
+		WHERE t.app_id = $1 AND t.machine_id = $2 AND t.prev_id < t.id AND t.prev_id > 0)
+	DELETE FROM ` + table + ` WHERE id IN (SELECT id FROM chain) AND app_id = $1 AND machine_id = $2`
+}
+
 // Prune implements store.Store. Instances not seen since r.InstancesBefore go with their
 // status history, events and rollout attempts (found by walking the primary key: no index
-// on last_check, which every check-in would rewrite). Events older than r.EventsBefore go
+// on last_check, which every check-in would rewrite; the history and events by walking
+// their chains from the deleted row's heads). Events older than r.EventsBefore go
 // through events_created, and so do ended rollout attempts of that age; the status
 // history of the instances that remain is kept as their summary.
 func (db *DB) Prune(ctx context.Context, r store.Retention) (store.Pruned, error) {
@@ -52,22 +65,29 @@ func (db *DB) Prune(ctx context.Context, r store.Retention) (store.Pruned, error
 				err := db.inTx(ctx, func(tx *sql.Tx) error {
 					for _, k := range batch {
 						// Checked again inside the write: the host may have come back.
-						res, err := tx.ExecContext(ctx, `DELETE FROM instances WHERE machine_id = $1 AND app_id = $2 AND last_check < $3`, k.machine, k.app, cutoff)
+						var heads chainHeads
+						err := tx.QueryRowContext(ctx, `DELETE FROM instances WHERE machine_id = $1 AND app_id = $2 AND last_check < $3
+							RETURNING last_history_id, last_event_id`, k.machine, k.app, cutoff).Scan(&heads.history, &heads.event)
+						if errors.Is(err, sql.ErrNoRows) {
+							continue
+						}
 						if err != nil {
 							return err
 						}
-						if c, _ := res.RowsAffected(); c == 0 {
-							continue
-						}
 						p.Instances++
 						for _, del := range []struct {
-							q string
-							n *int64
+							table string
+							head  int64
+							n     *int64
 						}{
-							{`DELETE FROM instance_status_history WHERE machine_id = $1 AND app_id = $2`, &p.History},
-							{`DELETE FROM events WHERE app_id = $2 AND machine_id = $1`, &p.Events},
+							{"instance_status_history", heads.history, &p.History},
+							{"events", heads.event, &p.Events},
 						} {
-							res, err := tx.ExecContext(ctx, del.q, k.machine, k.app)
+							q, args := `DELETE FROM `+del.table+` WHERE app_id = $1 AND machine_id = $2`, []any{k.app, k.machine}
+							if db.d.ChainedLogs {
+								q, args = deleteChain(del.table), append(args, del.head)
+							}
+							res, err := tx.ExecContext(ctx, q, args...)
 							if err != nil {
 								return err
 							}

@@ -65,7 +65,7 @@ func (db *DB) rolloutTx(ctx context.Context, tx *sql.Tx, appID, machineID string
 			return db.wrap("counted check-in: counting updates in flight", err)
 		}
 	}
-	cur, err := db.readInstance(ctx, tx, appID, machineID)
+	cur, heads, err := db.readInstance(ctx, tx, appID, machineID)
 	if err != nil {
 		return err
 	}
@@ -73,7 +73,7 @@ func (db *DB) rolloutTx(ctx context.Context, tx *sql.Tx, appID, machineID string
 	if err != nil {
 		return err
 	}
-	if err := db.writeInstance(ctx, tx, appID, machineID, upd); err != nil {
+	if err := db.writeInstance(ctx, tx, appID, machineID, upd, heads); err != nil {
 		return err
 	}
 	if w == nil {

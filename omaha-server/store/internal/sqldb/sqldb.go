@@ -46,6 +46,11 @@ type Dialect struct {
 	BinaryCollate string
 	// IsUniqueViolation reports whether err is a unique-constraint violation.
 	IsUniqueViolation func(error) bool
+	// ChainedLogs keeps an instance's status history and events as chains (migration 4)
+	// instead of indexing them by instance. For a single writer that pays a WAL frame for
+	// every page it dirties (SQLite); PostgreSQL keeps the indexes, where an index insert
+	// costs less than the extra row version a chain head costs it.
+	ChainedLogs bool
 }
 
 // DB implements store.Store.
@@ -83,20 +88,22 @@ func Open(ctx context.Context, w, r *sql.DB, d Dialect, now func() time.Time) (*
 		return s
 	}
 	db.stmts = statements{
-		selInstance: prep(`SELECT ` + instanceColumns + ` FROM instances WHERE app_id = $1 AND machine_id = $2` + d.LockRow),
-		upsertInstance: prep(`INSERT INTO instances (` + instanceColumns + `)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+		selInstance: prep(`SELECT ` + instanceColumns + `, last_history_id, last_event_id FROM instances
+			WHERE app_id = $1 AND machine_id = $2` + d.LockRow),
+		upsertInstance: prep(`INSERT INTO instances (` + instanceColumns + `, last_history_id, last_event_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
 			ON CONFLICT (machine_id, app_id) DO UPDATE SET
 			boot_id = excluded.boot_id, alias = excluded.alias, version = excluded.version,
 			aleph_version = excluded.aleph_version, oem = excluded.oem, oem_version = excluded.oem_version,
 			board = excluded.board, track = excluded.track, group_name = excluded.group_name, ip = excluded.ip,
 			last_check = excluded.last_check, status = excluded.status, status_at = excluded.status_at,
 			update_version = excluded.update_version, last_error_code = excluded.last_error_code,
+			last_history_id = excluded.last_history_id, last_event_id = excluded.last_event_id,
 			rev = instances.rev + 1`),
-		insHistory: prep(`INSERT INTO instance_status_history (app_id, machine_id, status, version, error_code, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6)`),
-		insEvent: prep(`INSERT INTO events (app_id, machine_id, type, result, error_code, previous_version, version, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`),
+		insHistory: prep(`INSERT INTO instance_status_history (app_id, machine_id, status, version, error_code, created_at, prev_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`),
+		insEvent: prep(`INSERT INTO events (app_id, machine_id, type, result, error_code, previous_version, version, created_at, prev_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`),
 	}
 	if d.GroupCommit {
 		db.stmts.savepoint = prep(`SAVEPOINT checkin`)
