@@ -109,3 +109,56 @@ func testLogs(t *testing.T, s store.Store) {
 		t.Errorf("after retention and a new event: %+v", ev)
 	}
 }
+
+// testInstanceColumns writes a known host's row with every combination of its indexed
+// columns changed (they are rewritten only when they change) and reads it back whole,
+// through the key and through the filters those indexes serve.
+func testInstanceColumns(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	seed(t, s)
+	t0 := time.UnixMilli(1_700_000_000_000).UTC()
+	want := instance("cols", t0)
+	if err := s.Checkin(ctx, appID, "cols", func(*store.Instance) (*store.InstanceUpdate, error) {
+		return &store.InstanceUpdate{Instance: want}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for mask := range 1 << 5 {
+		at := t0.Add(time.Duration(mask+1) * time.Second)
+		err := s.Checkin(ctx, appID, "cols", func(cur *store.Instance) (*store.InstanceUpdate, error) {
+			if cur == nil || *cur != want {
+				t.Fatalf("mask %05b: cur = %+v, want %+v", mask, cur, want)
+			}
+			n := *cur
+			n.LastCheck, n.StatusAt, n.BootID, n.LastErrorCode, n.UpdateVersion = at, at, fmt.Sprintf("{boot-%d}", mask), int64(mask), fmt.Sprintf("4081.%d.0", mask)
+			if mask&1 != 0 {
+				n.Group = fmt.Sprintf("g%d", mask)
+			}
+			if mask&2 != 0 {
+				n.Status = []store.Status{store.StatusDownloading, store.StatusComplete}[mask%2]
+			}
+			if mask&4 != 0 {
+				n.Version = fmt.Sprintf("4081.%d.1", mask)
+			}
+			if mask&8 != 0 {
+				n.IP = fmt.Sprintf("10.0.0.%d", mask)
+			}
+			if mask&16 != 0 {
+				n.Alias = fmt.Sprintf("host-%d", mask)
+			}
+			want = n
+			return &store.InstanceUpdate{Instance: n}, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := must(s.GetInstances(ctx, "cols", 0))(t)
+		if len(d) != 1 || d[0].Instance != want {
+			t.Fatalf("mask %05b: read back %+v, want %+v", mask, d, want)
+		}
+		l := must(s.ListInstances(ctx, store.InstanceFilter{AppID: appID, Group: want.Group, Version: want.Version, Status: want.Status}))(t)
+		if len(l) != 1 || l[0] != want {
+			t.Fatalf("mask %05b: listed by group, version and status: %+v", mask, l)
+		}
+	}
+}

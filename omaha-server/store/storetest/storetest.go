@@ -41,6 +41,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"CheckinConcurrentMixed", testCheckinConcurrentMixed},
 		{"ListInstances", testListInstances},
 		{"Logs", testLogs},
+		{"InstanceColumns", testInstanceColumns},
 		{"Tokens", testTokens},
 	}
 	for _, tt := range tests {
