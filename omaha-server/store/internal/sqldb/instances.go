@@ -61,7 +61,7 @@ func (db *DB) checkinTx(ctx context.Context, tx *sql.Tx, appID, machineID string
 	if err != nil {
 		return err
 	}
-	return db.writeInstance(ctx, tx, appID, machineID, cur, upd, heads)
+	return db.writeInstance(ctx, tx, appID, machineID, upd, heads)
 }
 
 // chainHeads are an instance row's newest status-history and event ids, the heads of its
@@ -83,11 +83,10 @@ func (db *DB) readInstance(ctx context.Context, tx *sql.Tx, appID, machineID str
 	}
 }
 
-// writeInstance writes a check-in's status history and events and then the instance row
-// (inserted, or the columns that differ from cur rewritten). With ChainedLogs each history
-// and event row links to the instance's previous one and the instance row takes the new
-// chain heads; otherwise the heads stay zero.
-func (db *DB) writeInstance(ctx context.Context, tx *sql.Tx, appID, machineID string, cur *store.Instance, upd *store.InstanceUpdate, curHeads chainHeads) error {
+// writeInstance writes a check-in's status history and events and then the instance row.
+// With ChainedLogs each history and event row links to the instance's previous one and
+// the instance row takes the new chain heads; otherwise the heads stay zero.
+func (db *DB) writeInstance(ctx context.Context, tx *sql.Tx, appID, machineID string, upd *store.InstanceUpdate, heads chainHeads) error {
 	if upd == nil {
 		return nil
 	}
@@ -95,7 +94,6 @@ func (db *DB) writeInstance(ctx context.Context, tx *sql.Tx, appID, machineID st
 	if n.AppID != appID || n.MachineID != machineID {
 		return db.errorf("check-in: the update is for %s/%s, not %s/%s: %w", n.AppID, n.MachineID, appID, machineID, store.ErrInvalid)
 	}
-	heads := curHeads
 	if !db.d.ChainedLogs {
 		heads = chainHeads{}
 	}
@@ -124,14 +122,13 @@ func (db *DB) writeInstance(ctx context.Context, tx *sql.Tx, appID, machineID st
 			link(&heads.event, id)
 		}
 	}
-	if cur != nil {
-		return db.wrap("check-in: writing instance", db.updateInstance(ctx, tx, cur, &n, heads))
-	}
-	// Upserted: on PostgreSQL another replica may insert the same new host first.
 	_, err := tx.StmtContext(ctx, db.stmts.upsertInstance).ExecContext(ctx, n.AppID, n.MachineID, n.BootID, n.Alias, n.Version,
 		n.AlephVersion, n.OEM, n.OEMVersion, n.Board, n.Track, n.Group, n.IP, ms(n.FirstCheck), ms(n.LastCheck),
 		string(n.Status), ms(n.StatusAt), n.UpdateVersion, n.LastErrorCode, heads.history, heads.event)
-	return db.wrap("check-in: writing instance", err)
+	if err != nil {
+		return db.wrap("check-in: writing instance", err)
+	}
+	return nil
 }
 
 // chainWalk is a recursive common table expression "chain(id, n)" with the ids of the

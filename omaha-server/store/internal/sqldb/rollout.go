@@ -73,7 +73,7 @@ func (db *DB) rolloutTx(ctx context.Context, tx *sql.Tx, appID, machineID string
 	if err != nil {
 		return err
 	}
-	if err := db.writeInstance(ctx, tx, appID, machineID, cur, upd, heads); err != nil {
+	if err := db.writeInstance(ctx, tx, appID, machineID, upd, heads); err != nil {
 		return err
 	}
 	if w == nil {

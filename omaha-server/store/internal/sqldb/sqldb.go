@@ -59,9 +59,6 @@ type DB struct {
 	d     Dialect
 	now   func() time.Time
 	stmts statements
-	// updates are the UPDATEs of a known host's row, one per set of changed indexed
-	// columns (update.go).
-	updates [1 << indexedColumnCount]*sql.Stmt
 
 	batches    chan *checkinReq // nil without group commit
 	writerDone chan struct{}
@@ -113,9 +110,6 @@ func Open(ctx context.Context, w, r *sql.DB, d Dialect, now func() time.Time) (*
 		db.stmts.release = prep(`RELEASE checkin`)
 		db.stmts.rollbackTo = prep(`ROLLBACK TO checkin`)
 	}
-	if err == nil {
-		err = db.prepareUpdates(ctx)
-	}
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("%s: preparing statements: %w", d.Name, err)
@@ -131,11 +125,6 @@ func (db *DB) Close() error {
 	db.stopGroupCommit()
 	for _, s := range []*sql.Stmt{db.stmts.selInstance, db.stmts.upsertInstance, db.stmts.insHistory, db.stmts.insEvent,
 		db.stmts.savepoint, db.stmts.release, db.stmts.rollbackTo} {
-		if s != nil {
-			s.Close()
-		}
-	}
-	for _, s := range db.updates {
 		if s != nil {
 			s.Close()
 		}
