@@ -8,8 +8,8 @@
 // transactions but never corrupts the file. The WAL is copied back into the file by a
 // background checkpointer on its own connection, off the writer's path (checkpoint.go).
 // Concurrent check-ins are group-committed: one
-// transaction, one savepoint per check-in, each caller answered after the commit. The SQL
-// itself is store/internal/sqldb's.
+// transaction for several, each caller answered after the commit (a batch with a failed
+// check-in is run again one by one). The SQL itself is store/internal/sqldb's.
 package sqlite
 
 import (

@@ -7,11 +7,14 @@ import (
 
 // Group commit, for a database with one writer connection (SQLite). Check-ins are the bulk
 // of all writes and each commit costs a WAL write, so one writer goroutine takes the
-// check-ins waiting at that moment (up to maxBatch) and runs them in one transaction, each
-// inside its own SAVEPOINT: a check-in that fails rolls back to its savepoint and reports
-// its error, the others go on. Each caller returns only after the batch's COMMIT, with the
-// commit's error if it failed, so a check-in is still all-or-nothing and durable when
-// Checkin returns. Under light load a batch holds one check-in and this is the plain path.
+// check-ins waiting at that moment (up to maxBatch) and runs them in one transaction. Each
+// caller returns only after the batch's COMMIT, with the commit's error if it failed, so a
+// check-in is still all-or-nothing and durable when Checkin returns. A check-in that fails
+// may have written part of its rows: the batch is rolled back and its check-ins run again,
+// each in its own transaction (their decisions only compute, so running one twice is
+// safe). Failures are rare (a check-in refuses bad input before it writes), so the common
+// batch pays no savepoint per check-in. Under light load a batch holds one check-in and
+// this is the plain path.
 
 // maxBatch bounds how many check-ins share one transaction. Small on purpose: all of a
 // batch's callers are released at its commit, and if the batch held every check-in in
@@ -77,7 +80,6 @@ func (db *DB) writer() {
 }
 
 func (db *DB) runBatch(batch []*checkinReq) {
-	errs := make([]error, len(batch))
 	// The batch's transaction must not end with any one caller's context.
 	tx, err := db.w.BeginTx(context.WithoutCancel(batch[0].ctx), nil)
 	if err != nil {
@@ -86,32 +88,16 @@ func (db *DB) runBatch(batch []*checkinReq) {
 		}
 		return
 	}
+	errs := make([]error, len(batch))
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
 			errs[i] = db.wrap("check-in", err)
 			continue
 		}
-		ctx := context.WithoutCancel(r.ctx)
-		if _, err := tx.StmtContext(ctx, db.stmts.savepoint).ExecContext(ctx); err != nil {
-			errs[i] = db.wrap("check-in: savepoint", err)
-			continue
-		}
-		errs[i] = r.run(ctx, tx)
-		if errs[i] != nil {
-			if _, err := tx.StmtContext(ctx, db.stmts.rollbackTo).ExecContext(ctx); err != nil {
-				// The transaction is in an unknown state: fail the whole batch.
-				tx.Rollback()
-				for j, r := range batch {
-					if errs[j] == nil {
-						errs[j] = db.wrap("check-in: rolling back a failed check-in of the batch", err)
-					}
-					r.done <- errs[j]
-				}
-				return
-			}
-		}
-		if _, err := tx.StmtContext(ctx, db.stmts.release).ExecContext(ctx); err != nil && errs[i] == nil {
-			errs[i] = db.wrap("check-in: releasing savepoint", err)
+		if err := r.run(context.WithoutCancel(r.ctx), tx); err != nil {
+			tx.Rollback()
+			db.runEach(batch)
+			return
 		}
 	}
 	cerr := tx.Commit()
@@ -120,5 +106,27 @@ func (db *DB) runBatch(batch []*checkinReq) {
 			errs[i] = db.wrap("check-in: commit", cerr)
 		}
 		r.done <- errs[i]
+	}
+}
+
+// runEach runs each check-in of a batch that failed in its own transaction.
+func (db *DB) runEach(batch []*checkinReq) {
+	for _, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			r.done <- db.wrap("check-in", err)
+			continue
+		}
+		ctx := context.WithoutCancel(r.ctx)
+		tx, err := db.w.BeginTx(ctx, nil)
+		if err != nil {
+			r.done <- db.wrap("check-in", err)
+			continue
+		}
+		if err := r.run(ctx, tx); err != nil {
+			tx.Rollback()
+			r.done <- err
+			continue
+		}
+		r.done <- db.wrap("check-in: commit", tx.Commit())
 	}
 }

@@ -66,8 +66,6 @@ type DB struct {
 
 type statements struct {
 	selInstance, upsertInstance, insHistory, insEvent *sql.Stmt
-	// savepoint, release and rollbackTo frame one check-in of a group-committed batch.
-	savepoint, release, rollbackTo *sql.Stmt
 }
 
 // Open migrates the database and prepares the statements of the check-in path. w and r
@@ -105,11 +103,6 @@ func Open(ctx context.Context, w, r *sql.DB, d Dialect, now func() time.Time) (*
 		insEvent: prep(`INSERT INTO events (app_id, machine_id, type, result, error_code, previous_version, version, created_at, prev_id)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`),
 	}
-	if d.GroupCommit {
-		db.stmts.savepoint = prep(`SAVEPOINT checkin`)
-		db.stmts.release = prep(`RELEASE checkin`)
-		db.stmts.rollbackTo = prep(`ROLLBACK TO checkin`)
-	}
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("%s: preparing statements: %w", d.Name, err)
@@ -123,8 +116,7 @@ func Open(ctx context.Context, w, r *sql.DB, d Dialect, now func() time.Time) (*
 // Close stops the group-commit writer and closes the pools. No Checkin may be running.
 func (db *DB) Close() error {
 	db.stopGroupCommit()
-	for _, s := range []*sql.Stmt{db.stmts.selInstance, db.stmts.upsertInstance, db.stmts.insHistory, db.stmts.insEvent,
-		db.stmts.savepoint, db.stmts.release, db.stmts.rollbackTo} {
+	for _, s := range []*sql.Stmt{db.stmts.selInstance, db.stmts.upsertInstance, db.stmts.insHistory, db.stmts.insEvent} {
 		if s != nil {
 			s.Close()
 		}
