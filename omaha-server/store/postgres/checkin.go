@@ -17,21 +17,29 @@ import (
 // has one request in flight, so a race is rare outside tests that hammer one row.
 const optimisticAttempts = 3
 
+// The check-in statements run on the pgx pool with generic plans (planned once per
+// connection, not per call: see postgres.go), so each must have exactly one good plan
+// whatever the tables held when it was first planned. They find the row through the
+// primary key (machine_id, app_id) on machine_id alone and test app_id as an expression
+// (app_id || ”), which no index matches: a generic plan made on a near-empty table once
+// chose instances_group_status_version on app_id and then read every instance of the app
+// for each check-in.
 const (
-	selInstanceRev = `SELECT ` + sqldb.InstanceColumns + `, rev FROM instances WHERE app_id = $1 AND machine_id = $2`
+	byKey          = `machine_id = $2 AND app_id || '' = $1`
+	selInstanceRev = `SELECT ` + sqldb.InstanceColumns + `, rev FROM instances WHERE ` + byKey
 	insInstance    = `INSERT INTO instances (` + sqldb.InstanceColumns + `, rev)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
 		ON CONFLICT (machine_id, app_id) DO NOTHING`
 	updInstance = `UPDATE instances SET boot_id = $3, alias = $4, version = $5, aleph_version = $6, oem = $7,
 		oem_version = $8, board = $9, track = $10, group_name = $11, ip = $12, first_check = $13, last_check = $14,
 		status = $15, status_at = $16, update_version = $17, last_error_code = $18, rev = $19
-		WHERE app_id = $1 AND machine_id = $2 AND rev = $20`
+		WHERE ` + byKey + ` AND rev = $20`
 	// The guarded inserts write only when the row carries this write's revision, that is
 	// when the instance write above them in the same batch succeeded.
 	insHistoryGuarded = `INSERT INTO instance_status_history (app_id, machine_id, status, version, error_code, created_at)
-		SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM instances WHERE app_id = $1 AND machine_id = $2 AND rev = $7)`
+		SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM instances WHERE ` + byKey + ` AND rev = $7)`
 	insEventGuarded = `INSERT INTO events (app_id, machine_id, type, result, error_code, previous_version, version, created_at)
-		SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE EXISTS (SELECT 1 FROM instances WHERE app_id = $1 AND machine_id = $2 AND rev = $9)`
+		SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE EXISTS (SELECT 1 FROM instances WHERE ` + byKey + ` AND rev = $9)`
 )
 
 // Checkin implements store.Store without a row lock. The current row comes from the

@@ -10,3 +10,9 @@ func PlanCacheModes(ctx context.Context, s *Store) (pool, sqlPool string, err er
 	err = s.sql.QueryRowContext(ctx, "SHOW plan_cache_mode").Scan(&sqlPool)
 	return pool, sqlPool, err
 }
+
+// CheckinStatements are the statements the check-in pool runs, by name.
+func CheckinStatements() map[string]string {
+	return map[string]string{"select": selInstanceRev, "insert": insInstance, "update": updInstance,
+		"history": insHistoryGuarded, "event": insEventGuarded}
+}

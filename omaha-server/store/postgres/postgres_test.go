@@ -3,7 +3,12 @@ package postgres_test
 import (
 	"context"
 	"os"
+	"regexp"
+	"strconv"
+	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/switchyard-os/switchyard/omaha-server/store"
 	"github.com/switchyard-os/switchyard/omaha-server/store/pgtest"
@@ -93,16 +98,83 @@ func TestStaleRowCacheAcrossReplicas(t *testing.T) {
 	}
 }
 
-// TestStatementsPlannedPerCall checks that both pools plan each statement for its
-// parameters: a generic plan fixed while the tables were small kept scanning instances for
-// every check-in once the fleet had grown.
-func TestStatementsPlannedPerCall(t *testing.T) {
+// TestPlanCacheModes checks that the database/sql pool plans each statement for its
+// parameters (a generic plan fixed while the tables were small can stay wrong) and that
+// the check-in pool plans its statements once per connection.
+func TestPlanCacheModes(t *testing.T) {
 	s := open(t, cluster.DB(t))
 	pool, sqlPool, err := postgres.PlanCacheModes(context.Background(), s)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pool != "force_custom_plan" || sqlPool != "force_custom_plan" {
-		t.Fatalf("plan_cache_mode %q (check-in pool) and %q (database/sql pool), want force_custom_plan", pool, sqlPool)
+	if pool != "force_generic_plan" || sqlPool != "force_custom_plan" {
+		t.Fatalf("plan_cache_mode %q (check-in pool) and %q (database/sql pool), want force_generic_plan and force_custom_plan", pool, sqlPool)
+	}
+}
+
+// TestCheckinGenericPlans plans each check-in statement generically, as the check-in pool
+// does, on an empty instances table, on a small one without statistics and on a large
+// analysed one, and checks that every plan finds the row through the primary key: the
+// plan made first is the one a connection keeps.
+func TestCheckinGenericPlans(t *testing.T) {
+	ctx := context.Background()
+	url := cluster.DB(t)
+	open(t, url) // migrates
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := conn.Exec(ctx, q, args...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	exec(`SET plan_cache_mode = force_generic_plan`)
+	addRows := func(from, to int) {
+		exec(`INSERT INTO instances (app_id, machine_id, boot_id, alias, version, aleph_version, oem, oem_version, board, track,
+			group_name, ip, first_check, last_check, status, status_at, update_version, last_error_code)
+			SELECT 'app', 'm' || i, '', '', '1.0.0', '', '', '', 'amd64-usr', 'stable', 'stable', '10.0.0.1', 0, 0, 'complete', 0, '', 0
+			FROM generate_series($1::int, $2::int) AS i`, from, to)
+	}
+	param := regexp.MustCompile(`\$(\d+)`)
+	for _, state := range []string{"empty", "30 rows", "3,000 rows, analysed"} {
+		switch state {
+		case "30 rows":
+			addRows(1, 30)
+		case "3,000 rows, analysed":
+			addRows(31, 3000)
+			exec(`ANALYZE instances`)
+		}
+		for name, q := range postgres.CheckinStatements() {
+			exec(`PREPARE p AS ` + q)
+			n := 0
+			for _, m := range param.FindAllStringSubmatch(q, -1) {
+				v, _ := strconv.Atoi(m[1])
+				n = max(n, v)
+			}
+			args := []string{"'app'", "'m7'"}
+			for len(args) < n {
+				args = append(args, "'0'")
+			}
+			rows, err := conn.Query(ctx, `EXPLAIN EXECUTE p(`+strings.Join(args, ", ")+`)`)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			var plan []string
+			for rows.Next() {
+				var l string
+				rows.Scan(&l)
+				plan = append(plan, l)
+			}
+			rows.Close()
+			exec(`DEALLOCATE p`)
+			text := strings.Join(plan, "\n")
+			if strings.Contains(text, "Seq Scan on instances") || regexp.MustCompile(`Index.* on instances_(group|version|ip|alias)`).MatchString(text) ||
+				(name != "insert" && !strings.Contains(text, "using instances_pkey on instances")) {
+				t.Errorf("%s, %s statement: generic plan not through the primary key:\n%s", state, name, text)
+			}
+		}
 	}
 }
