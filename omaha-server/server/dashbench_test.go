@@ -216,8 +216,8 @@ func fleetDB(b *testing.B) string {
 	week := int64(7 * 24 * time.Hour / time.Millisecond)
 	now := fleetNow.UnixMilli()
 	bulk(fleetSize, `INSERT INTO instances (app_id, machine_id, boot_id, alias, version, aleph_version, oem, oem_version, board, track,
-		group_name, ip, first_check, last_check, status, status_at, update_version, last_error_code)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`, func(i int) []any {
+		group_name, ip, first_check, last_check, status, status_at, update_version, last_error_code, last_history_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`, func(i int) []any {
 		group, version, status := fleetHost(i)
 		alias := ""
 		if i%4 == 0 {
@@ -228,16 +228,21 @@ func fleetDB(b *testing.B) string {
 		if status == store.StatusError {
 			code = 2
 		}
+		// Every 20th host has one status-history row, id i/20+1, the head of its chain.
+		var history int
+		if i%20 == 0 {
+			history = i/20 + 1
+		}
 		return []any{store.FlatcarAppID, fleetMachineID(i), fleetMachineID(i + fleetSize), alias, version, "3602.2.3", "qemu", "",
-			"amd64-usr", group, group, fleetIP(i), last - 90*24*3600*1000, last, string(status), last, "", code}
+			"amd64-usr", group, group, fleetIP(i), last - 90*24*3600*1000, last, string(status), last, "", code, history}
 	})
-	bulk(fleetSize, `INSERT INTO instance_status_history (app_id, machine_id, status, version, error_code, created_at)
-		VALUES ($1, $2, $3, $4, 0, $5)`, func(i int) []any {
+	bulk(fleetSize, `INSERT INTO instance_status_history (id, app_id, machine_id, status, version, error_code, created_at)
+		VALUES ($1, $2, $3, $4, $5, 0, $6)`, func(i int) []any {
 		if i%20 != 0 {
 			return nil
 		}
 		_, version, status := fleetHost(i)
-		return []any{store.FlatcarAppID, fleetMachineID(i), string(status), version, now - int64(i%1000)*1000}
+		return []any{i/20 + 1, store.FlatcarAppID, fleetMachineID(i), string(status), version, now - int64(i%1000)*1000}
 	})
 	samples := int(fleetSampleDays * 24 * time.Hour / fleetSampleEvery)
 	bulk(samples*len(fleetVersions), `INSERT INTO version_samples (app_id, at, version, count) VALUES ($1, $2, $3, $4)`, func(i int) []any {
