@@ -6,7 +6,8 @@
 //	GET  /packages/<app>/<board>/<version>/<file>   hosted payloads, no token: HTTP Range,
 //	                                       ETag (the SHA-256), Content-Length, If-None-Match
 //	GET  /metrics                          Prometheus, from the server's own registry
-//	GET  /healthz                          200 when the store answers
+//	GET  /healthz                          200 when the store answers (and a warning line
+//	                                       while a background checkpoint fails)
 //	     /tuf/…                            optional: Config.TUF (package tufhost)
 //	POST /v1/pre-reboot, /v1/steady-state  optional: Config.FleetLock
 //	     /                                 optional: Config.Dashboard
@@ -120,6 +121,17 @@ func New(cfg Config, st store.Store, logger *slog.Logger) (*Server, error) {
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10},
 	}, []string{"route"})
 	s.registry.MustRegister(s.requests, s.duration)
+	if c, ok := st.(checkpointer); ok {
+		s.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "switchyard_omaha_server_store_checkpoint_failing",
+			Help: "1 while the store's last background WAL checkpoint failed (SQLite), else 0.",
+		}, func() float64 {
+			if c.CheckpointErr() != nil {
+				return 1
+			}
+			return 0
+		}))
+	}
 
 	omahaH := omahahandler.New(omahahandler.Config{
 		Catalog: s.catalog, Store: st, PublicURL: cfg.PublicURL, ServerName: cfg.ServerName,
@@ -202,6 +214,12 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 	})
 }
 
+// checkpointer is a store that copies its WAL back in the background (sqlite.Store).
+type checkpointer interface{ CheckpointErr() error }
+
+// healthz answers 200 while the store answers. A failing background checkpoint does not
+// stop the server (the writer's own checkpoint still bounds the WAL) but is reported in
+// the body, logged, and counted in …_store_checkpoint_failing.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
@@ -212,6 +230,12 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Write([]byte("ok\n"))
+	if c, ok := s.store.(checkpointer); ok {
+		if err := c.CheckpointErr(); err != nil {
+			s.log.Warn("health check: background checkpoint failing", "err", err)
+			fmt.Fprintf(w, "warning: background checkpoint failing: %v\n", err)
+		}
+	}
 }
 
 func (s *Server) servePayload(w http.ResponseWriter, r *http.Request) {

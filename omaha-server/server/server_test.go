@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -566,6 +567,46 @@ func TestPayloadHosting(t *testing.T) {
 			})
 		}
 	})
+}
+
+// failingCheckpoints is a SQLite store whose background checkpoint fails.
+type failingCheckpoints struct{ *sqlite.Store }
+
+func (failingCheckpoints) CheckpointErr() error { return errors.New("disk full") }
+
+// TestHealthReportsCheckpoints checks that /healthz stays 200 with a warning line while the
+// store's background checkpoint fails, and that the gauge says so (0 while it works).
+func TestHealthReportsCheckpoints(t *testing.T) {
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), sqlite.FileName), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, c := range []struct {
+		st     store.Store
+		health string
+		gauge  string
+	}{
+		{st, "ok\n", "switchyard_omaha_server_store_checkpoint_failing 0"},
+		{failingCheckpoints{st}, "ok\nwarning: background checkpoint failing: disk full\n", "switchyard_omaha_server_store_checkpoint_failing 1"},
+	} {
+		f := newFixture(t, c.st)
+		get := func(p string) (int, string) {
+			resp, err := http.Get(f.srv.URL + p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, string(b)
+		}
+		if code, body := get("/healthz"); code != 200 || body != c.health {
+			t.Errorf("healthz %d %q, want 200 %q", code, body, c.health)
+		}
+		if _, m := get("/metrics"); !strings.Contains(m, c.gauge) {
+			t.Errorf("metrics lack %q", c.gauge)
+		}
+	}
 }
 
 func TestMetricsAndHealth(t *testing.T) {
