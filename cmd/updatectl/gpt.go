@@ -347,8 +347,8 @@ func showText(w io.Writer, d *blockdev.Disk, t *gpt.Table) error {
 // typeName names the type GUIDs of Flatcar's layout.
 func typeName(guid string) string {
 	names := map[gpt.GUID]string{
-		layout.TypeEFI: "efi", layout.TypeBIOS: "bios", layout.TypeUSR: "usr",
-		layout.TypeData: "data", layout.TypeReserved: "reserved", layout.TypeResize: "resize",
+		layout.TypeEFI(): "efi", layout.TypeBIOS(): "bios", layout.TypeUSR(): "usr",
+		layout.TypeData(): "data", layout.TypeReserved(): "reserved", layout.TypeResize(): "resize",
 	}
 	g, err := gpt.ParseGUID(guid)
 	if err != nil {

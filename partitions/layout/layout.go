@@ -37,22 +37,32 @@ const (
 )
 
 // Type GUIDs (cgpt's aliases efi, bios, flatcar-rootfs/coreos-usr, data, flatcar-reserved,
-// flatcar-resize).
-var (
-	TypeEFI      = gpt.MustParseGUID("c12a7328-f81f-11d2-ba4b-00a0c93ec93b")
-	TypeBIOS     = gpt.MustParseGUID("21686148-6449-6e6f-744e-656564454649")
-	TypeUSR      = slots.USRType()
-	TypeData     = gpt.MustParseGUID("0fc63daf-8483-4772-8e79-3d69d8477de4")
-	TypeReserved = gpt.MustParseGUID("c95dc21a-df0e-4340-8d7b-26cbfa9a03e0")
-	TypeResize   = gpt.MustParseGUID("3884dd41-8582-4404-b9a8-e9b84f2df50e")
-)
+// flatcar-resize). Functions, not variables: a GUID is an array nobody may overwrite.
 
-// The unique GUIDs of USR-A and USR-B, fixed in every Flatcar image (grub.cfg picks
-// vmlinuz-a by USR-A's).
-var (
-	IDUSRA = gpt.MustParseGUID("7130c94a-213a-4e5a-8e26-6cce9662f132")
-	IDUSRB = gpt.MustParseGUID("e03dd35c-7c2d-4a47-b3fe-27f15780a57c")
-)
+// TypeEFI is the EFI system partition's type.
+func TypeEFI() gpt.GUID { return gpt.MustParseGUID("c12a7328-f81f-11d2-ba4b-00a0c93ec93b") }
+
+// TypeBIOS is the BIOS boot partition's type.
+func TypeBIOS() gpt.GUID { return gpt.MustParseGUID("21686148-6449-6e6f-744e-656564454649") }
+
+// TypeUSR is the USR partitions' type (slots.USRType).
+func TypeUSR() gpt.GUID { return slots.USRType() }
+
+// TypeData is the Linux data type (OEM).
+func TypeData() gpt.GUID { return gpt.MustParseGUID("0fc63daf-8483-4772-8e79-3d69d8477de4") }
+
+// TypeReserved is Flatcar's reserved type (OEM-CONFIG).
+func TypeReserved() gpt.GUID { return gpt.MustParseGUID("c95dc21a-df0e-4340-8d7b-26cbfa9a03e0") }
+
+// TypeResize is Flatcar's root type, grown to the disk at first boot.
+func TypeResize() gpt.GUID { return gpt.MustParseGUID("3884dd41-8582-4404-b9a8-e9b84f2df50e") }
+
+// IDUSRA and IDUSRB are the unique GUIDs of USR-A and USR-B, fixed in every Flatcar image
+// (grub.cfg picks vmlinuz-a by USR-A's).
+func IDUSRA() gpt.GUID { return gpt.MustParseGUID("7130c94a-213a-4e5a-8e26-6cce9662f132") }
+
+// IDUSRB: see IDUSRA.
+func IDUSRB() gpt.GUID { return gpt.MustParseGUID("e03dd35c-7c2d-4a47-b3fe-27f15780a57c") }
 
 // Partition numbers.
 const (
@@ -135,13 +145,13 @@ func Plan(opts Options) ([]Spec, uint64, error) {
 		size  int64
 		state slots.State
 	}{
-		{NumEFI, LabelEFI, TypeEFI, sz.EFI, slots.State{}},
-		{NumBIOS, LabelBIOS, TypeBIOS, sz.BIOS, slots.State{}},
-		{NumUSRA, LabelUSRA, TypeUSR, sz.USR, slots.State{Priority: 1, Successful: true}},
-		{NumUSRB, LabelUSRB, TypeUSR, sz.USR, slots.State{}},
-		{NumOEM, LabelOEM, TypeData, sz.OEM, slots.State{}},
-		{NumOEMConfig, LabelOEMConfig, TypeReserved, sz.OEMConfig, slots.State{}},
-		{NumRoot, LabelRoot, TypeResize, sz.Root, slots.State{}},
+		{NumEFI, LabelEFI, TypeEFI(), sz.EFI, slots.State{}},
+		{NumBIOS, LabelBIOS, TypeBIOS(), sz.BIOS, slots.State{}},
+		{NumUSRA, LabelUSRA, TypeUSR(), sz.USR, slots.State{Priority: 1, Successful: true}},
+		{NumUSRB, LabelUSRB, TypeUSR(), sz.USR, slots.State{}},
+		{NumOEM, LabelOEM, TypeData(), sz.OEM, slots.State{}},
+		{NumOEMConfig, LabelOEMConfig, TypeReserved(), sz.OEMConfig, slots.State{}},
+		{NumRoot, LabelRoot, TypeResize(), sz.Root, slots.State{}},
 	}
 	first, _ := gpt.Layout{SectorSize: int(ss), Sectors: 1 << 40}.UsableRange()
 	alignS := uint64(align / ss)
@@ -198,9 +208,9 @@ func Build(ctx context.Context, w gpt.WriteSyncer, opts Options) ([]Spec, uint64
 	for i := range specs {
 		switch specs[i].Number {
 		case NumUSRA:
-			specs[i].ID = IDUSRA
+			specs[i].ID = IDUSRA()
 		case NumUSRB:
-			specs[i].ID = IDUSRB
+			specs[i].ID = IDUSRB()
 		default:
 			if specs[i].ID, err = newGUID(); err != nil {
 				return nil, 0, err
@@ -208,7 +218,7 @@ func Build(ctx context.Context, w gpt.WriteSyncer, opts Options) ([]Spec, uint64
 		}
 		s := specs[i]
 		var attrs uint64
-		if s.Type == TypeUSR {
+		if s.Type == TypeUSR() {
 			attrs = s.State.Encode(0)
 		}
 		l.Partitions = append(l.Partitions, gpt.NewPartition{Number: s.Number, Type: s.Type, ID: s.ID,

@@ -37,9 +37,9 @@ func TestWriteFile(t *testing.T) {
 				label string
 				typ   gpt.GUID
 			}{
-				{1, "EFI-SYSTEM", layout.TypeEFI}, {2, "BIOS-BOOT", layout.TypeBIOS}, {3, "USR-A", layout.TypeUSR},
-				{4, "USR-B", layout.TypeUSR}, {6, "OEM", layout.TypeData}, {7, "OEM-CONFIG", layout.TypeReserved},
-				{9, "ROOT", layout.TypeResize},
+				{1, "EFI-SYSTEM", layout.TypeEFI()}, {2, "BIOS-BOOT", layout.TypeBIOS()}, {3, "USR-A", layout.TypeUSR()},
+				{4, "USR-B", layout.TypeUSR()}, {6, "OEM", layout.TypeData()}, {7, "OEM-CONFIG", layout.TypeReserved()},
+				{9, "ROOT", layout.TypeResize()},
 			}
 			es := tab.Entries()
 			if len(es) != len(want) {
@@ -56,7 +56,7 @@ func TestWriteFile(t *testing.T) {
 			}
 			a, _ := tab.Entry(3)
 			b, _ := tab.Entry(4)
-			if a.ID != layout.IDUSRA || b.ID != layout.IDUSRB {
+			if a.ID != layout.IDUSRA() || b.ID != layout.IDUSRB() {
 				t.Errorf("USR GUIDs %s, %s", a.ID, b.ID)
 			}
 			if slots.Decode(a.Attributes) != (slots.State{Priority: 1, Successful: true}) || b.Attributes != 0 {
