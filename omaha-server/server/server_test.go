@@ -569,6 +569,18 @@ func TestPayloadHosting(t *testing.T) {
 	})
 }
 
+// get fetches path from the fixture's server: status code and body.
+func (f *fixture) get(path string) (int, string) {
+	f.t.Helper()
+	resp, err := http.Get(f.srv.URL + path)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
 // failingCheckpoints is a SQLite store whose background checkpoint fails.
 type failingCheckpoints struct{ *sqlite.Store }
 
@@ -591,19 +603,10 @@ func TestHealthReportsCheckpoints(t *testing.T) {
 		{failingCheckpoints{st}, "ok\nwarning: background checkpoint failing: disk full\n", "switchyard_omaha_server_store_checkpoint_failing 1"},
 	} {
 		f := newFixture(t, c.st)
-		get := func(p string) (int, string) {
-			resp, err := http.Get(f.srv.URL + p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			b, _ := io.ReadAll(resp.Body)
-			return resp.StatusCode, string(b)
-		}
-		if code, body := get("/healthz"); code != 200 || body != c.health {
+		if code, body := f.get("/healthz"); code != 200 || body != c.health {
 			t.Errorf("healthz %d %q, want 200 %q", code, body, c.health)
 		}
-		if _, m := get("/metrics"); !strings.Contains(m, c.gauge) {
+		if _, m := f.get("/metrics"); !strings.Contains(m, c.gauge) {
 			t.Errorf("metrics lack %q", c.gauge)
 		}
 	}
@@ -615,19 +618,10 @@ func TestMetricsAndHealth(t *testing.T) {
 		f.setup()
 		f.send(omaha.NewUpdateCheckRequest(host("m", "4081.1.0"), false))
 		f.post([]byte("junk"))
-		get := func(p string) (int, string) {
-			resp, err := http.Get(f.srv.URL + p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			b, _ := io.ReadAll(resp.Body)
-			return resp.StatusCode, string(b)
-		}
-		if code, body := get("/healthz"); code != 200 || body != "ok\n" {
+		if code, body := f.get("/healthz"); code != 200 || body != "ok\n" {
 			t.Errorf("healthz %d %q", code, body)
 		}
-		_, m := get("/metrics")
+		_, m := f.get("/metrics")
 		for _, want := range []string{
 			`switchyard_omaha_server_update_checks_total{result="update"} 1`,
 			`switchyard_omaha_server_refused_requests_total{reason="malformed"} 1`,
