@@ -63,31 +63,38 @@ func TestEncoderMatchesReflectGolden(t *testing.T) {
 // (strings with characters that need escaping and invalid UTF-8, nil and set pointers,
 // empty and full lists, zero and non-zero numbers) and compares both encoders.
 func TestEncoderMatchesReflectRandom(t *testing.T) {
-	rng := rand.New(rand.NewPCG(7, 11))
-	for range 3000 {
+	forRandomDocuments(t, rand.New(rand.NewPCG(7, 11)), 3000, fillStrings, func(v any, doc []byte) {
+		checkSameAsReflect(t, v, doc)
+	})
+}
+
+// forRandomDocuments fills a fresh Request and a fresh Response at random n times each
+// (see fillFrom; strings from strs), marshals them and hands each value and its document
+// to check.
+func forRandomDocuments(t *testing.T, rng *rand.Rand, n int, strs []string, check func(v any, doc []byte)) {
+	t.Helper()
+	for range n {
 		for _, v := range []any{&Request{}, &Response{}} {
-			fill(rng, reflect.ValueOf(v).Elem(), 0)
-			var got []byte
+			fillFrom(rng, reflect.ValueOf(v).Elem(), 0, strs)
+			var doc []byte
 			var err error
 			switch x := v.(type) {
 			case *Request:
-				got, err = x.Marshal()
+				doc, err = x.Marshal()
 			case *Response:
-				got, err = x.Marshal()
+				doc, err = x.Marshal()
 			}
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkSameAsReflect(t, v, got)
+			check(v, doc)
 		}
 	}
 }
 
 var fillStrings = []string{"", "", "4081.2.0", "a\"b'c&d<e>f", "tab\there\nnl\rcr", "\xff\xfeinvalid", "ü€𝄞", "\x00\x01ctl", "\uFFFD", "\uFFFE"}
 
-// fill sets v (and what it points to) to random values, strings from fillStrings.
-func fill(rng *rand.Rand, v reflect.Value, depth int) { fillFrom(rng, v, depth, fillStrings) }
-
+// fillFrom sets v (and what it points to) to random values, strings from strs.
 func fillFrom(rng *rand.Rand, v reflect.Value, depth int, strs []string) {
 	switch v.Kind() {
 	case reflect.String:

@@ -94,14 +94,7 @@ func (db *DB) writeInstance(ctx context.Context, tx *sql.Tx, appID, machineID st
 	if n.AppID != appID || n.MachineID != machineID {
 		return db.errorf("check-in: the update is for %s/%s, not %s/%s: %w", n.AppID, n.MachineID, appID, machineID, store.ErrInvalid)
 	}
-	if !db.d.ChainedLogs {
-		heads = chainHeads{}
-	}
-	link := func(head *int64, id int64) {
-		if db.d.ChainedLogs {
-			*head = id
-		}
-	}
+	chained := db.d.ChainedLogs // otherwise heads stay as read: zero
 	if len(upd.History) > 0 {
 		s := tx.StmtContext(ctx, db.stmts.insHistory)
 		for _, h := range upd.History {
@@ -109,7 +102,9 @@ func (db *DB) writeInstance(ctx context.Context, tx *sql.Tx, appID, machineID st
 			if err := s.QueryRowContext(ctx, appID, machineID, string(h.Status), h.Version, h.ErrorCode, ms(h.At), heads.history).Scan(&id); err != nil {
 				return db.wrap("check-in: writing status history", err)
 			}
-			link(&heads.history, id)
+			if chained {
+				heads.history = id
+			}
 		}
 	}
 	if len(upd.Events) > 0 {
@@ -119,7 +114,9 @@ func (db *DB) writeInstance(ctx context.Context, tx *sql.Tx, appID, machineID st
 			if err := s.QueryRowContext(ctx, appID, machineID, e.Type, e.Result, e.ErrorCode, e.PreviousVersion, e.Version, ms(e.At), heads.event).Scan(&id); err != nil {
 				return db.wrap("check-in: writing event", err)
 			}
-			link(&heads.event, id)
+			if chained {
+				heads.event = id
+			}
 		}
 	}
 	_, err := tx.StmtContext(ctx, db.stmts.upsertInstance).ExecContext(ctx, n.AppID, n.MachineID, n.BootID, n.Alias, n.Version,
@@ -131,18 +128,24 @@ func (db *DB) writeInstance(ctx context.Context, tx *sql.Tx, appID, machineID st
 	return nil
 }
 
-// chainWalk is a recursive common table expression "chain(id, n)" with the ids of the
-// newest $3 rows of instance ($1 app, $2 machine) in table's chain, whose head is in the
-// instances column head (see migration 4). A step follows prev_id only from a row of
+// newestLogRows is the query for columns cols (of alias t) of the newest $3 rows of
+// instance ($1 app, $2 machine) in table, its status history or events, newest first.
+// Without ChainedLogs it reads the instance's index range. With them it walks the chain
+// from the instances column head (migration 4): a step follows prev_id only from a row of
 // that instance and only to a smaller id, so a chain broken by retention or pointing at a
-// row id that was reused ends there; callers still join the ids with the instance's key,
-// since the head itself may point at a row that is gone.
-func chainWalk(table, head string) string {
-	return `chain(id, n) AS (
+// reused row id ends there, and the rows are joined with the instance's key again, since
+// the head itself may point at a row that is gone.
+func (db *DB) newestLogRows(table, head, cols string) string {
+	if !db.d.ChainedLogs {
+		return `SELECT ` + cols + ` FROM ` + table + ` t WHERE t.app_id = $1 AND t.machine_id = $2 ORDER BY t.id DESC LIMIT $3`
+	}
+	return `WITH RECURSIVE chain(id, n) AS (
 		SELECT ` + head + `, 1 FROM instances WHERE app_id = $1 AND machine_id = $2
 		UNION ALL
 		SELECT t.prev_id, chain.n + 1 FROM chain JOIN ` + table + ` t ON t.id = chain.id
-		WHERE chain.n < CAST($3 AS BIGINT) AND t.app_id = $1 AND t.machine_id = $2 AND t.prev_id < t.id AND t.prev_id > 0)`
+		WHERE chain.n < CAST($3 AS BIGINT) AND t.app_id = $1 AND t.machine_id = $2 AND t.prev_id < t.id AND t.prev_id > 0)
+	SELECT ` + cols + ` FROM chain JOIN ` + table + ` t ON t.id = chain.id
+	WHERE t.app_id = $1 AND t.machine_id = $2 ORDER BY t.id DESC LIMIT $3`
 }
 
 // DefaultInstanceLimit is how many instances ListInstances returns when the filter sets no
@@ -220,13 +223,7 @@ func (db *DB) GetInstances(ctx context.Context, machineID string, historyLimit i
 			return fmt.Errorf("instance %q: %w", machineID, store.ErrNotFound)
 		}
 		for i := range out {
-			q := `SELECT status, version, error_code, created_at FROM instance_status_history
-				WHERE app_id = $1 AND machine_id = $2 ORDER BY id DESC LIMIT $3`
-			if db.d.ChainedLogs {
-				q = `WITH RECURSIVE ` + chainWalk("instance_status_history", "last_history_id") + `
-				SELECT h.status, h.version, h.error_code, h.created_at FROM chain JOIN instance_status_history h ON h.id = chain.id
-				WHERE h.app_id = $1 AND h.machine_id = $2 ORDER BY h.id DESC LIMIT $3`
-			}
+			q := db.newestLogRows("instance_status_history", "last_history_id", "t.status, t.version, t.error_code, t.created_at")
 			rows, err := tx.QueryContext(ctx, q, out[i].AppID, machineID, historyLimit)
 			if err != nil {
 				return err
@@ -257,13 +254,8 @@ func (db *DB) ListEvents(ctx context.Context, appID, machineID string, limit int
 	if limit <= 0 {
 		limit = 100
 	}
-	q := `SELECT app_id, machine_id, type, result, error_code, previous_version, version, created_at
-		FROM events WHERE app_id = $1 AND machine_id = $2 ORDER BY id DESC LIMIT $3`
-	if db.d.ChainedLogs {
-		q = `WITH RECURSIVE ` + chainWalk("events", "last_event_id") + `
-		SELECT e.app_id, e.machine_id, e.type, e.result, e.error_code, e.previous_version, e.version, e.created_at
-		FROM chain JOIN events e ON e.id = chain.id WHERE e.app_id = $1 AND e.machine_id = $2 ORDER BY e.id DESC LIMIT $3`
-	}
+	q := db.newestLogRows("events", "last_event_id",
+		"t.app_id, t.machine_id, t.type, t.result, t.error_code, t.previous_version, t.version, t.created_at")
 	rows, err := db.r.QueryContext(ctx, q, store.NormalizeAppID(appID), machineID, limit)
 	if err != nil {
 		return nil, db.wrap("listing events", err)

@@ -13,15 +13,19 @@ import (
 // worked off without one huge transaction.
 const pruneBatch = 5000
 
-// deleteChain is the statement that deletes the chain of table (see migration 4) that
-// starts at id $3 and belongs to instance ($1 app, $2 machine).
-func deleteChain(table string) string {
+// deleteLogRows is the statement, with its arguments, that deletes instance (app, machine)'s
+// rows from table, its status history or events: the index range, or with ChainedLogs the
+// chain that starts at id head (see migration 4 and newestLogRows).
+func (db *DB) deleteLogRows(table, app, machine string, head int64) (string, []any) {
+	if !db.d.ChainedLogs {
+		return `DELETE FROM ` + table + ` WHERE app_id = $1 AND machine_id = $2`, []any{app, machine}
+	}
 	return `WITH RECURSIVE chain(id) AS (
 		SELECT CAST($3 AS BIGINT)
 		UNION ALL
 		SELECT t.prev_id FROM chain JOIN ` + table + ` t ON t.id = chain.id
 		WHERE t.app_id = $1 AND t.machine_id = $2 AND t.prev_id < t.id AND t.prev_id > 0)
-	DELETE FROM ` + table + ` WHERE id IN (SELECT id FROM chain) AND app_id = $1 AND machine_id = $2`
+	DELETE FROM ` + table + ` WHERE id IN (SELECT id FROM chain) AND app_id = $1 AND machine_id = $2`, []any{app, machine, head}
 }
 
 // Prune implements store.Store. Instances not seen since r.InstancesBefore go with their
@@ -83,10 +87,7 @@ func (db *DB) Prune(ctx context.Context, r store.Retention) (store.Pruned, error
 							{"instance_status_history", heads.history, &p.History},
 							{"events", heads.event, &p.Events},
 						} {
-							q, args := `DELETE FROM `+del.table+` WHERE app_id = $1 AND machine_id = $2`, []any{k.app, k.machine}
-							if db.d.ChainedLogs {
-								q, args = deleteChain(del.table), append(args, del.head)
-							}
+							q, args := db.deleteLogRows(del.table, k.app, k.machine, del.head)
 							res, err := tx.ExecContext(ctx, q, args...)
 							if err != nil {
 								return err
