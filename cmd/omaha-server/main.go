@@ -196,13 +196,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer, ready func(addr
 	if err := os.MkdirAll(c.dataDir, 0o750); err != nil {
 		return err
 	}
-	var tuf *tufSetup
 	if c.tuf.enabled() {
-		if tuf, err = prepareTUF(c.tuf, c.dataDir, log); err != nil {
+		if c.server.TUF, err = c.tuf.config(c.dataDir); err != nil {
 			return err
 		}
-		c.server.TUF = &tuf.handler
-		c.server.CheckRelease = tuf.checkRelease
+		c.server.TUFResignInterval = c.tuf.resignEvery
 	}
 	var fleet *lazyHandler
 	if c.fleetLock.list != "" {
@@ -212,7 +210,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, ready func(addr
 	if !c.maint.noDashboard {
 		c.server.Dashboard = server.NewDashboard(st, log, nil)
 	}
-	h, err := server.New(c.server, st, log)
+	h, err := server.New(ctx, c.server, st, log)
 	if err != nil {
 		return err
 	}
@@ -222,11 +220,17 @@ func serve(ctx context.Context, args []string, stderr io.Writer, ready func(addr
 	mdone := make(chan struct{})
 	go func() { defer close(mdone); server.RunMaintenance(mctx, st, c.maint.m) }()
 	defer func() { mcancel(); <-mdone }()
-	if tuf != nil {
-		if err := tuf.start(ctx, st, c.dataDir, c.server.MaxPayloadBytes, h.Registry(), c.tuf.resignEvery); err != nil {
-			return err
+	rctx, rcancel := context.WithCancel(ctx)
+	rdone := make(chan struct{})
+	go func() {
+		defer close(rdone)
+		if err := h.Run(rctx); err != nil {
+			log.Error("background work stopped", "err", err)
 		}
-		log.Info("serving the TUF repository under /tuf/", "dir", tuf.cfg.Dir)
+	}()
+	defer func() { rcancel(); <-rdone }()
+	if c.server.TUF != nil {
+		log.Info("serving the TUF repository under /tuf/", "dir", c.server.TUF.Dir)
 	}
 	if fleet != nil {
 		fh, closeEtcd, err := c.fleetLock.handler(log, h.Registry())
@@ -241,11 +245,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, ready func(addr
 	if err != nil {
 		return err
 	}
-	var handler http.Handler = h
-	if tuf != nil {
-		handler = tuf.adminRoutes(h, st)
-	}
-	srv := &http.Server{Handler: handler, TLSConfig: tlsConfig, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+	srv := &http.Server{Handler: h, TLSConfig: tlsConfig, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	if useTLS {
 		ln = tls.NewListener(ln, tlsConfig)

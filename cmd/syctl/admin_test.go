@@ -38,7 +38,7 @@ func newAdminEnv(t *testing.T) *adminEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	s, err := server.New(server.Config{DataDir: dir}, st, nil)
+	s, err := server.New(ctx, server.Config{DataDir: dir}, st, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,7 +36,7 @@ func newWrappedEnv(t *testing.T, wrap func(st store.Store, next http.Handler) ht
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	s, err := server.New(server.Config{DataDir: dir}, st, nil)
+	s, err := server.New(ctx, server.Config{DataDir: dir}, st, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

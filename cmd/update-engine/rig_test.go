@@ -201,27 +201,24 @@ func newWorld(t testing.TB, o worldOptions) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.tuf, err = tufhost.Open(ctx, tufhost.Config{Dir: filepath.Join(w.dir, "tufhost"),
-		Keys: []signature.Signer{signer(t, snapK), signer(t, tsK)}, InitialRoot: rootData, Now: func() time.Time { return tufNow }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.tuf.Publish(ctx, tufhost.Upload{Targets: targetsData}); err != nil {
-		t.Fatal(err)
-	}
-
 	// omaha-server with its SQLite store, TUF under /tuf/, over TLS on loopback.
 	st, err := sqlite.Open(ctx, filepath.Join(w.dir, "server.db"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	s, err := server.New(server.Config{DataDir: filepath.Join(w.dir, "data"), ServerName: "test",
-		TUF: w.tuf.Handler(), FleetLock: o.fleetLock}, st, nil)
+	s, err := server.New(ctx, server.Config{DataDir: filepath.Join(w.dir, "data"), ServerName: "test",
+		TUF: &tufhost.Config{Dir: filepath.Join(w.dir, "tufhost"), Keys: []signature.Signer{signer(t, snapK), signer(t, tsK)},
+			InitialRoot: rootData, Now: func() time.Time { return tufNow }},
+		FleetLock: o.fleetLock}, st, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
+	w.tuf = s.TUF()
+	if _, err := w.tuf.Publish(ctx, tufhost.Upload{Targets: targetsData}); err != nil {
+		t.Fatal(err)
+	}
 	w.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(rw http.ResponseWriter, req *http.Request) {
 		if f, ok := o.files[req.URL.Path]; ok {
 			http.ServeFile(rw, req, f)
@@ -262,13 +259,16 @@ func newWorld(t testing.TB, o worldOptions) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hosted := w.payload
+	hosted, hostedTargets := w.payload, targetsData
 	if o.omahaPayload != nil {
-		hosted = o.omahaPayload(bytes.Clone(w.payload))
+		// A payload TUF does not pin: the server's release gate refuses it with the targets
+		// metadata, so it goes up as a release without (as for Flatcar's update_engine), and
+		// the host must still find that the repository pins other bytes.
+		hosted, hostedTargets = o.omahaPayload(bytes.Clone(w.payload)), nil
 	}
 	must(t)(w.admin.CreateApp(ctx, omaha.FlatcarAppID, "Flatcar Container Linux"))
 	must(t)(w.admin.Upload(ctx, store.FlatcarAppID, adminapi.ReleaseMetadata{Version: w.to, Board: board,
-		FileName: "update.sy", Size: int64(len(hosted))}, targetsData, bytes.NewReader(hosted)))
+		FileName: "update.sy", Size: int64(len(hosted))}, hostedTargets, bytes.NewReader(hosted)))
 	must(t)(w.admin.CreateChannel(ctx, store.FlatcarAppID, "stable"))
 	must(t)(w.admin.SetChannel(ctx, store.FlatcarAppID, "stable", board, w.to))
 	ch, tr := "stable", "stable"

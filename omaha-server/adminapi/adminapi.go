@@ -19,6 +19,8 @@
 //	GET         /api/v1/instances?app=&group=&version=&status=&limit=
 //	GET         /api/v1/instances/{machine-id}                 with status history
 //	GET         /api/v1/instances/{machine-id}/events?app=
+//	GET         /api/v1/tuf                                    TUF versions and expiries (with Config.TUF)
+//	POST        /api/v1/tuf/roots                              publish the next TUF root (with Config.TUF)
 //
 // Publishing a release: a JSON body {version, board, url, size, sha256[, sha1]} records a
 // payload hosted elsewhere; a multipart/form-data body uploads one the server hosts, with
@@ -83,6 +85,8 @@ type Config struct {
 	// before it is stored) and refuses it by returning an error, answered as 400. The TUF
 	// host uses it to verify and publish the targets metadata a release carries.
 	CheckRelease func(ctx context.Context, r store.Release) error
+	// TUF, when set, serves GET /api/v1/tuf and POST /api/v1/tuf/roots.
+	TUF TUFRepository
 }
 
 // API serves the admin API.
@@ -129,6 +133,10 @@ func (a *API) Register(r *mux.Router) {
 	s.HandleFunc("/instances", a.listInstances).Methods(http.MethodGet)
 	s.HandleFunc("/instances/{machine}", a.getInstance).Methods(http.MethodGet)
 	s.HandleFunc("/instances/{machine}/events", a.listEvents).Methods(http.MethodGet)
+	if a.cfg.TUF != nil {
+		s.HandleFunc("/tuf", a.tufState).Methods(http.MethodGet)
+		s.HandleFunc("/tuf/roots", a.publishRoot).Methods(http.MethodPost)
+	}
 	s.NotFoundHandler = a.authorize(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such API resource: "+r.URL.Path)
 	}))

@@ -85,7 +85,7 @@ func baseline(b *testing.B) *loadgen.Report {
 
 func benchServer(b *testing.B, st store.Store) {
 	ctx := context.Background()
-	s, err := server.New(server.Config{DataDir: b.TempDir()}, st, nil)
+	s, err := server.New(context.Background(), server.Config{DataDir: b.TempDir()}, st, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

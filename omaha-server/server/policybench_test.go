@@ -23,7 +23,7 @@ func policyRun(b *testing.B, p policy.Policy) float64 {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	s, err := server.New(server.Config{DataDir: b.TempDir()}, st, nil)
+	s, err := server.New(context.Background(), server.Config{DataDir: b.TempDir()}, st, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -8,11 +8,15 @@
 //	GET  /metrics                          Prometheus, from the server's own registry
 //	GET  /healthz                          200 when the store answers (and a warning line
 //	                                       while a background checkpoint fails)
-//	     /tuf/…                            optional: Config.TUF (package tufhost)
+//	     /tuf/…                            optional: Config.TUF (package tufhost), with
+//	                                       GET /api/v1/tuf and POST /api/v1/tuf/roots
 //	POST /v1/pre-reboot, /v1/steady-state  optional: Config.FleetLock
 //	     /                                 optional: Config.Dashboard
 //
 // The optional handlers are mounted only when set; everything else is always there.
+// With TUF on, the server opens the repository over its own hosted payloads (targets are
+// served by SHA-256 from the releases), gates every release that carries targets metadata
+// on it (see gateRelease), and Run keeps snapshot and timestamp signed.
 // Payloads live under <DataDir>/packages. Every request is counted and timed per route in
 // switchyard_omaha_server_http_requests_total and …_http_request_duration_seconds.
 package server
@@ -36,6 +40,7 @@ import (
 	"github.com/switchyard-os/switchyard/omaha-server/omahahandler"
 	"github.com/switchyard-os/switchyard/omaha-server/payloads"
 	"github.com/switchyard-os/switchyard/omaha-server/store"
+	"github.com/switchyard-os/switchyard/omaha-server/tufhost"
 )
 
 // DefaultMaxPayloadBytes caps an uploaded payload when Config sets no limit (Flatcar's
@@ -61,8 +66,13 @@ type Config struct {
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 
-	// TUF, when set, serves /tuf/… (with the /tuf prefix stripped).
-	TUF http.Handler
+	// TUF, when set, opens the TUF repository (package tufhost) and serves it under /tuf/.
+	// Payloads (nil: the hosted releases), Logger and Registerer (nil: the server's) are
+	// filled in by the server.
+	TUF *tufhost.Config
+	// TUFResignInterval is how often Run checks whether the online TUF roles need
+	// re-signing (DefaultTUFResignInterval when 0).
+	TUFResignInterval time.Duration
 	// CheckRelease, when set, vets each release before it is recorded (see adminapi).
 	CheckRelease func(ctx context.Context, r store.Release) error
 	// FleetLock, when set, serves POST /v1/pre-reboot and /v1/steady-state.
@@ -80,12 +90,17 @@ type Server struct {
 	registry *prometheus.Registry
 	log      *slog.Logger
 
+	tuf         *tufhost.Host // nil without Config.TUF
+	releases    *releaseIndex // the TUF host's payloads, when they are the hosted ones
+	resignEvery time.Duration
+
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 }
 
-// New builds the server over st. Close releases what it opened (not st).
-func New(cfg Config, st store.Store, logger *slog.Logger) (*Server, error) {
+// New builds the server over st. Close releases what it opened (not st); Run keeps what
+// needs keeping in the background (the TUF timestamp).
+func New(ctx context.Context, cfg Config, st store.Store, logger *slog.Logger) (*Server, error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("server: a data directory is required")
 	}
@@ -133,6 +148,17 @@ func New(cfg Config, st store.Store, logger *slog.Logger) (*Server, error) {
 		}))
 	}
 
+	checkRelease := cfg.CheckRelease
+	var tufAdmin adminapi.TUFRepository
+	if cfg.TUF != nil {
+		if err := s.openTUF(ctx, cfg); err != nil {
+			pd.Close()
+			return nil, err
+		}
+		checkRelease = s.gateRelease(cfg.CheckRelease)
+		tufAdmin = s.tuf
+	}
+
 	omahaH := omahahandler.New(omahahandler.Config{
 		Catalog: s.catalog, Store: st, PublicURL: cfg.PublicURL, ServerName: cfg.ServerName,
 		MaxBodyBytes: cfg.MaxOmahaBodyBytes, Now: cfg.Now, Logger: logger, Registerer: s.registry,
@@ -143,13 +169,13 @@ func New(cfg Config, st store.Store, logger *slog.Logger) (*Server, error) {
 	r.Handle("/v1/update", omahaH).Methods(http.MethodPost)
 	adminapi.New(adminapi.Config{
 		Store: st, Payloads: pd, Invalidate: s.catalog.Invalidate, Logger: logger,
-		MaxPayloadBytes: cfg.MaxPayloadBytes, CheckRelease: cfg.CheckRelease,
+		MaxPayloadBytes: cfg.MaxPayloadBytes, CheckRelease: checkRelease, TUF: tufAdmin,
 	}).Register(r)
 	r.HandleFunc("/packages/{app}/{board}/{version}/{name}", s.servePayload).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{Registry: s.registry})).Methods(http.MethodGet)
 	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet, http.MethodHead)
-	if cfg.TUF != nil {
-		r.PathPrefix("/tuf/").Handler(http.StripPrefix("/tuf", cfg.TUF))
+	if s.tuf != nil {
+		r.PathPrefix("/tuf/").Handler(http.StripPrefix("/tuf", s.tuf.Handler()))
 	}
 	if cfg.FleetLock != nil {
 		r.Handle("/v1/pre-reboot", cfg.FleetLock).Methods(http.MethodPost)

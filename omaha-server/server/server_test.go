@@ -87,7 +87,7 @@ func newFixture(t *testing.T, st store.Store) *fixture {
 func newFixtureConfig(t *testing.T, st store.Store, cfg server.Config) *fixture {
 	f := &fixture{t: t, st: st, dataDir: t.TempDir()}
 	cfg.DataDir, cfg.ServerName = f.dataDir, "test"
-	s, err := server.New(cfg, st, nil)
+	s, err := server.New(t.Context(), cfg, st, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -644,13 +644,12 @@ func TestOptionalMounts(t *testing.T) {
 	mark := func(name string) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, name+" "+r.URL.Path) })
 	}
-	s, err := server.New(server.Config{DataDir: t.TempDir(), TUF: mark("tuf"), FleetLock: mark("fleetlock"), Dashboard: mark("dashboard")}, st, nil)
+	s, err := server.New(t.Context(), server.Config{DataDir: t.TempDir(), FleetLock: mark("fleetlock"), Dashboard: mark("dashboard")}, st, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
 	tests := []struct{ method, path, want string }{
-		{"GET", "/tuf/timestamp.json", "tuf /timestamp.json"},
 		{"POST", "/v1/pre-reboot", "fleetlock /v1/pre-reboot"},
 		{"POST", "/v1/steady-state", "fleetlock /v1/steady-state"},
 		{"GET", "/", "dashboard /"},

@@ -130,22 +130,19 @@ func newWorld(t testing.TB, group string) *world {
 	if w.repo, err = repo.Init(filepath.Join(w.dir, "tufrepo"), w.rootJSON); err != nil {
 		t.Fatal(err)
 	}
-	w.tuf, err = tufhost.Open(ctx, tufhost.Config{Dir: filepath.Join(w.dir, "tufhost"),
-		Keys: []signature.Signer{sigstoreSigner(t, snapK), sigstoreSigner(t, tsK)}, InitialRoot: w.rootJSON})
-	if err != nil {
-		t.Fatal(err)
-	}
-
 	st, err := sqlite.Open(ctx, filepath.Join(w.dir, "server.db"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	s, err := server.New(server.Config{DataDir: filepath.Join(w.dir, "data"), ServerName: "e2e", TUF: w.tuf.Handler()}, st, nil)
+	s, err := server.New(ctx, server.Config{DataDir: filepath.Join(w.dir, "data"), ServerName: "e2e",
+		TUF: &tufhost.Config{Dir: filepath.Join(w.dir, "tufhost"), InitialRoot: w.rootJSON,
+			Keys: []signature.Signer{sigstoreSigner(t, snapK), sigstoreSigner(t, tsK)}}}, st, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
+	w.tuf = s.TUF()
 
 	caPEM, cert := testCA(t)
 	w.caPEM = caPEM
