@@ -24,7 +24,7 @@ type Host struct {
 	Version      string // running version, e.g. 4081.2.0
 	Track        string // group, e.g. stable
 	Board        string // amd64-usr, arm64-usr
-	Machine      string // uname -m (x86_64, aarch64), appended to os@sp
+	Machine      string // uname -m (x86_64, aarch64), appended to os@sp; MachineOf(Board) when empty
 	MachineID    string // /etc/machine-id, no braces
 	BootID       string // boot id in braces
 	MachineAlias string
@@ -52,8 +52,12 @@ func (h Host) request(onDemand bool) *Request {
 		aleph = h.Version
 	}
 	sp := h.Version
-	if h.Machine != "" {
-		sp += "_" + h.Machine
+	machine := h.Machine
+	if machine == "" {
+		machine = MachineOf(h.Board)
+	}
+	if machine != "" {
+		sp += "_" + machine
 	}
 	return &Request{
 		Protocol:       ProtocolVersion,
@@ -77,6 +81,18 @@ func (h Host) request(onDemand bool) *Request {
 			DeltaOK:      false,
 		}},
 	}
+}
+
+// MachineOf is the machine (uname -m) of a Flatcar board: x86_64 for amd64-usr, aarch64
+// for arm64-usr, empty for a board it does not know.
+func MachineOf(board string) string {
+	switch board {
+	case "amd64-usr":
+		return "x86_64"
+	case "arm64-usr":
+		return "aarch64"
+	}
+	return ""
 }
 
 // NewUpdateCheckRequest builds the request a Flatcar engine sends to check for an update:

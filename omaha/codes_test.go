@@ -119,3 +119,21 @@ func TestStatusError(t *testing.T) {
 		t.Errorf("StatusError.ErrorCode wrong")
 	}
 }
+
+// TestMachineOf: the os@sp a request carries names the machine of the host's board, as
+// Flatcar's update_engine sends it (4081.2.0_x86_64).
+func TestMachineOf(t *testing.T) {
+	for board, want := range map[string]string{"amd64-usr": "x86_64", "arm64-usr": "aarch64", "riscv-usr": ""} {
+		if got := MachineOf(board); got != want {
+			t.Errorf("MachineOf(%q) = %q, want %q", board, got, want)
+		}
+	}
+	r := NewPingRequest(Host{Version: "4081.2.0", Board: "amd64-usr"})
+	if sp := r.OS.ServicePack; sp != "4081.2.0_x86_64" {
+		t.Errorf("os@sp = %q, want 4081.2.0_x86_64", sp)
+	}
+	r = NewPingRequest(Host{Version: "4081.2.0", Board: "amd64-usr", Machine: "aarch64"})
+	if sp := r.OS.ServicePack; sp != "4081.2.0_aarch64" {
+		t.Errorf("os@sp with Machine set = %q, want 4081.2.0_aarch64", sp)
+	}
+}

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -286,42 +285,6 @@ func (d *daemon) serve(ctx context.Context, cfg config.Config, log *slog.Logger)
 	return err
 }
 
-// tufURL derives the TUF base from the Omaha endpoint: the same origin, path /tuf/.
-func tufURL(cfg config.Config) (string, error) {
-	if cfg.TUFURL != "" {
-		return cfg.TUFURL, nil
-	}
-	u, err := url.Parse(cfg.Server)
-	if err != nil {
-		return "", fmt.Errorf("SERVER: %w", err)
-	}
-	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: "/tuf/"}).String(), nil
-}
-
-// payloadKeyFiles expands PAYLOAD_KEYS: files as they are, directories to their *.pem.
-func payloadKeyFiles(paths []string) ([]string, error) {
-	var out []string
-	for _, p := range paths {
-		fi, err := os.Stat(p)
-		if errors.Is(err, os.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		if !fi.IsDir() {
-			out = append(out, p)
-			continue
-		}
-		m, err := filepath.Glob(filepath.Join(p, "*.pem"))
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, m...)
-	}
-	return out, nil
-}
-
 func wire(ctx context.Context, cfg config.Config, log *slog.Logger) (*daemon, error) {
 	d := &daemon{reg: prometheus.NewRegistry()}
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -347,10 +310,6 @@ func wire(ctx context.Context, cfg config.Config, log *slog.Logger) (*daemon, er
 	if err != nil {
 		return nil, err
 	}
-	aleph := st.AlephVersion
-	if aleph == "" {
-		aleph = cfg.Version
-	}
 
 	tp := transport.Config{CAFile: cfg.CAFile, ClientCertFile: cfg.ClientCertFile, ClientKeyFile: cfg.ClientKeyFile,
 		AllowPlainHTTP: cfg.AllowPlainHTTP, HeaderTimeout: cfg.HTTPTimeout}
@@ -362,16 +321,15 @@ func wire(ctx context.Context, cfg config.Config, log *slog.Logger) (*daemon, er
 		return nil, err
 	}
 	if cfg.OEM == "" {
-		cfg.OEM, cfg.OEMVersion = readOEM(oemReleaseFiles...)
+		cfg.OEM, cfg.OEMVersion = config.ReadOEM(config.OEMReleaseFiles()...)
 	}
-	machine := map[string]string{"amd64-usr": "x86_64", "arm64-usr": "aarch64"}[cfg.Board]
 	oc := &omahaclient.Client{URL: cfg.Server, HTTP: &timeoutDoer{hc, cfg.HTTPTimeout}, Log: log, Host: omaha.Host{
-		AppID: cfg.AppID, Version: cfg.Version, Track: cfg.Group, Board: cfg.Board, Machine: machine,
+		AppID: cfg.AppID, Version: cfg.Version, Track: cfg.Group, Board: cfg.Board,
 		MachineID: machineID, BootID: bootID, MachineAlias: cfg.MachineAlias, OEM: cfg.OEM, OEMVersion: cfg.OEMVersion,
-		AlephVersion: aleph,
+		AlephVersion: st.Aleph(cfg.Version),
 	}}
 
-	tu, err := tufURL(cfg)
+	tu, err := cfg.TUFBaseURL()
 	if err != nil {
 		return nil, err
 	}
@@ -387,7 +345,7 @@ func wire(ctx context.Context, cfg config.Config, log *slog.Logger) (*daemon, er
 	}
 
 	var verifier *keys.Verifier
-	files, err := payloadKeyFiles(cfg.PayloadKeys)
+	files, err := keys.KeyFiles(cfg.PayloadKeys)
 	if err != nil {
 		return nil, fmt.Errorf("payload keys: %w", err)
 	}
@@ -494,32 +452,4 @@ func (b *cancelBody) Close() error {
 	err := b.ReadCloser.Close()
 	b.cancel()
 	return err
-}
-
-// oemReleaseFiles are where Flatcar keeps the OEM's ID and VERSION_ID, in order.
-var oemReleaseFiles = []string{"/etc/oem-release", "/usr/share/oem/oem-release"}
-
-// readOEM returns ID and VERSION_ID from the first readable OEM release file.
-func readOEM(files ...string) (id, version string) {
-	for _, name := range files {
-		f, err := os.Open(name)
-		if err != nil {
-			continue
-		}
-		as, err := config.Parse(f, name)
-		f.Close()
-		if err != nil {
-			continue
-		}
-		for _, a := range as {
-			switch a.Key {
-			case "ID":
-				id = a.Value
-			case "VERSION_ID":
-				version = a.Value
-			}
-		}
-		return id, version
-	}
-	return "", ""
 }

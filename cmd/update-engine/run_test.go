@@ -58,15 +58,3 @@ func TestCommandLine(t *testing.T) {
 		})
 	}
 }
-
-func TestReadOEM(t *testing.T) {
-	dir := t.TempDir()
-	f := filepath.Join(dir, "oem-release")
-	os.WriteFile(f, []byte("ID=vmware\nVERSION_ID=11.2.5\nNAME=\"VMware\"\n"), 0o644)
-	if id, v := readOEM(filepath.Join(dir, "missing"), f); id != "vmware" || v != "11.2.5" {
-		t.Errorf("readOEM = %q, %q", id, v)
-	}
-	if id, v := readOEM(filepath.Join(dir, "missing")); id != "" || v != "" {
-		t.Errorf("readOEM without files = %q, %q", id, v)
-	}
-}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -265,4 +266,23 @@ func FuzzParseKeyPEM(f *testing.F) {
 			t.Fatal("private key without public half")
 		}
 	})
+}
+
+func TestKeyFiles(t *testing.T) {
+	dir := t.TempDir()
+	sub := filepath.Join(dir, "keys.d")
+	os.Mkdir(sub, 0o755)
+	for _, name := range []string{"b.pem", "a.pem", "README"} {
+		os.WriteFile(filepath.Join(sub, name), nil, 0o644)
+	}
+	one := filepath.Join(dir, "one.key")
+	os.WriteFile(one, nil, 0o644)
+	got, err := KeyFiles([]string{one, filepath.Join(dir, "missing"), sub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{one, filepath.Join(sub, "a.pem"), filepath.Join(sub, "b.pem")}
+	if !slices.Equal(got, want) {
+		t.Errorf("KeyFiles = %q, want %q", got, want)
+	}
 }

@@ -6,7 +6,11 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"sort"
 
 	"github.com/sigstore/sigstore/pkg/signature"
@@ -55,6 +59,32 @@ func LoadVerifier(paths ...string) (*Verifier, error) {
 		pubs = append(pubs, k)
 	}
 	return NewVerifier(pubs...)
+}
+
+// KeyFiles expands a list of public key locations as hosts configure them (PAYLOAD_KEYS):
+// a file stands for itself, a directory for the *.pem files in it (sorted), and a path
+// that does not exist is skipped, so an image may name a directory only some hosts have.
+func KeyFiles(paths []string) ([]string, error) {
+	var out []string
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("keys: %w", err)
+		}
+		if !fi.IsDir() {
+			out = append(out, p)
+			continue
+		}
+		m, err := filepath.Glob(filepath.Join(p, "*.pem"))
+		if err != nil {
+			return nil, fmt.Errorf("keys: %w", err)
+		}
+		out = append(out, m...)
+	}
+	return out, nil
 }
 
 // KeyIDs returns the accepted key IDs, sorted.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"sort"
 	"strconv"
@@ -377,4 +378,51 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: %w", err)
 	}
 	return nil
+}
+
+// TUFBaseURL is the TUF repository's base URL: TUF_URL when set, otherwise the Omaha
+// endpoint's origin with the path /tuf/ (where omaha-server serves it).
+func (c *Config) TUFBaseURL() (string, error) {
+	if c.TUFURL != "" {
+		return c.TUFURL, nil
+	}
+	u, err := url.Parse(c.Server)
+	if err != nil {
+		return "", fmt.Errorf("config: SERVER: %w", err)
+	}
+	if u.Scheme == "" || u.Host == "" {
+		return "", fmt.Errorf("config: SERVER %q is not an absolute URL", c.Server)
+	}
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: "/tuf/"}).String(), nil
+}
+
+// OEMReleaseFiles are where Flatcar keeps the OEM's ID and VERSION_ID, in order.
+func OEMReleaseFiles() []string {
+	return []string{"/etc/oem-release", "/usr/share/oem/oem-release"}
+}
+
+// ReadOEM returns ID and VERSION_ID from the first readable, well-formed OEM release file
+// of files (OEMReleaseFiles on a host); both empty when there is none.
+func ReadOEM(files ...string) (id, version string) {
+	for _, name := range files {
+		f, err := os.Open(name)
+		if err != nil {
+			continue
+		}
+		as, err := Parse(f, name)
+		f.Close()
+		if err != nil {
+			continue
+		}
+		for _, a := range as {
+			switch a.Key {
+			case "ID":
+				id = a.Value
+			case "VERSION_ID":
+				version = a.Value
+			}
+		}
+		return id, version
+	}
+	return "", ""
 }

@@ -67,6 +67,15 @@ type State struct {
 	History  []HistEntry `json:"history,omitempty"`
 }
 
+// Aleph is the first version this install ran, as sent in requests: the recorded one, or
+// running before the engine records it.
+func (s State) Aleph(running string) string {
+	if s.AlephVersion != "" {
+		return s.AlephVersion
+	}
+	return running
+}
+
 // Pending is the update in progress.
 type Pending struct {
 	Version     string    `json:"version"`

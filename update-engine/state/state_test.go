@@ -97,3 +97,12 @@ func TestHistoryBound(t *testing.T) {
 		t.Errorf("history: %d entries, last %v", len(s.History), s.History[len(s.History)-1])
 	}
 }
+
+func TestAleph(t *testing.T) {
+	if got := (State{}).Aleph("4081.2.0"); got != "4081.2.0" {
+		t.Errorf("Aleph before one is recorded = %q, want the running version", got)
+	}
+	if got := (State{AlephVersion: "3033.2.4"}).Aleph("4081.2.0"); got != "3033.2.4" {
+		t.Errorf("Aleph = %q, want the recorded 3033.2.4", got)
+	}
+}
