@@ -323,7 +323,7 @@ func wire(ctx context.Context, cfg config.Config, log *slog.Logger) (*daemon, er
 	if cfg.OEM == "" {
 		cfg.OEM, cfg.OEMVersion = config.ReadOEM(config.OEMReleaseFiles()...)
 	}
-	oc := &omahaclient.Client{URL: cfg.Server, HTTP: &timeoutDoer{hc, cfg.HTTPTimeout}, Log: log, Host: omaha.Host{
+	oc := &omahaclient.Client{URL: cfg.Server, HTTP: transport.RequestTimeout(hc, cfg.HTTPTimeout), Log: log, Host: omaha.Host{
 		AppID: cfg.AppID, Version: cfg.Version, Track: cfg.Group, Board: cfg.Board,
 		MachineID: machineID, BootID: bootID, MachineAlias: cfg.MachineAlias, OEM: cfg.OEM, OEMVersion: cfg.OEMVersion,
 		AlephVersion: st.Aleph(cfg.Version),
@@ -421,35 +421,4 @@ func rebooter(cfg config.Config, machineID, bootID string, hc *http.Client, log 
 	return reboot.New(reboot.Options{Strategy: cfg.RebootStrategy, Windows: cfg.RebootWindows,
 		FlatcarStart: cfg.RebootWindowStart, FlatcarLength: cfg.RebootWindowLength,
 		Lock: lock, Rebooter: strategy.Command(cfg.RebootCommand), Log: log})
-}
-
-// timeoutDoer bounds each Omaha request.
-type timeoutDoer struct {
-	c *http.Client
-	d time.Duration
-}
-
-func (t *timeoutDoer) Do(req *http.Request) (*http.Response, error) {
-	if t.d <= 0 {
-		return t.c.Do(req)
-	}
-	ctx, cancel := context.WithTimeout(req.Context(), t.d)
-	resp, err := t.c.Do(req.WithContext(ctx))
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
-	return resp, nil
-}
-
-type cancelBody struct {
-	io.ReadCloser
-	cancel func()
-}
-
-func (b *cancelBody) Close() error {
-	err := b.ReadCloser.Close()
-	b.cancel()
-	return err
 }

@@ -9,7 +9,8 @@
 // payload URL) and on redirects.
 //
 // Timeouts: the client has no overall timeout (a payload download may take long); dial, TLS
-// handshake and response headers are bounded, and callers bound requests with contexts.
+// handshake and response headers are bounded, and callers bound requests with contexts;
+// RequestTimeout wraps a client so each small request (Omaha, TUF metadata) is bounded whole.
 package transport
 
 import (
