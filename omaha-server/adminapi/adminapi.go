@@ -19,6 +19,8 @@
 //	GET         /api/v1/instances?app=&group=&version=&status=&limit=
 //	GET         /api/v1/instances/{machine-id}                 with status history
 //	GET         /api/v1/instances/{machine-id}/events?app=
+//	GET         /api/v1/hosts/keys?after=&limit=               host keys (hosts.go)
+//	GET PUT DEL /api/v1/hosts/{machine-id}/key                 {public_key}: enroll a host key
 //
 // Publishing a release: a JSON body {version, board, url, size, sha256[, sha1]} records a
 // payload hosted elsewhere; a multipart/form-data body uploads one the server hosts, with
@@ -129,6 +131,7 @@ func (a *API) Register(r *mux.Router) {
 	s.HandleFunc("/instances", a.listInstances).Methods(http.MethodGet)
 	s.HandleFunc("/instances/{machine}", a.getInstance).Methods(http.MethodGet)
 	s.HandleFunc("/instances/{machine}/events", a.listEvents).Methods(http.MethodGet)
+	a.registerHosts(s)
 	s.NotFoundHandler = a.authorize(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such API resource: "+r.URL.Path)
 	}))
