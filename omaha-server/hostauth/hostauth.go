@@ -41,8 +41,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/switchyard-os/switchyard/omaha/hostsig"
 	"github.com/switchyard-os/switchyard/omaha-server/store"
+	"github.com/switchyard-os/switchyard/omaha/hostsig"
 )
 
 // Mode is how a key becomes the one a machine id is held to.
