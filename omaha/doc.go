@@ -66,6 +66,12 @@
 //   - 2026-11-25 package@sy_target (Package.TUFTarget): the TUF target path pinning the file.
 //   - 2026-11-25 event@sy_detail (Event.Detail): a short human-readable failure reason, at
 //     most 1024 bytes, no control characters.
+//   - 2026-12-03 host signatures (package omaha/hostsig): the HTTP headers
+//     X-Switchyard-Host-Key, X-Switchyard-Host-Time and X-Switchyard-Host-Signature, an
+//     Ed25519 signature over the method, Host, path, time and SHA-256 of the exact body,
+//     with which a host proves its key on every request. Headers, not attributes: the body
+//     is what is signed. A server that does not know them ignores them; a request without
+//     them is an unproven host's.
 //
 // Nebraska's own additions that this package carries unchanged: package@hash_sha256 (hex
 // SHA-256), manifest@is_floor, @floor_reason, @is_target, app@multi_manifest_ok.

@@ -142,6 +142,7 @@ type serveConfig struct {
 	tuf                     tufFlags
 	fleetLock               fleetLockFlags
 	maint                   maintenanceFlags
+	identity                hostIdentityFlags
 }
 
 // serve runs the server until ctx ends. ready, when set, receives the listening address.
@@ -161,8 +162,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer, ready func(addr
 	c.tuf.register(fs)
 	c.fleetLock.register(fs)
 	c.maint.register(fs)
+	c.identity.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if err := c.identity.apply(&c.server); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))

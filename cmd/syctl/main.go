@@ -31,6 +31,7 @@ operating a server (--server, --token or SYCTL_SERVER, SYCTL_TOKEN):
   channel   create, set and list channels
   group     create, update and list groups
   instance  list and show hosts
+  host      enroll, show, list and remove host keys
 `
 
 func main() {
@@ -62,6 +63,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runAdmin(ctx, args, stdout, stderr)
 	case "rollout":
 		return runRollout(ctx, args, stdout, stderr)
+	case "host":
+		return runHost(ctx, args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -31,6 +31,7 @@ import (
 	"github.com/switchyard-os/switchyard/update-engine/disk"
 	"github.com/switchyard-os/switchyard/update-engine/engine"
 	"github.com/switchyard-os/switchyard/update-engine/health"
+	"github.com/switchyard-os/switchyard/update-engine/identity"
 	"github.com/switchyard-os/switchyard/update-engine/install"
 	"github.com/switchyard-os/switchyard/update-engine/metrics"
 	"github.com/switchyard-os/switchyard/update-engine/omahaclient"
@@ -328,6 +329,12 @@ func wire(ctx context.Context, cfg config.Config, log *slog.Logger) (*daemon, er
 		MachineID: machineID, BootID: bootID, MachineAlias: cfg.MachineAlias, OEM: cfg.OEM, OEMVersion: cfg.OEMVersion,
 		AlephVersion: st.Aleph(cfg.Version),
 	}}
+	id, err := identity.LoadOrCreate(cfg.StateDir, nil)
+	if err != nil {
+		return nil, err
+	}
+	oc.Signer = id
+	log.Info("host identity", "key", id.PublicKeyString(), "file", filepath.Join(cfg.StateDir, identity.PublicKeyFile))
 
 	tu, err := cfg.TUFBaseURL()
 	if err != nil {

@@ -21,6 +21,8 @@
 //	GET         /api/v1/instances/{machine-id}/events?app=
 //	GET         /api/v1/tuf                                    TUF versions and expiries (with Config.TUF)
 //	POST        /api/v1/tuf/roots                              publish the next TUF root (with Config.TUF)
+//	GET         /api/v1/hosts/keys?after=&limit=               host keys (hosts.go)
+//	GET PUT DEL /api/v1/hosts/{machine-id}/key                 {public_key}: enroll a host key
 //
 // Publishing a release: a JSON body {version, board, url, size, sha256[, sha1]} records a
 // payload hosted elsewhere; a multipart/form-data body uploads one the server hosts, with
@@ -137,6 +139,7 @@ func (a *API) Register(r *mux.Router) {
 		s.HandleFunc("/tuf", a.tufState).Methods(http.MethodGet)
 		s.HandleFunc("/tuf/roots", a.publishRoot).Methods(http.MethodPost)
 	}
+	a.registerHosts(s)
 	s.NotFoundHandler = a.authorize(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such API resource: "+r.URL.Path)
 	}))

@@ -3,7 +3,11 @@
 //
 // Per request: the body is capped (http.MaxBytesReader and the omaha package's parse
 // limits) and parsed without entity expansion; malformed XML, a protocol other than 3.0 or
-// an oversized body get HTTP 400/413 with a one-line text reason and write nothing. Then,
+// an oversized body get HTTP 400/413 with a one-line text reason and write nothing. With
+// Config.Hosts set, a request carrying a host signature (package omaha/hostsig) has its
+// body hashed while parsed and a signature that does not hold is HTTP 401, nothing
+// written; each app's report then has a standing (package hostauth), and one that does not
+// count is recorded like any other but leaves the group's rollout counters alone. Then,
 // for each <app>:
 //
 //  1. invalid fields (omaha.App.Validate) → the app's error status (error-invalidVersion,
@@ -47,6 +51,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/switchyard-os/switchyard/omaha"
 	"github.com/switchyard-os/switchyard/omaha-server/catalog"
+	"github.com/switchyard-os/switchyard/omaha-server/hostauth"
 	"github.com/switchyard-os/switchyard/omaha-server/policy"
 	"github.com/switchyard-os/switchyard/omaha-server/store"
 )
@@ -76,6 +81,9 @@ type Config struct {
 	Logger       *slog.Logger
 	// Registerer receives the handler's metrics (none when nil).
 	Registerer prometheus.Registerer
+	// Hosts, when set, checks host signatures (package hostauth): a refused signature is
+	// HTTP 401, and a report that does not count leaves the group's rollout counters alone.
+	Hosts HostVerifier
 }
 
 // Handler serves the Omaha endpoint.
@@ -131,8 +139,8 @@ var knownEvents = map[[2]int]string{
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body := http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes+1)
-	req, err := h.limits.ParseRequest(body)
+	body := h.hashBody(r, http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes+1))
+	req, err := h.limits.ParseRequest(body.src)
 	if err != nil {
 		status := omaha.HTTPStatus(err)
 		reason := "malformed"
@@ -153,6 +161,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), status)
 		return
 	}
+	proof, ok := h.proof(w, r, body)
+	if !ok {
+		return
+	}
 	snap, err := h.cfg.Catalog.Get(r.Context())
 	if err != nil {
 		h.log.Error("omaha request: reading the catalog", "err", err)
@@ -163,7 +175,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	resp := omaha.NewResponse(h.cfg.ServerName, now)
 	ip := clientIP(r)
 	for i, app := range req.Apps {
-		ar, err := h.answer(r, snap, app, ip, now)
+		ar, err := h.answer(r, snap, app, ip, now, proof)
 		if err != nil {
 			h.log.Error("omaha request: recording the check-in", "app", app.AppID, "machine", app.MachineID, "err", err)
 			if i == 0 {
@@ -197,7 +209,7 @@ func (h *Handler) refuse(app *omaha.App, status omaha.AppStatus, reason string) 
 }
 
 // answer handles one request app.
-func (h *Handler) answer(r *http.Request, snap *catalog.Snapshot, app *omaha.App, ip string, now time.Time) (*omaha.AppResponse, error) {
+func (h *Handler) answer(r *http.Request, snap *catalog.Snapshot, app *omaha.App, ip string, now time.Time, proof hostauth.Proof) (*omaha.AppResponse, error) {
 	if err := app.Validate(); err != nil {
 		var ve *omaha.ValidationError
 		status := omaha.AppStatusInternal
@@ -241,6 +253,10 @@ func (h *Handler) answer(r *http.Request, snap *catalog.Snapshot, app *omaha.App
 		return apply(cur, c)
 	}
 	if g.Policy.Counted() {
+		var counts bool
+		if counts, err = h.counts(r.Context(), proof, app.MachineID); err != nil {
+			return nil, err
+		}
 		err = h.cfg.Store.RolloutCheckin(r.Context(), a.ID, app.MachineID, g.ID,
 			func(cur *store.Instance, ro *store.Rollout) (*store.InstanceUpdate, *store.RolloutWrite, error) {
 				upd := run(cur, ro.Group, ro.Counters)
@@ -251,6 +267,10 @@ func (h *Handler) answer(r *http.Request, snap *catalog.Snapshot, app *omaha.App
 					d = decision{reason: policy.ReasonHalted}
 					upd = apply(cur, c)
 					w = rolloutWrite(cur, upd, "")
+				}
+				if !counts {
+					// Stored with the instance, left out of the group's counters.
+					w = nil
 				}
 				return upd, w, nil
 			})

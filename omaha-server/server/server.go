@@ -37,6 +37,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/switchyard-os/switchyard/omaha-server/adminapi"
 	"github.com/switchyard-os/switchyard/omaha-server/catalog"
+	"github.com/switchyard-os/switchyard/omaha-server/hostauth"
 	"github.com/switchyard-os/switchyard/omaha-server/omahahandler"
 	"github.com/switchyard-os/switchyard/omaha-server/payloads"
 	"github.com/switchyard-os/switchyard/omaha-server/store"
@@ -79,6 +80,9 @@ type Config struct {
 	FleetLock http.Handler
 	// Dashboard, when set, serves / (anything no other route matches).
 	Dashboard http.Handler
+	// HostIdentity, when set, checks host signatures on Omaha requests (package hostauth);
+	// New fills in its Keys (the store), Now, Logger and Registerer.
+	HostIdentity *hostauth.Config
 }
 
 // Server is omaha-server's HTTP handler.
@@ -159,9 +163,21 @@ func New(ctx context.Context, cfg Config, st store.Store, logger *slog.Logger) (
 		tufAdmin = s.tuf
 	}
 
+	var hosts omahahandler.HostVerifier
+	if cfg.HostIdentity != nil {
+		hc := *cfg.HostIdentity
+		hc.Keys, hc.Now, hc.Logger, hc.Registerer = st, cfg.Now, logger, s.registry
+		v, err := hostauth.New(hc)
+		if err != nil {
+			pd.Close()
+			return nil, fmt.Errorf("server: %w", err)
+		}
+		hosts = v
+	}
 	omahaH := omahahandler.New(omahahandler.Config{
 		Catalog: s.catalog, Store: st, PublicURL: cfg.PublicURL, ServerName: cfg.ServerName,
 		MaxBodyBytes: cfg.MaxOmahaBodyBytes, Now: cfg.Now, Logger: logger, Registerer: s.registry,
+		Hosts: hosts,
 	})
 	r := s.router
 	r.Use(s.instrument)

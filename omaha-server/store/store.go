@@ -31,6 +31,9 @@
 //     expected version refuses (ErrStale) when it moved, so two operators editing one
 //     group never lose an edit.
 //
+//   - A machine id has at most one host key (host_keys); a pin on first contact never
+//     replaces one, only an enrollment or a delete does.
+//
 //   - Rollout counters are rows (rollout_attempts: one per grant, with its outcome) read
 //     and written inside the check-in transaction that holds the group row locked, so
 //     caps and halts hold across any number of replicas. Groups whose policy counts
@@ -130,6 +133,21 @@ type Store interface {
 	VersionTimeline(ctx context.Context, appID string, since time.Time) ([]VersionSample, error)
 	// Prune applies a retention policy.
 	Prune(ctx context.Context, r Retention) (Pruned, error)
+
+	// GetHostKey returns the key pinned to a machine id; ErrNotFound when there is none.
+	GetHostKey(ctx context.Context, machineID string) (HostKey, error)
+	// PinHostKey pins k to its machine id unless a key is pinned already, and returns the
+	// key pinned after the call (the existing one when there was one): the first of two
+	// racing pins wins on every replica.
+	PinHostKey(ctx context.Context, k HostKey) (HostKey, error)
+	// EnrollHostKey pins k as enrolled, replacing any key pinned to the machine id.
+	EnrollHostKey(ctx context.Context, k HostKey) (HostKey, error)
+	// DeleteHostKey removes a machine id's key (ErrNotFound when none), so the next signed
+	// contact may pin a new one.
+	DeleteHostKey(ctx context.Context, machineID string) error
+	// ListHostKeys returns up to limit keys (MaxHostKeys when 0 or more) ordered by machine
+	// id, starting after the machine id after ("" for the first page).
+	ListHostKeys(ctx context.Context, after string, limit int) ([]HostKey, error)
 
 	CreateToken(ctx context.Context, t Token) (Token, error)
 	// LookupToken finds a token by the SHA-256 of its secret (hex).

@@ -53,6 +53,14 @@ type Client struct {
 	HTTP HTTPDoer
 	Host omaha.Host
 	Log  *slog.Logger
+	// Signer, when set, signs every request (the host identity extension, package
+	// omaha/hostsig); nil sends requests unsigned, as Flatcar does.
+	Signer Signer
+}
+
+// Signer adds a host signature to a request whose body is body (identity.Identity).
+type Signer interface {
+	SignRequest(req *http.Request, body []byte) error
 }
 
 // HTTPError is a non-200 answer.
@@ -141,6 +149,11 @@ func (c *Client) post(ctx context.Context, r *omaha.Request) (*omaha.Response, e
 		return nil, &RequestError{Err: err}
 	}
 	req.Header.Set("Content-Type", "text/xml; charset=utf-8")
+	if c.Signer != nil {
+		if err := c.Signer.SignRequest(req, body); err != nil {
+			return nil, &RequestError{Err: fmt.Errorf("signing the request: %w", err)}
+		}
+	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
 		return nil, &RequestError{Err: err}

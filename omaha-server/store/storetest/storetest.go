@@ -43,6 +43,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"Logs", testLogs},
 		{"InstanceColumns", testInstanceColumns},
 		{"Tokens", testTokens},
+		{"HostKeys", testHostKeys},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })

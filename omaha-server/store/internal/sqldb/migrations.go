@@ -165,6 +165,16 @@ var migrations = []string{
 	ALTER TABLE instances ADD COLUMN last_event_id BIGINT NOT NULL DEFAULT 0;
 	ALTER TABLE instance_status_history ADD COLUMN prev_id BIGINT NOT NULL DEFAULT 0;
 	ALTER TABLE events ADD COLUMN prev_id BIGINT NOT NULL DEFAULT 0`,
+	// 5: host identity. One key per machine id (package hostauth): pinned on a host's first
+	// signed contact or enrolled by an operator. The primary key serves the lookup every
+	// signed check-in makes and the paged listing.
+	`CREATE TABLE host_keys (
+		machine_id TEXT PRIMARY KEY,
+		public_key TEXT NOT NULL,
+		enrolled BOOLEAN NOT NULL,
+		created_at BIGINT NOT NULL,
+		updated_at BIGINT NOT NULL
+	)`,
 }
 
 // chainedLogs is the rest of migration 4 for a dialect with ChainedLogs: an instance's
