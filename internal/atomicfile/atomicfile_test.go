@@ -155,14 +155,17 @@ func TestFailuresKeepOldFile(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tt.fail(t, f) {
+				// A failed Commit cleans up by itself.
 				if err := f.Commit(); err == nil {
 					t.Fatal("Commit succeeded, want an error")
 				}
-			}
-			if err := f.Cleanup(); err != nil {
+			} else if err := f.Cleanup(); err != nil {
 				t.Errorf("Cleanup: %v", err)
 			}
 			checkFile(t, path, old, 0o644)
+			if err := f.Cleanup(); err != nil {
+				t.Errorf("Cleanup after a failed Commit: %v", err)
+			}
 		})
 	}
 }
