@@ -8,7 +8,8 @@
 //     directory the caller names on the same file system) and given the caller's mode
 //     explicitly, before any byte is written, so umask plays no part and a secret is never
 //     readable by others;
-//  2. the caller writes it (WriteFile, or through File for streams and io.WriterAt users);
+//  2. the caller writes it (WriteFile for bytes, Write for a stream, File for io.WriterAt
+//     users and callers that check the content before they commit);
 //  3. Commit fsyncs and closes it, renames it over the target and fsyncs the target's
 //     directory, so the rename itself survives a crash;
 //  4. on every error before the rename, and whenever a File is dropped without Commit
@@ -16,8 +17,8 @@
 //     left as it was.
 //
 // A directory fsync that the file system refuses with EINVAL (some network and FUSE file
-// systems cannot sync directories) is not an error; any other failure is, and is reported
-// after the rename: the new content is then in place but may not survive a crash.
+// systems cannot sync directories) is not an error; any other failure is ErrNotDurable,
+// reported after the rename: the new content is then in place but may not survive a crash.
 //
 // The calls take no context: like the os package they touch one local file, and a long
 // write goes through File, whose caller checks its own context between writes.
@@ -27,12 +28,19 @@
 package atomicfile
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"syscall"
 )
+
+// ErrNotDurable: the new content is in place, but syncing its directory failed, so the
+// rename may not survive a crash. A caller that must undo the write on failure branches on
+// it: the target then holds the new content, not the old.
+var ErrNotDurable = errors.New("atomicfile: written, but its directory could not be synced")
 
 // File is the new content of a target path, written to a temporary file until Commit.
 // Write to it through the embedded *os.File (Write, WriteAt, Truncate, ...); do not Close
@@ -96,7 +104,7 @@ func (f *File) Commit() error {
 	}
 	dir := filepath.Dir(f.path)
 	if err := f.syncDir(dir); err != nil && !errors.Is(err, syscall.EINVAL) {
-		return fmt.Errorf("atomicfile: %s is written but syncing its directory failed: %w", f.path, err)
+		return fmt.Errorf("%w: %s: %w", ErrNotDurable, f.path, err)
 	}
 	return nil
 }
@@ -116,7 +124,7 @@ func (f *File) Cleanup() error {
 	return nil
 }
 
-// WriteFile replaces path with data, with mode perm, by Create, write and Commit.
+// WriteFile replaces path with data, with mode perm.
 func WriteFile(path string, data []byte, perm os.FileMode) error {
 	f, err := Create(path, perm)
 	if err != nil {
@@ -124,7 +132,29 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 	}
 	defer f.Cleanup()
 	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("atomicfile: writing %s: %w", f.Name(), err)
+		return fmt.Errorf("atomicfile: writing %s: %w", path, err)
+	}
+	return f.Commit()
+}
+
+// writeBuffer is the buffer of Write: large enough that a stream of small writes (an
+// encoder, a payload builder) becomes few system calls.
+const writeBuffer = 1 << 20
+
+// Write replaces path with what fill writes to w, with mode perm: Create, fill through a
+// buffer, Commit. When fill fails, its error is returned as it is and path is left as it was.
+func Write(path string, perm os.FileMode, fill func(w io.Writer) error) error {
+	f, err := Create(path, perm)
+	if err != nil {
+		return err
+	}
+	defer f.Cleanup()
+	bw := bufio.NewWriterSize(f, writeBuffer)
+	if err := fill(bw); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("atomicfile: writing %s: %w", path, err)
 	}
 	return f.Commit()
 }

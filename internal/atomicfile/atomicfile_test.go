@@ -3,6 +3,7 @@ package atomicfile
 import (
 	"bytes"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -218,8 +219,8 @@ func TestDirectorySync(t *testing.T) {
 			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
 				t.Fatalf("Commit: %v, want %v", err, tt.wantErr)
 			}
-			if err != nil && !strings.Contains(err.Error(), path) {
-				t.Errorf("error %q does not name %s", err, path)
+			if err != nil && (!errors.Is(err, ErrNotDurable) || !strings.Contains(err.Error(), path)) {
+				t.Errorf("error %q is not ErrNotDurable naming %s", err, path)
 			}
 			if len(synced) != 1 || synced[0] != dir {
 				t.Errorf("synced directories %q, want [%s]", synced, dir)
@@ -282,4 +283,31 @@ func TestCreateIn(t *testing.T) {
 	if names := entries(t, tmpDir); len(names) != 0 {
 		t.Errorf("%s holds %q after Commit", tmpDir, names)
 	}
+}
+
+// TestWriteFillFails: an error from fill comes back as it is, after fill wrote part of the
+// content, and the old file stays.
+func TestWriteFillFails(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(path, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("boom")
+	err := Write(path, 0o644, func(w io.Writer) error {
+		if _, err := w.Write([]byte("half of the new")); err != nil {
+			t.Fatal(err)
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("Write: %v, want the fill's error", err)
+	}
+	checkFile(t, path, []byte("old"), 0o644)
+	if err := Write(path, 0o600, func(w io.Writer) error {
+		_, err := io.WriteString(w, "new")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	checkFile(t, path, []byte("new"), 0o600)
 }
