@@ -105,7 +105,7 @@ type Repository struct {
 func (c *Client) trustedRoot() ([]byte, error) {
 	installed, err := smallfile.Read(c.cfg.TrustedRoot, tuf.MaxRootSize)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNoTrustedRoot, err)
+		return nil, fmt.Errorf("%w: %w", ErrNoTrustedRoot, err)
 	}
 	ir, err := metadata.Root().FromBytes(installed)
 	if err != nil {
