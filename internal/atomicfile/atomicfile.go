@@ -11,7 +11,8 @@
 //  2. the caller writes it (WriteFile for bytes, Write for a stream, File for io.WriterAt
 //     users and callers that check the content before they commit);
 //  3. Commit fsyncs and closes it, renames it over the target and fsyncs the target's
-//     directory, so the rename itself survives a crash;
+//     directory, so the rename itself survives a crash (CommitNew links it instead, for a
+//     file that must not replace an existing one, like a key made on first start);
 //  4. on every error before the rename, and whenever a File is dropped without Commit
 //     (Cleanup, usually deferred), the temporary file is closed and removed and the target is
 //     left as it was.
@@ -84,6 +85,24 @@ func CreateIn(tmpDir, path string, perm os.FileMode) (*File, error) {
 // the target is unchanged. Commit or Cleanup after a Commit is a no-op for Cleanup and an
 // error for Commit.
 func (f *File) Commit() error {
+	return f.commit(os.Rename)
+}
+
+// CommitNew is Commit for a file that must not replace anything: it puts the content at the
+// target with a hard link instead of a rename, so when the target exists (another process
+// made it first) it fails with an error wrapping fs.ErrExist and leaves the existing file.
+func (f *File) CommitNew() error {
+	return f.commit(func(tmp, path string) error {
+		if err := os.Link(tmp, path); err != nil {
+			return err
+		}
+		return os.Remove(tmp)
+	})
+}
+
+// commit syncs and closes the temporary file, puts it in place with place, and syncs the
+// directory.
+func (f *File) commit(place func(tmp, path string) error) error {
 	if f.done {
 		return fmt.Errorf("atomicfile: writing %s: already committed or cleaned up", f.path)
 	}
@@ -98,7 +117,7 @@ func (f *File) Commit() error {
 		return fmt.Errorf("atomicfile: writing %s: %w", tmp, err)
 	}
 	f.done = true
-	if err := os.Rename(tmp, f.path); err != nil {
+	if err := place(tmp, f.path); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("atomicfile: writing %s: %w", f.path, err)
 	}

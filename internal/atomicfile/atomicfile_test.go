@@ -311,3 +311,30 @@ func TestWriteFillFails(t *testing.T) {
 	}
 	checkFile(t, path, []byte("new"), 0o600)
 }
+
+// TestCommitNew: the content is put in place when the target is absent; when it exists,
+// CommitNew fails with fs.ErrExist, the existing file stays and no temporary file is left.
+func TestCommitNew(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "key")
+	for _, tt := range []struct {
+		data    string
+		wantErr error
+		want    string
+	}{
+		{data: "first", want: "first"},
+		{data: "second", wantErr: fs.ErrExist, want: "first"},
+	} {
+		f, err := Create(path, 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Write([]byte(tt.data)); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.CommitNew(); !errors.Is(err, tt.wantErr) || (err == nil) != (tt.wantErr == nil) {
+			t.Fatalf("CommitNew(%q) = %v, want %v", tt.data, err, tt.wantErr)
+		}
+		f.Cleanup()
+		checkFile(t, path, []byte(tt.want), 0o600)
+	}
+}
