@@ -1,5 +1,6 @@
 // Package atomicfile replaces files so that a crash or a failed write leaves either the old
-// content or the new one at the path, never a mix, a short file or a stray temporary file.
+// content or the new one at the path, never a mix or a short file. A failed write leaves no
+// temporary file; a crash may leave one, named ".<name>.tmp-<random>".
 //
 // Every state file, key, metadata file, payload and disk image the module writes goes
 // through it, so there is one rule for all of them:
