@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"github.com/switchyard-os/switchyard/internal/atomicfile"
 	"github.com/switchyard-os/switchyard/signing/keys"
 	"github.com/switchyard-os/switchyard/signing/tuf"
 	"github.com/switchyard-os/switchyard/signing/tuf/repo"
@@ -144,7 +145,7 @@ func writeKeyPair(dir, name string, k *keys.PrivateKey, pass keys.PassFunc) erro
 		if err != nil {
 			return fmt.Errorf("encoding %s: %w", priv, err)
 		}
-		if err := tuf.WriteFile(priv, pem, 0o600); err != nil {
+		if err := atomicfile.WriteFile(priv, pem, 0o600); err != nil {
 			return err
 		}
 	} else if err := k.Save(priv, pass); err != nil {
@@ -293,7 +294,7 @@ func runKeysInit(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	if err := tuf.WriteFile(rootPath, data, 0o644); err != nil {
+	if err := atomicfile.WriteFile(rootPath, data, 0o644); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "root\t%s (version 1, %d-of-%d root keys, expires %s)\n", rootPath, *threshold, *nRoot, root.Signed.Expires.Format(time.RFC3339))

@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/switchyard-os/switchyard/internal/atomicfile"
 	"github.com/switchyard-os/switchyard/signing/keys"
 	"github.com/switchyard-os/switchyard/signing/payload"
 )
@@ -186,7 +187,7 @@ func runPayloadBuild(ctx context.Context, args []string, stdout, stderr io.Write
 	cfg.Progress = prog.update
 	start := time.Now()
 	var m *payload.Manifest
-	err = payloadWriteAtomic(*out, func(w io.Writer) error {
+	err = atomicfile.Write(*out, 0o644, func(w io.Writer) error {
 		var err error
 		m, err = payload.Build(ctx, img, st.Size(), w, cfg)
 		return err
@@ -215,45 +216,6 @@ func payloadOpCounts(c map[payload.Type]int) string {
 		}
 	}
 	return strings.Join(parts, ", ")
-}
-
-// payloadWriteAtomic writes path by temp file, fsync, rename and directory fsync.
-func payloadWriteAtomic(path string, fill func(io.Writer) error) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, ".payload-*")
-	if err != nil {
-		return fmt.Errorf("payload: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	if err := fill(bw); err != nil {
-		return err
-	}
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("payload: %w", err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("payload: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("payload: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("payload: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("payload: %w", err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }
 
 func payloadPassFunc(file string, stderr io.Writer) keys.PassFunc {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sigstore/sigstore/pkg/signature"
+	"github.com/switchyard-os/switchyard/internal/smallfile"
 	"github.com/switchyard-os/switchyard/signing/keys"
 	"github.com/switchyard-os/switchyard/signing/tuf"
 	"github.com/switchyard-os/switchyard/signing/tuf/repo"
@@ -94,7 +95,7 @@ func runTUFInit(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	if *rootPath == "" {
 		return fmt.Errorf("%w: tuf init needs --root", errUsage)
 	}
-	data, err := readSmall(*rootPath, tuf.MaxRootSize)
+	data, err := smallfile.Read(*rootPath, tuf.MaxRootSize)
 	if err != nil {
 		return err
 	}
@@ -108,22 +109,6 @@ func runTUFInit(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fmt.Fprintf(stdout, "initialised %s with root version %d\n", *dir, root.Signed.Version)
 	return nil
-}
-
-func readSmall(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
-	}
-	return data, nil
 }
 
 func runTUFAddTarget(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -1,12 +1,13 @@
 // Package payloads keeps the release files an omaha-server hosts, on local disk under
 // <dir>/<app>/<board>/<version>/<file>.
 //
-// Writing a payload streams it: bytes go to a temporary file in <dir>/.tmp while SHA-256
-// and SHA-1 are computed, the size and (when given) the SHA-256 are compared with what the
-// uploader declared, the file is synced and only then renamed into place, and the
-// directory synced. A commit callback (the release row's insert) runs after the rename;
-// when it fails the file is removed, so a failed or truncated upload leaves neither a file
-// nor a row. One upload per key at a time within a process.
+// Writing a payload streams it: bytes go to a temporary file in <dir>/.tmp (through
+// internal/atomicfile) while SHA-256 and SHA-1 are computed, the size and (when given) the
+// SHA-256 are compared with what the uploader declared, the file (mode 0644) is synced and
+// only then renamed into place, and its directory and their parents up to <dir> synced. A
+// commit callback (the release row's insert) runs after the rename; when it fails the file
+// is removed, so a failed or truncated upload leaves neither a file nor a row. One upload
+// per key at a time within a process.
 //
 // Reading goes through an os.Root, so no request path can leave the directory; path
 // components are checked to be plain names as well.
@@ -25,6 +26,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"github.com/switchyard-os/switchyard/internal/atomicfile"
 )
 
 // Sentinel errors callers branch on.
@@ -143,20 +146,17 @@ func (d *Dir) Store(ctx context.Context, key Key, r io.Reader, want Expect, comm
 		d.mu.Unlock()
 	}()
 
-	tmp, err := os.CreateTemp(filepath.Join(d.dir, ".tmp"), "upload-")
+	final := filepath.Join(d.dir, rel)
+	tmp, err := atomicfile.CreateIn(filepath.Join(d.dir, ".tmp"), final, 0o644)
 	if err != nil {
-		return Sums{}, fmt.Errorf("payloads: %w", err)
+		return Sums{}, err
 	}
-	tmpName := tmp.Name()
-	placed := ""
+	defer tmp.Cleanup()
+	placed := false
 	ok := false
 	defer func() {
-		if !ok {
-			tmp.Close()
-			os.Remove(tmpName)
-			if placed != "" {
-				os.Remove(placed)
-			}
+		if placed && !ok {
+			os.Remove(final)
 		}
 	}()
 	s256, s1 := sha256.New(), sha1.New()
@@ -172,22 +172,23 @@ func (d *Dir) Store(ctx context.Context, key Key, r io.Reader, want Expect, comm
 	if want.SHA256 != "" && want.SHA256 != sums.SHA256 {
 		return sums, fmt.Errorf("%w: SHA-256 %s, declared %s", ErrMismatch, sums.SHA256, want.SHA256)
 	}
-	if err := tmp.Sync(); err != nil {
-		return sums, fmt.Errorf("payloads: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return sums, fmt.Errorf("payloads: %w", err)
-	}
-	final := filepath.Join(d.dir, rel)
 	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
 		return sums, fmt.Errorf("payloads: %w", err)
 	}
-	if err := os.Rename(tmpName, final); err != nil {
-		return sums, fmt.Errorf("payloads: %w", err)
+	err = tmp.Commit()
+	placed = err == nil || errors.Is(err, atomicfile.ErrNotDurable)
+	if err != nil {
+		return sums, err
 	}
-	placed = final
-	if err := syncDir(filepath.Dir(final)); err != nil {
-		return sums, fmt.Errorf("payloads: %w", err)
+	// MkdirAll may have made <app>, <board> and <version>: sync their parents too, so that
+	// the file's path survives a crash once the commit callback has recorded it.
+	for dir := filepath.Dir(filepath.Dir(final)); ; dir = filepath.Dir(dir) {
+		if err := atomicfile.SyncDir(dir); err != nil {
+			return sums, err
+		}
+		if dir == filepath.Clean(d.dir) || dir == filepath.Dir(dir) {
+			break
+		}
 	}
 	if err := commit(sums); err != nil {
 		return sums, err
@@ -220,15 +221,6 @@ func (d *Dir) Exists(key Key) bool {
 }
 
 func hexSum(h hash.Hash) string { return hex.EncodeToString(h.Sum(nil)) }
-
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
-}
 
 // ctxReader stops a copy when ctx ends.
 type ctxReader struct {

@@ -74,7 +74,11 @@ func TestStore(t *testing.T) {
 					t.Fatal(err)
 				}
 				got, _ := io.ReadAll(f)
+				fi, err := f.Stat()
 				f.Close()
+				if err != nil || fi.Mode().Perm() != 0o644 {
+					t.Errorf("stored file mode %v (%v), want 0644: hosted files are public", fi.Mode().Perm(), err)
+				}
 				if !bytes.Equal(got, data) {
 					t.Error("stored bytes differ")
 				}

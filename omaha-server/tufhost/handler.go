@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/switchyard-os/switchyard/internal/smallfile"
 	"github.com/switchyard-os/switchyard/signing/tuf"
 )
 
@@ -59,7 +60,7 @@ func (h *Host) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	case versionedRE.MatchString(p):
 		m := versionedRE.FindStringSubmatch(p)
 		limit := map[string]int64{tuf.RoleRoot: tuf.MaxRootSize, tuf.RoleSnapshot: tuf.MaxSnapshotSize, tuf.RoleTargets: tuf.MaxTargetsSize}[m[2]]
-		data, err := readFile(h.path(m[1]+"."+m[2]+".json"), limit)
+		data, err := smallfile.Read(h.path(m[1]+"."+m[2]+".json"), limit)
 		if errors.Is(err, fs.ErrNotExist) {
 			http.NotFound(w, r)
 			return

@@ -17,6 +17,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sigstore/sigstore/pkg/signature"
+	"github.com/switchyard-os/switchyard/internal/atomicfile"
+	"github.com/switchyard-os/switchyard/internal/smallfile"
 	"github.com/switchyard-os/switchyard/signing/tuf"
 	"github.com/switchyard-os/switchyard/signing/tuf/repo"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
@@ -127,22 +129,6 @@ func versioned(v int64, role string) string {
 	return strconv.FormatInt(v, 10) + "." + role + ".json"
 }
 
-func readFile(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("tufhost: %s is larger than %d bytes", path, limit)
-	}
-	return data, nil
-}
-
 // load reads the committed state: the root chain, then timestamp.json and what it names.
 func (h *Host) load(ctx context.Context) error {
 	var root *metadata.Metadata[metadata.RootType]
@@ -151,7 +137,7 @@ func (h *Host) load(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("tufhost: loading: %w", err)
 		}
-		data, err := readFile(h.path(versioned(v, tuf.RoleRoot)), tuf.MaxRootSize)
+		data, err := smallfile.Read(h.path(versioned(v, tuf.RoleRoot)), tuf.MaxRootSize)
 		if errors.Is(err, fs.ErrNotExist) {
 			break
 		}
@@ -178,7 +164,7 @@ func (h *Host) load(ctx context.Context) error {
 		if err := repo.VerifyRootUpdate(nil, r); err != nil {
 			return fmt.Errorf("tufhost: initial root: %w", err)
 		}
-		if err := tuf.WriteFile(h.path(versioned(1, tuf.RoleRoot)), h.cfg.InitialRoot, 0o644); err != nil {
+		if err := atomicfile.WriteFile(h.path(versioned(1, tuf.RoleRoot)), h.cfg.InitialRoot, 0o644); err != nil {
 			return err
 		}
 		root, rootData = r, h.cfg.InitialRoot
@@ -186,7 +172,7 @@ func (h *Host) load(ctx context.Context) error {
 	}
 	h.root, h.rootData = root, rootData
 
-	tsData, err := readFile(h.path(tuf.RoleTimestamp+".json"), tuf.MaxTimestampSize)
+	tsData, err := smallfile.Read(h.path(tuf.RoleTimestamp+".json"), tuf.MaxTimestampSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil // nothing published yet
 	}
@@ -201,7 +187,7 @@ func (h *Host) load(ctx context.Context) error {
 	if snapMeta == nil {
 		return fmt.Errorf("tufhost: loading timestamp: no snapshot entry")
 	}
-	snapData, err := readFile(h.path(versioned(snapMeta.Version, tuf.RoleSnapshot)), tuf.MaxSnapshotSize)
+	snapData, err := smallfile.Read(h.path(versioned(snapMeta.Version, tuf.RoleSnapshot)), tuf.MaxSnapshotSize)
 	if err != nil {
 		return fmt.Errorf("tufhost: loading snapshot %d: %w", snapMeta.Version, err)
 	}
@@ -213,7 +199,7 @@ func (h *Host) load(ctx context.Context) error {
 	if tMeta == nil {
 		return fmt.Errorf("tufhost: loading snapshot %d: no targets entry", snapMeta.Version)
 	}
-	tData, err := readFile(h.path(versioned(tMeta.Version, tuf.RoleTargets)), tuf.MaxTargetsSize)
+	tData, err := smallfile.Read(h.path(versioned(tMeta.Version, tuf.RoleTargets)), tuf.MaxTargetsSize)
 	if err != nil {
 		return fmt.Errorf("tufhost: loading targets %d: %w", tMeta.Version, err)
 	}
@@ -391,14 +377,14 @@ func (h *Host) Publish(ctx context.Context, u Upload) (State, error) {
 		if err := ctx.Err(); err != nil {
 			return State{}, fmt.Errorf("tufhost: publish: %w", err)
 		}
-		if err := tuf.WriteFile(h.path(versioned(r.Signed.Version, tuf.RoleRoot)), u.Roots[i], 0o644); err != nil {
+		if err := atomicfile.WriteFile(h.path(versioned(r.Signed.Version, tuf.RoleRoot)), u.Roots[i], 0o644); err != nil {
 			return State{}, err
 		}
 		h.log.Info("tuf root published", "version", r.Signed.Version, "expires", r.Signed.Expires)
 	}
 	targets, tData := h.targets, h.tgtData
 	if c.targets != nil {
-		if err := tuf.WriteFile(h.path(versioned(c.targets.Signed.Version, tuf.RoleTargets)), c.tData, 0o644); err != nil {
+		if err := atomicfile.WriteFile(h.path(versioned(c.targets.Signed.Version, tuf.RoleTargets)), c.tData, 0o644); err != nil {
 			return State{}, err
 		}
 		targets, tData = c.targets, c.tData
@@ -441,7 +427,7 @@ func (h *Host) commit(ctx context.Context, targets *metadata.Metadata[metadata.T
 		if err != nil {
 			return State{}, fmt.Errorf("tufhost: encoding snapshot: %w", err)
 		}
-		if err := tuf.WriteFile(h.path(versioned(snapVersion, tuf.RoleSnapshot)), data, 0o644); err != nil {
+		if err := atomicfile.WriteFile(h.path(versioned(snapVersion, tuf.RoleSnapshot)), data, 0o644); err != nil {
 			return State{}, err
 		}
 	}
@@ -455,7 +441,7 @@ func (h *Host) commit(ctx context.Context, targets *metadata.Metadata[metadata.T
 	if err != nil {
 		return State{}, fmt.Errorf("tufhost: encoding timestamp: %w", err)
 	}
-	if err := tuf.WriteFile(h.path(tuf.RoleTimestamp+".json"), tsData, 0o644); err != nil {
+	if err := atomicfile.WriteFile(h.path(tuf.RoleTimestamp+".json"), tsData, 0o644); err != nil {
 		return State{}, err
 	}
 	h.mu.Lock()

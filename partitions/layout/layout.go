@@ -9,7 +9,8 @@
 // and ROOT takes what is left.
 //
 // update-engine imports this package to find USR-A and USR-B by label; tests and
-// testimages/cmd/mkdisk use Build. It imports partitions/gpt and partitions/slots only.
+// testimages/cmd/mkdisk use Build. It imports partitions/gpt, partitions/slots and
+// internal/atomicfile only.
 package layout
 
 import (
@@ -19,8 +20,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
+	"github.com/switchyard-os/switchyard/internal/atomicfile"
 	"github.com/switchyard-os/switchyard/partitions/gpt"
 	"github.com/switchyard-os/switchyard/partitions/slots"
 )
@@ -231,9 +232,9 @@ func Build(ctx context.Context, w gpt.WriteSyncer, opts Options) ([]Spec, uint64
 }
 
 // WriteFile creates (or replaces) the image file path with the layout; when usrA is not nil,
-// its contents are copied into USR-A (it must fit). The image is written to a temporary file
-// next to path, synced and renamed over path, so a failure leaves path as it was. The file is
-// sparse where nothing is written.
+// its contents are copied into USR-A (it must fit). The image is written through atomicfile (a
+// temporary file next to path, synced, renamed over path, the directory synced), so a failure
+// leaves path as it was. The file has mode 0644 and is sparse where nothing is written.
 func WriteFile(ctx context.Context, path string, opts Options, usrA io.Reader) error {
 	specs, sectors, err := Plan(opts)
 	if err != nil {
@@ -243,38 +244,18 @@ func WriteFile(ctx context.Context, path string, opts Options, usrA io.Reader) e
 	if ss == 0 {
 		ss = 512
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	f, err := atomicfile.Create(path, 0o644)
 	if err != nil {
-		return fmt.Errorf("layout: %w", err)
-	}
-	tmp := f.Name()
-	if err := writeImage(ctx, f, specs, int64(sectors)*ss, ss, opts, usrA); err != nil {
-		f.Close()
-		os.Remove(tmp)
 		return err
 	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("layout: %w", err)
+	defer f.Cleanup()
+	if err := writeImage(ctx, f.File, specs, int64(sectors)*ss, ss, opts, usrA); err != nil {
+		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("layout: %w", err)
-	}
-	if dir, err := os.Open(filepath.Dir(path)); err == nil {
-		err = dir.Sync()
-		dir.Close()
-		if err != nil {
-			return fmt.Errorf("layout: syncing %s: %w", filepath.Dir(path), err)
-		}
-	}
-	return nil
+	return f.Commit()
 }
 
 func writeImage(ctx context.Context, f *os.File, specs []Spec, size, ss int64, opts Options, usrA io.Reader) error {
-	if err := f.Chmod(0o644); err != nil {
-		return fmt.Errorf("layout: %w", err)
-	}
 	if err := f.Truncate(size); err != nil {
 		return fmt.Errorf("layout: %w", err)
 	}
@@ -297,9 +278,6 @@ func writeImage(ctx context.Context, f *os.File, specs []Spec, size, ss int64, o
 	}
 	if n > part {
 		return fmt.Errorf("%w: the image for %s is larger than its %d bytes", ErrTooLarge, LabelUSRA, part)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("layout: %w", err)
 	}
 	return nil
 }

@@ -32,7 +32,8 @@
 // rotation) picks the right one and a signature can never be checked against a key of
 // another algorithm. TUF computes its own key IDs from its canonical JSON; those differ.
 //
-// This package imports nothing else of Switchyard.
+// This package imports nothing else of Switchyard but the internal mechanisms (atomicfile for
+// writing key files, smallfile for reading them, bounded by MaxPEMFileSize).
 package keys
 
 import (
@@ -50,14 +51,13 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/sigstore/sigstore/pkg/signature/options"
+	"github.com/switchyard-os/switchyard/internal/atomicfile"
+	"github.com/switchyard-os/switchyard/internal/smallfile"
 )
 
 // Algorithm names a key type and its signature scheme.
@@ -106,7 +106,7 @@ func StaticPassphrase(p []byte) PassFunc {
 // trailing newline (or CRLF).
 func PassphraseFile(path string) PassFunc {
 	return func(bool) ([]byte, error) {
-		b, err := readBounded(path)
+		b, err := smallfile.Read(path, MaxPEMFileSize)
 		if err != nil {
 			return nil, fmt.Errorf("keys: reading passphrase file: %w", err)
 		}
@@ -181,7 +181,7 @@ func (p *PublicKey) Save(path string) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, b, 0o644)
+	return atomicfile.WriteFile(path, b, 0o644)
 }
 
 // ParsePublicKeyPEM parses a PEM public key ("PUBLIC KEY" or "RSA PUBLIC KEY").
@@ -198,7 +198,7 @@ func ParsePublicKeyPEM(data []byte) (*PublicKey, error) {
 
 // LoadPublicKey reads a PEM public key file.
 func LoadPublicKey(path string) (*PublicKey, error) {
-	b, err := readBounded(path)
+	b, err := smallfile.Read(path, MaxPEMFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("keys: reading public key: %w", err)
 	}
@@ -316,7 +316,7 @@ func (k *PrivateKey) Save(path string, pass PassFunc) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, b, 0o600)
+	return atomicfile.WriteFile(path, b, 0o600)
 }
 
 // ParsePrivateKeyPEM parses a PEM private key, decrypting it with the passphrase from pass
@@ -358,7 +358,7 @@ func ParsePrivateKeyPEM(data []byte, pass PassFunc) (*PrivateKey, error) {
 
 // LoadPrivateKey reads and decrypts a PEM private key file.
 func LoadPrivateKey(path string, pass PassFunc) (*PrivateKey, error) {
-	b, err := readBounded(path)
+	b, err := smallfile.Read(path, MaxPEMFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("keys: reading private key: %w", err)
 	}
@@ -383,64 +383,6 @@ func unmarshalPrivateKey(data []byte, pf PassFunc) (priv crypto.PrivateKey, err 
 
 func pssOptions() *rsa.PSSOptions {
 	return &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA256}
-}
-
-func readBounded(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxPEMFileSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > MaxPEMFileSize {
-		return nil, fmt.Errorf("keys: %s is larger than %d bytes", path, MaxPEMFileSize)
-	}
-	return b, nil
-}
-
-// writeFileAtomic writes data to path by temp file, fsync, rename and fsync of the
-// directory, so a crash leaves either the old file or the new one.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("keys: writing %s: %w", path, err)
-	}
-	name := tmp.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			tmp.Close()
-			os.Remove(name)
-		}
-	}()
-	if err := tmp.Chmod(mode); err != nil {
-		return fmt.Errorf("keys: writing %s: %w", path, err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return fmt.Errorf("keys: writing %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("keys: writing %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("keys: writing %s: %w", path, err)
-	}
-	if err := os.Rename(name, path); err != nil {
-		return fmt.Errorf("keys: writing %s: %w", path, err)
-	}
-	ok = true
-	if d, err := os.Open(dir); err == nil {
-		err = d.Sync()
-		d.Close()
-		if err != nil {
-			return fmt.Errorf("keys: syncing %s: %w", dir, err)
-		}
-	}
-	return nil
 }
 
 // sigstoreSignOpts passes the context through to signers that use it (KMS).

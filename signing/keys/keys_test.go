@@ -1,6 +1,7 @@
 package keys
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -12,7 +13,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+
+	"strconv"
+	"strings"
 	"testing"
+
+	"github.com/switchyard-os/switchyard/internal/smallfile"
 )
 
 func TestGenerateSaveLoadSignVerify(t *testing.T) {
@@ -284,5 +290,30 @@ func TestKeyFiles(t *testing.T) {
 	want := []string{one, filepath.Join(sub, "a.pem"), filepath.Join(sub, "b.pem")}
 	if !slices.Equal(got, want) {
 		t.Errorf("KeyFiles = %q, want %q", got, want)
+	}
+}
+
+// TestReadBound: key and passphrase files are read up to MaxPEMFileSize bytes; a larger one is
+// refused with smallfile.ErrTooLarge, naming the file and the limit.
+func TestReadBound(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "big.pem")
+	if err := os.WriteFile(path, bytes.Repeat([]byte("\n"), MaxPEMFileSize+1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for name, read := range map[string]func() error{
+		"public key":      func() error { _, err := LoadPublicKey(path); return err },
+		"private key":     func() error { _, err := LoadPrivateKey(path, StaticPassphrase([]byte("p"))); return err },
+		"passphrase file": func() error { _, err := PassphraseFile(path)(false); return err },
+	} {
+		err := read()
+		if !errors.Is(err, smallfile.ErrTooLarge) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), strconv.Itoa(MaxPEMFileSize)) {
+			t.Errorf("%s: %v, want smallfile.ErrTooLarge naming %s and the limit", name, err, path)
+		}
+	}
+	if err := os.Truncate(path, MaxPEMFileSize); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := PassphraseFile(path)(false); err != nil || len(p) != MaxPEMFileSize-1 {
+		t.Errorf("passphrase file at the limit: %d bytes, %v", len(p), err)
 	}
 }

@@ -4,12 +4,11 @@ import (
 	"bufio"
 	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
+	"github.com/switchyard-os/switchyard/internal/atomicfile"
 	"github.com/switchyard-os/switchyard/signing/keys"
 )
 
@@ -203,7 +202,7 @@ func SignFile(ctx context.Context, path string, s keys.Signer) error {
 	if err != nil {
 		return fmt.Errorf("payload: %w", err)
 	}
-	return writeAtomic(path, st.Mode().Perm(), func(w io.Writer) error {
+	return atomicfile.Write(path, st.Mode().Perm(), func(w io.Writer) error {
 		if err := e.WriteHead(w); err != nil {
 			return err
 		}
@@ -219,47 +218,4 @@ func SignFile(ctx context.Context, path string, s keys.Signer) error {
 		}
 		return nil
 	})
-}
-
-// writeAtomic writes path through fill by temp file, fsync, rename and directory fsync.
-func writeAtomic(path string, mode os.FileMode, fill func(io.Writer) error) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("payload: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	if err := fill(bw); err != nil {
-		return err
-	}
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("payload: writing %s: %w", path, err)
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		return fmt.Errorf("payload: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("payload: syncing %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("payload: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("payload: %w", err)
-	}
-	d, derr := os.Open(dir)
-	if derr != nil {
-		return nil
-	}
-	defer d.Close()
-	if serr := d.Sync(); serr != nil && !errors.Is(serr, os.ErrInvalid) {
-		return fmt.Errorf("payload: syncing %s: %w", dir, serr)
-	}
-	return nil
 }

@@ -2,8 +2,6 @@ package tuf
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -109,28 +107,4 @@ func FuzzParseCustom(f *testing.F) {
 			t.Fatalf("round trip of %q: %+v %v, want %+v", out, again, err, c)
 		}
 	})
-}
-
-func TestWriteFile(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, "state.json")
-	for _, content := range []string{"first", "second, longer"} {
-		if err := WriteFile(p, []byte(content), 0o640); err != nil {
-			t.Fatal(err)
-		}
-		got, err := os.ReadFile(p)
-		if err != nil || string(got) != content {
-			t.Fatalf("read %q, %v", got, err)
-		}
-		if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o640 {
-			t.Fatalf("mode %v", fi.Mode())
-		}
-	}
-	entries, _ := os.ReadDir(dir)
-	if len(entries) != 1 {
-		t.Fatalf("temporary files left: %v", entries)
-	}
-	if err := WriteFile(filepath.Join(dir, "missing", "x"), []byte("x"), 0o644); err == nil {
-		t.Fatal("WriteFile into a missing directory succeeded")
-	}
 }

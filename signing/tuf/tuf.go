@@ -17,7 +17,8 @@
 //     P-521 keys would be unverifiable elsewhere and are refused, see [Key]) or RSA, which
 //     signs TUF metadata with RSASSA-PSS/SHA-256 (signing/keys makes such signers).
 //
-// Files are written with [WriteFile]: temp file, fsync, rename, fsync of the directory.
+// The parties write metadata files with internal/atomicfile (temp file, fsync, rename, fsync
+// of the directory) and read them with internal/smallfile, bounded by the Max*Size constants.
 //
 // This package imports nothing of Switchyard's; anything may import it.
 package tuf

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/switchyard-os/switchyard/internal/smallfile"
 	"github.com/switchyard-os/switchyard/partitions/blockdev"
 	"golang.org/x/sys/unix"
 )
@@ -149,17 +150,12 @@ func waitFor(ctx context.Context, path string, limit time.Duration) error {
 const maxVersionSize = 256
 
 func readVersion(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", fmt.Errorf("bootselect: version: %w", err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxVersionSize+1))
+	b, err := smallfile.Read(path, maxVersionSize)
 	if err != nil {
 		return "", fmt.Errorf("bootselect: version: %w", err)
 	}
 	v := strings.TrimSpace(string(b))
-	if len(b) > maxVersionSize || v == "" || strings.ContainsAny(v, " \t\n") {
+	if v == "" || strings.ContainsAny(v, " \t\n") {
 		return "", fmt.Errorf("bootselect: %s does not hold one version word", path)
 	}
 	return v, nil

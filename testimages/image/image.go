@@ -37,6 +37,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/switchyard-os/switchyard/internal/atomicfile"
 	"github.com/switchyard-os/switchyard/partitions/layout"
 	"github.com/switchyard-os/switchyard/testimages/debkernel"
 	"github.com/switchyard-os/switchyard/testimages/initramfs"
@@ -182,27 +183,12 @@ func (b *Builder) Boot(ctx context.Context) (*Boot, error) {
 	return &Boot{Kernel: k, Initrd: path, FwdPipe: fwd}, nil
 }
 
-// writeAtomic writes data to path through a temporary file in the same directory.
+// writeAtomic writes data to path with mode 0644, creating its directory.
 func writeAtomic(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("image: %w", err)
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-")
-	if err != nil {
-		return fmt.Errorf("image: %w", err)
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("image: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("image: %w", err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("image: %w", err)
-	}
-	return nil
+	return atomicfile.WriteFile(path, data, 0o644)
 }
 
 // entry is one file or directory of a file system to build.

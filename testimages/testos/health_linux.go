@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/switchyard-os/switchyard/internal/atomicfile"
 	"golang.org/x/sys/unix"
 )
 
@@ -42,7 +43,7 @@ func Health(ctx context.Context, w io.Writer, network string) error {
 			return nil
 		}},
 		{"state-writable", func() error {
-			return writeFileSync(filepath.Join(StateDir, "health-probe"), []byte("ok\n"))
+			return atomicfile.WriteFile(filepath.Join(StateDir, "health-probe"), []byte("ok\n"), 0o644)
 		}},
 		{"network", func() error {
 			ifc, err := net.InterfaceByName("eth0")

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/switchyard-os/switchyard/internal/atomicfile"
 	"github.com/switchyard-os/switchyard/testimages/netconf"
 	"golang.org/x/sys/unix"
 )
@@ -80,7 +81,7 @@ func Init(ctx context.Context, cfg InitConfig) error {
 	say("up version=%s partition=%s", strings.TrimSpace(string(version)), cfg.Partition)
 
 	if conf := cmd.UpdateConf(); conf != "" {
-		if err := writeFileSync(ConfigFile, []byte(conf)); err != nil {
+		if err := atomicfile.WriteFile(ConfigFile, []byte(conf), 0o644); err != nil {
 			return err
 		}
 		say("wrote %s keys=%d", ConfigFile, strings.Count(conf, "\n"))
@@ -149,43 +150,6 @@ func fetch(ctx context.Context, c *http.Client, u string) (int, string, error) {
 		return resp.StatusCode, "", err
 	}
 	return resp.StatusCode, string(b), nil
-}
-
-// writeFileSync writes a file atomically: temp file, fsync, rename, fsync of the directory.
-func writeFileSync(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".tmp-")
-	if err != nil {
-		return fmt.Errorf("testos: %w", err)
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("testos: %w", err)
-	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		return fmt.Errorf("testos: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("testos: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("testos: %w", err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("testos: %w", err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("testos: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("testos: syncing %s: %w", dir, err)
-	}
-	return nil
 }
 
 // services are the running service processes.

@@ -23,7 +23,9 @@
 // power off. Before the reboot(2) call every service gets SIGTERM, then the file systems are
 // synced and ROOT is remounted read-only.
 //
-// Command line keys are parsed by ParseCmdline, which is pure and fuzzed.
+// Command line keys are parsed by ParseCmdline, which is pure and fuzzed. Files are written
+// with internal/atomicfile like everywhere else: it uses the standard library only, so the
+// init stays as small as it was.
 package testos
 
 import (

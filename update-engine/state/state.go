@@ -26,6 +26,7 @@
 package state
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,6 +34,9 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/switchyard-os/switchyard/internal/atomicfile"
+	"github.com/switchyard-os/switchyard/internal/smallfile"
 )
 
 // SchemaVersion is the version of the document written by Save.
@@ -131,23 +135,15 @@ var ErrNewerSchema = errors.New("state: written by a newer schema")
 // Load returns the stored state, or a zero State (with the current schema) when there is none.
 func (st Store) Load() (State, error) {
 	name := filepath.Join(st.Dir, FileName)
-	f, err := os.Open(name)
+	data, err := smallfile.Read(name, maxStateSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return State{Schema: SchemaVersion}, nil
 	}
 	if err != nil {
 		return State{}, fmt.Errorf("state: %w", err)
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return State{}, fmt.Errorf("state: %w", err)
-	}
-	if fi.Size() > maxStateSize {
-		return State{}, fmt.Errorf("state: %s is %d bytes, more than %d", name, fi.Size(), maxStateSize)
-	}
 	var s State
-	dec := json.NewDecoder(f)
+	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&s); err != nil {
 		return State{}, fmt.Errorf("state: decoding %s: %w", name, err)
 	}
@@ -169,47 +165,5 @@ func (st Store) Save(s State) error {
 	if err := os.MkdirAll(st.Dir, 0o755); err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
-	return WriteFileAtomic(filepath.Join(st.Dir, FileName), data, 0o644)
-}
-
-// WriteFileAtomic writes data to name through a temporary file in the same directory:
-// write, fsync, rename, fsync of the directory.
-func WriteFileAtomic(name string, data []byte, perm os.FileMode) (err error) {
-	dir := filepath.Dir(name)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(name)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("state: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err = tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("state: writing %s: %w", tmp.Name(), err)
-	}
-	if err = tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return fmt.Errorf("state: %w", err)
-	}
-	if err = tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("state: fsync %s: %w", tmp.Name(), err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("state: %w", err)
-	}
-	if err = os.Rename(tmp.Name(), name); err != nil {
-		return fmt.Errorf("state: %w", err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("state: %w", err)
-	}
-	defer d.Close()
-	if err = d.Sync(); err != nil {
-		return fmt.Errorf("state: fsync %s: %w", dir, err)
-	}
-	return nil
+	return atomicfile.WriteFile(filepath.Join(st.Dir, FileName), data, 0o644)
 }

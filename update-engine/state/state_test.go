@@ -6,8 +6,11 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchyard-os/switchyard/internal/smallfile"
 )
 
 func TestRoundTrip(t *testing.T) {
@@ -50,6 +53,7 @@ func TestLoadErrors(t *testing.T) {
 	}{
 		{name: "garbage", content: "{not json"},
 		{name: "newer schema", content: `{"schema": 99}`, is: ErrNewerSchema},
+		{name: "one byte above the bound", content: `{}` + strings.Repeat(" ", maxStateSize-1), is: smallfile.ErrTooLarge},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -104,5 +108,18 @@ func TestAleph(t *testing.T) {
 	}
 	if got := (State{AlephVersion: "3033.2.4"}).Aleph("4081.2.0"); got != "3033.2.4" {
 		t.Errorf("Aleph = %q, want the recorded 3033.2.4", got)
+	}
+}
+
+// TestLoadAtBound: a state file of exactly maxStateSize bytes is read.
+func TestLoadAtBound(t *testing.T) {
+	dir := t.TempDir()
+	doc := `{"aleph_version":"1"}`
+	if err := os.WriteFile(filepath.Join(dir, FileName), []byte(doc+strings.Repeat(" ", maxStateSize-len(doc))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Store{Dir: dir}.Load()
+	if err != nil || s.AlephVersion != "1" {
+		t.Fatalf("Load = %+v, %v", s, err)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -16,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/switchyard-os/switchyard/internal/atomicfile"
+	"github.com/switchyard-os/switchyard/internal/smallfile"
 	"github.com/switchyard-os/switchyard/signing/tuf"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 	"github.com/theupdateframework/go-tuf/v2/metadata/config"
@@ -102,15 +103,15 @@ type Repository struct {
 
 // trustedRoot picks the newer of the installed and the cached root.
 func (c *Client) trustedRoot() ([]byte, error) {
-	installed, err := readBounded(c.cfg.TrustedRoot, tuf.MaxRootSize)
+	installed, err := smallfile.Read(c.cfg.TrustedRoot, tuf.MaxRootSize)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNoTrustedRoot, err)
+		return nil, fmt.Errorf("%w: %w", ErrNoTrustedRoot, err)
 	}
 	ir, err := metadata.Root().FromBytes(installed)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrNoTrustedRoot, c.cfg.TrustedRoot, err)
 	}
-	cached, err := readBounded(filepath.Join(c.cfg.CacheDir, "root.json"), tuf.MaxRootSize)
+	cached, err := smallfile.Read(filepath.Join(c.cfg.CacheDir, "root.json"), tuf.MaxRootSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return installed, nil
 	}
@@ -126,22 +127,6 @@ func (c *Client) trustedRoot() ([]byte, error) {
 		return cached, nil
 	}
 	return installed, nil
-}
-
-func readBounded(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
-	}
-	return data, nil
 }
 
 // Refresh runs one TUF client update (root chain, timestamp, snapshot, targets), writes
@@ -226,7 +211,7 @@ func persist(dir string, files map[string]interface{ ToBytes(bool) ([]byte, erro
 		if err != nil {
 			return fmt.Errorf("tufclient: encoding %s: %w", name, err)
 		}
-		if err := tuf.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
 			return fmt.Errorf("tufclient: %w", err)
 		}
 	}

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/sha256"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sigstore/sigstore/pkg/signature"
+	"github.com/switchyard-os/switchyard/internal/smallfile"
 	"github.com/switchyard-os/switchyard/signing/keys"
 	"github.com/switchyard-os/switchyard/signing/tuf"
 	"github.com/switchyard-os/switchyard/signing/tuf/repo"
@@ -307,5 +309,26 @@ func TestRefreshCancelled(t *testing.T) {
 	cancel()
 	if _, err := c.Refresh(ctx); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Refresh with a cancelled context = %v", err)
+	}
+}
+
+// TestTrustedRootBound: an installed root larger than tuf.MaxRootSize is refused with an error
+// naming it and the limit, not truncated into a parse error.
+func TestTrustedRootBound(t *testing.T) {
+	dir := t.TempDir()
+	rootPath := filepath.Join(dir, "installed-root.json")
+	if err := os.WriteFile(rootPath, bytes.Repeat([]byte(" "), tuf.MaxRootSize+1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(Config{MetadataURL: "http://127.0.0.1:1/", TrustedRoot: rootPath, CacheDir: filepath.Join(dir, "cache")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Refresh(t.Context())
+	if !errors.Is(err, ErrNoTrustedRoot) || !errors.Is(err, smallfile.ErrTooLarge) {
+		t.Fatalf("Refresh = %v, want ErrNoTrustedRoot and smallfile.ErrTooLarge", err)
+	}
+	if !strings.Contains(err.Error(), rootPath) || !strings.Contains(err.Error(), strconv.Itoa(tuf.MaxRootSize)) {
+		t.Errorf("error %q does not name %s and the limit", err, rootPath)
 	}
 }

@@ -33,5 +33,6 @@
 //
 // A Client is safe for concurrent use; refreshes are serialised.
 //
-// client imports only signing/tuf of Switchyard's.
+// client imports only signing/tuf and the internal mechanisms (atomicfile, smallfile) of
+// Switchyard's.
 package client

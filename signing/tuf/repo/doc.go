@@ -21,8 +21,10 @@
 // tuf.Custom fields; a root is only written to DIR/root/ after it verifies against its
 // predecessor exactly as a client would check it (signed by the threshold of the old and of
 // the new root keys, version +1); a targets file is only written after it verifies against
-// the current root. Files are replaced with tuf.WriteFile (temp, fsync, rename, fsync dir),
-// so a failed command loses nothing.
+// the current root. Files are replaced with internal/atomicfile (temp, fsync, rename, fsync
+// dir), so a failed command loses nothing, and read with internal/smallfile, bounded by the
+// tuf.Max*Size constants (a larger file is ErrInvalid).
 //
-// repo imports only signing/tuf of Switchyard's.
+// repo imports only signing/tuf and the internal mechanisms (atomicfile, smallfile) of
+// Switchyard's.
 package repo

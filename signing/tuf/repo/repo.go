@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/sigstore/sigstore/pkg/signature"
+	"github.com/switchyard-os/switchyard/internal/atomicfile"
+	"github.com/switchyard-os/switchyard/internal/smallfile"
 	"github.com/switchyard-os/switchyard/signing/tuf"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
@@ -55,11 +57,11 @@ func Init(dir string, rootData []byte) (*Repo, error) {
 	if err := os.MkdirAll(filepath.Join(dir, RootDir), 0o755); err != nil {
 		return nil, fmt.Errorf("repo: %w", err)
 	}
-	if err := tuf.SyncDir(dir); err != nil {
+	if err := atomicfile.SyncDir(dir); err != nil {
 		return nil, err
 	}
 	r := &Repo{dir: dir}
-	if err := tuf.WriteFile(r.rootPath(root.Signed.Version), rootData, 0o644); err != nil {
+	if err := atomicfile.WriteFile(r.rootPath(root.Signed.Version), rootData, 0o644); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -136,20 +138,14 @@ func (r *Repo) readRoot(v int64) (*metadata.Metadata[metadata.RootType], []byte,
 	return root, data, nil
 }
 
+// readBounded reads a metadata file of at most limit bytes; a larger one is ErrInvalid (and
+// smallfile.ErrTooLarge).
 func readBounded(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("repo: %w", err)
+	data, err := smallfile.Read(path, limit)
+	if errors.Is(err, smallfile.ErrTooLarge) {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("repo: reading %s: %w", path, err)
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%w: %s is larger than %d bytes", ErrInvalid, path, limit)
-	}
-	return data, nil
+	return data, err
 }
 
 // Targets returns the last signed targets metadata and its bytes, or nil, nil, nil when
@@ -197,7 +193,7 @@ func (r *Repo) writeStaged(t *metadata.Metadata[metadata.TargetsType]) error {
 	if err != nil {
 		return fmt.Errorf("repo: encoding staged targets: %w", err)
 	}
-	return tuf.WriteFile(filepath.Join(r.dir, StagedTargetsFile), data, 0o644)
+	return atomicfile.WriteFile(filepath.Join(r.dir, StagedTargetsFile), data, 0o644)
 }
 
 // Target describes a payload file to pin.
@@ -301,13 +297,13 @@ func (r *Repo) SignTargets(expires time.Time, signers ...signature.Signer) ([]by
 	if err != nil {
 		return nil, fmt.Errorf("repo: encoding targets: %w", err)
 	}
-	if err := tuf.WriteFile(filepath.Join(r.dir, TargetsFile), data, 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(r.dir, TargetsFile), data, 0o644); err != nil {
 		return nil, err
 	}
 	if err := os.Remove(filepath.Join(r.dir, StagedTargetsFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("repo: %w", err)
 	}
-	return data, tuf.SyncDir(r.dir)
+	return data, atomicfile.SyncDir(r.dir)
 }
 
 // StagedRoot returns the root being signed and the current root it succeeds, or
@@ -392,17 +388,17 @@ func (r *Repo) signAndStore(prev, next *metadata.Metadata[metadata.RootType], si
 	staged := filepath.Join(r.dir, StagedRootFile)
 	if st.MissingOld > 0 || st.MissingNew > 0 {
 		st.File = staged
-		return st, tuf.WriteFile(staged, data, 0o644)
+		return st, atomicfile.WriteFile(staged, data, 0o644)
 	}
 	if err := VerifyRootUpdate(prev, next); err != nil {
 		return RootStatus{}, err
 	}
 	st.File, st.Complete = r.rootPath(next.Signed.Version), true
-	if err := tuf.WriteFile(st.File, data, 0o644); err != nil {
+	if err := atomicfile.WriteFile(st.File, data, 0o644); err != nil {
 		return RootStatus{}, err
 	}
 	if err := os.Remove(staged); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return RootStatus{}, fmt.Errorf("repo: %w", err)
 	}
-	return st, tuf.SyncDir(r.dir)
+	return st, atomicfile.SyncDir(r.dir)
 }

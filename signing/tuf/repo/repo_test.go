@@ -1,16 +1,20 @@
 package repo
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/sha256"
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/sigstore/sigstore/pkg/signature"
+	"github.com/switchyard-os/switchyard/internal/smallfile"
 	"github.com/switchyard-os/switchyard/signing/keys"
 	"github.com/switchyard-os/switchyard/signing/tuf"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
@@ -323,4 +327,38 @@ func FuzzParseRoot(f *testing.F) {
 		}
 		_ = VerifyRootUpdate(nil, root) // must not panic on any accepted root
 	})
+}
+
+// TestReadBound: a metadata file at tuf.MaxTargetsSize bytes is read (and parsed), one byte
+// more is ErrInvalid and smallfile.ErrTooLarge, naming the file and the limit.
+func TestReadBound(t *testing.T) {
+	r, _ := newRepo(t, 1, 1)
+	path := filepath.Join(r.dir, StagedTargetsFile)
+	for _, tt := range []struct {
+		name string
+		size int
+		want error
+	}{
+		{name: "at the limit", size: tuf.MaxTargetsSize, want: nil},
+		{name: "one above", size: tuf.MaxTargetsSize + 1, want: smallfile.ErrTooLarge},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			// Whitespace is not valid metadata: at the limit the read succeeds and the
+			// parse fails; above it the read fails.
+			if err := os.WriteFile(path, bytes.Repeat([]byte(" "), tt.size), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := r.Staged()
+			if err == nil {
+				t.Fatal("Staged accepted whitespace")
+			}
+			tooLarge := errors.Is(err, smallfile.ErrTooLarge)
+			if tooLarge != (tt.want != nil) {
+				t.Fatalf("Staged = %v, want too large %v", err, tt.want != nil)
+			}
+			if tooLarge && (!errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), strconv.Itoa(tuf.MaxTargetsSize))) {
+				t.Errorf("error %q is not ErrInvalid naming %s and the limit", err, path)
+			}
+		})
+	}
 }
