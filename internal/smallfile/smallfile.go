@@ -29,6 +29,16 @@ func Read(path string, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("smallfile: %w", err)
 	}
 	defer f.Close()
+	return ReadFrom(f, limit)
+}
+
+// ReadFrom is Read on a file the caller opened (to check its mode first, say); it reads
+// from the current offset and leaves f open.
+func ReadFrom(f *os.File, limit int64) ([]byte, error) {
+	path := f.Name()
+	if limit < 0 {
+		return nil, fmt.Errorf("smallfile: reading %s: negative limit %d", path, limit)
+	}
 	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > limit {
 		return nil, tooLarge(path, limit)
 	}

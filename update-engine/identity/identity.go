@@ -9,10 +9,10 @@
 //	host-key       PEM "PRIVATE KEY" (PKCS #8), mode 0600
 //	host-key.pub   the public key as an operator enrolls it (base64, one line), mode 0644
 //
-// The private key is written once, through a temporary file that is fsynced and then
-// hard-linked into place (link fails when the name exists, so two processes starting
-// together end up with one key, not each with its own), followed by an fsync of the
-// directory. A key file that exists but does not parse, or that others may read, is an
+// The private key is written once, with atomicfile's CommitNew: a temporary file that is
+// fsynced and then hard-linked into place (link fails when the name exists, so two
+// processes starting together end up with one key, not each with its own), followed by an
+// fsync of the directory. A key file that exists but does not parse, or that others may read, is an
 // error: making a new key would silently change the host's identity and, with the server
 // pinning the old one, make its reports count for nothing.
 //
@@ -26,13 +26,14 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/switchyard-os/switchyard/internal/atomicfile"
+	"github.com/switchyard-os/switchyard/internal/smallfile"
 	"github.com/switchyard-os/switchyard/omaha/hostsig"
 )
 
@@ -73,9 +74,9 @@ func LoadOrCreate(dir string, now func() time.Time) (*Identity, error) {
 	}
 	id := &Identity{key: key, now: now}
 	pub := []byte(id.PublicKeyString() + "\n")
-	if old, err := os.ReadFile(filepath.Join(dir, PublicKeyFile)); err != nil || string(old) != string(pub) {
-		if err := writeSynced(filepath.Join(dir, PublicKeyFile), pub, 0o644, os.Rename); err != nil {
-			return nil, err
+	if old, err := smallfile.Read(filepath.Join(dir, PublicKeyFile), maxKeyFileBytes); err != nil || string(old) != string(pub) {
+		if err := atomicfile.WriteFile(filepath.Join(dir, PublicKeyFile), pub, 0o644); err != nil {
+			return nil, fmt.Errorf("identity: %w", err)
 		}
 	}
 	return id, nil
@@ -94,12 +95,9 @@ func load(path string) (ed25519.PrivateKey, error) {
 	if fi.Mode().Perm()&0o077 != 0 {
 		return nil, fmt.Errorf("identity: %s may be read by others (mode %04o): want 0600", path, fi.Mode().Perm())
 	}
-	data, err := io.ReadAll(io.LimitReader(f, maxKeyFileBytes+1))
+	data, err := smallfile.ReadFrom(f, maxKeyFileBytes)
 	if err != nil {
-		return nil, fmt.Errorf("identity: reading %s: %w", path, err)
-	}
-	if len(data) > maxKeyFileBytes {
-		return nil, fmt.Errorf("identity: %s is over %d bytes: not a host key", path, maxKeyFileBytes)
+		return nil, fmt.Errorf("identity: %w", err)
 	}
 	block, _ := pem.Decode(data)
 	if block == nil || block.Type != "PRIVATE KEY" {
@@ -127,46 +125,20 @@ func create(path string) error {
 		return fmt.Errorf("identity: %w", err)
 	}
 	data := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
-	err = writeSynced(path, data, 0o600, os.Link)
+	f, err := atomicfile.Create(path, 0o600)
+	if err != nil {
+		return fmt.Errorf("identity: %w", err)
+	}
+	defer f.Cleanup()
+	if _, err := f.Write(data); err != nil {
+		return fmt.Errorf("identity: writing the host key: %w", err)
+	}
+	err = f.CommitNew()
 	if errors.Is(err, fs.ErrExist) {
 		return nil // another process made the key first: use that one
 	}
-	return err
-}
-
-// writeSynced writes data to a temporary file next to path, fsyncs it, puts it in place
-// with place (os.Rename to replace, os.Link to refuse an existing file), removes the
-// temporary name and fsyncs the directory.
-func writeSynced(path string, data []byte, perm os.FileMode, place func(oldname, newname string) error) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("identity: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Chmod(perm)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("identity: writing %s: %w", tmp.Name(), err)
-	}
-	if err := place(tmp.Name(), path); err != nil {
-		return fmt.Errorf("identity: %w", err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("identity: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("identity: fsync %s: %w", dir, err)
 	}
 	return nil
 }

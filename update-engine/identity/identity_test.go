@@ -86,7 +86,7 @@ func TestRefusesBadKeyFiles(t *testing.T) {
 	}{
 		{name: "garbage", data: "not a key\n", mode: 0o600, want: "no PEM PRIVATE KEY"},
 		{name: "readable by others", data: "", mode: 0o644, want: "read by others"},
-		{name: "too large", data: strings.Repeat("x", 8<<10), mode: 0o600, want: "over"},
+		{name: "too large", data: strings.Repeat("x", 8<<10), mode: 0o600, want: "more than 4096 bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
