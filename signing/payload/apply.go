@@ -124,6 +124,8 @@ func (v *Verified) Apply(ctx context.Context, r io.Reader, cfg ApplyConfig) erro
 	var hasher *prefixHasher
 	if !isSink {
 		hasher = newPrefixHasher(ctx, m, reread, cfg.StartOp)
+		// Every path out waits for the hasher's reads: the caller closes the target next.
+		defer hasher.stop()
 	}
 
 	// Pipeline: the reader stage reads and hash-checks each operation's data in order and

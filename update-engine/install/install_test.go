@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/switchyard-os/switchyard/omaha"
 	"github.com/switchyard-os/switchyard/partitions/layout"
 	"github.com/switchyard-os/switchyard/signing/keys"
@@ -25,6 +27,9 @@ import (
 	"github.com/switchyard-os/switchyard/update-engine/fetch"
 	"github.com/switchyard-os/switchyard/update-engine/state"
 )
+
+// TestMain fails the package's tests if any goroutine outlives them.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // usrImage is a compressible, not trivially repetitive partition image of size bytes.
 func usrImage(size int, seed uint64) []byte {
