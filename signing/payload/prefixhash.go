@@ -3,7 +3,6 @@ package payload
 import (
 	"context"
 	"crypto/sha256"
-	"fmt"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -109,7 +108,7 @@ func (h *prefixHasher) run(ctx context.Context) {
 		}
 		n := min(uint64(len(buf)), mark-off)
 		if _, err := h.target.ReadAt(buf[:n], int64(off)); err != nil {
-			h.result <- hashResult{err: fmt.Errorf("payload: re-reading target: %w", err)}
+			h.result <- hashResult{err: &TargetError{Op: "re-reading target", Err: err}}
 			return
 		}
 		sha.Write(buf[:n])

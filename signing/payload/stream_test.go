@@ -103,7 +103,7 @@ func TestTargetWriteFailure(t *testing.T) {
 			p := buildSigned(t, img, BuildConfig{Compression: c})
 			// 100 KiB fails inside the first (compressed) chunk, 600 KiB in the random one.
 			for _, n := range []int64{100 << 10, 600 << 10} {
-				_, err := Apply(context.Background(), bytes.NewReader(p), k.verifier, ApplyConfig{Target: &failingTarget{n: n}})
+				_, err := Apply(context.Background(), bytes.NewReader(p), k.verifier, ApplyConfig{Target: &failingTarget{n: n}, TargetSize: int64(len(img))})
 				if !errors.Is(err, errDiskFull) {
 					t.Fatalf("Apply = %v, want the target's error", err)
 				}
