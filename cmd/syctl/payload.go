@@ -353,7 +353,7 @@ func runPayloadApply(ctx context.Context, args []string, stdout, stderr io.Write
 	fs := newPayloadFlags("apply", stderr)
 	var pubs payloadStrings
 	fs.Var(&pubs, "pubkey", "accepted payload public key, PEM (repeatable)")
-	target := fs.String("target", "", "partition or image file to write (required; a regular file is created)")
+	target := fs.String("target", "", "partition or image file to write (required; a new or empty file is sized to the partition, any other must be its size)")
 	source := fs.String("source", "", "active partition, for delta payloads")
 	xzDecoder := fs.String("xz-decoder", "auto", "decoder for xz chunks: auto (xz-utils when on PATH, as update-engine does), go (github.com/xi2/xz) or xz-utils")
 	if err := fs.Parse(args); err != nil {
@@ -406,21 +406,8 @@ func runPayloadApply(ctx context.Context, args []string, stdout, stderr io.Write
 		return fmt.Errorf("payload apply: %w", err)
 	}
 	defer tf.Close()
-	tst, err := tf.Stat()
-	if err != nil {
-		return fmt.Errorf("payload apply: %w", err)
-	}
-	if tst.Mode().IsRegular() {
-		// An image file grows to hold the partition (never shrinks); a block device keeps
-		// its size and must hold the partition.
-		if tst.Size() < int64(vm.Manifest.PartitionSize) {
-			if err := tf.Truncate(int64(vm.Manifest.PartitionSize)); err != nil {
-				return fmt.Errorf("payload apply: %w", err)
-			}
-		}
-	} else if end, err := tf.Seek(0, io.SeekEnd); err == nil {
-		cfg.TargetSize = end
-	}
+	// The applier sizes a new (empty) image file and refuses a file or device of any size
+	// but the partition's before writing to it.
 	cfg.Target = tf
 	cfg.Sync = tf.Sync
 	prog := newPayloadProgress(stderr, "applying")

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -155,5 +156,86 @@ func TestParsePayloadSize(t *testing.T) {
 		if _, err := parsePayloadSize(bad); err == nil {
 			t.Errorf("parsePayloadSize(%q) accepted", bad)
 		}
+	}
+}
+
+// TestPayloadApplyTargetSize: `syctl payload apply` refuses a target file whose size is not
+// the payload's partition size (an error from run, so syctl exits 1) and leaves it as it
+// was; a new or empty file is sized to the partition.
+func TestPayloadApplyTargetSize(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	p := func(n string) string { return filepath.Join(dir, n) }
+	img := payloadTestImage()
+	if err := os.WriteFile(p("usr.img"), img, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	k, err := keys.Generate(keys.Ed25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Save(p("payload.pem"), keys.StaticPassphrase([]byte("pw"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Public().Save(p("payload.pub.pem")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p("pass"), []byte("pw\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"payload", "build", "--image", p("usr.img"), "--version", "1.2.3", "--board", "amd64-usr",
+			"--chunk", "256KiB", "--compression", "zstd", "--out", p("update.bin")},
+		{"payload", "sign", "--key", p("payload.pem"), "--passphrase-file", p("pass"), p("update.bin")},
+	} {
+		if err := run(ctx, args, &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
+			t.Fatalf("syctl %s: %v", strings.Join(args, " "), err)
+		}
+	}
+	old := func(n int) []byte { return bytes.Repeat([]byte{0xa5}, n) }
+	tests := []struct {
+		name    string
+		before  []byte // the target's content; nil: no file
+		refused bool
+	}{
+		{name: "larger file", before: old(len(img) + 64<<10), refused: true},
+		{name: "smaller file", before: old(len(img) - 64<<10), refused: true},
+		{name: "file of the partition's size", before: old(len(img))},
+		{name: "empty file", before: []byte{}},
+		{name: "no file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			target := filepath.Join(t.TempDir(), "usr-b.img")
+			if tt.before != nil {
+				if err := os.WriteFile(target, tt.before, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var out bytes.Buffer
+			err := run(ctx, []string{"payload", "apply", "--pubkey", p("payload.pub.pem"), "--target", target, p("update.bin")}, &out, &bytes.Buffer{})
+			got, rerr := os.ReadFile(target)
+			if rerr != nil {
+				t.Fatal(rerr)
+			}
+			if !tt.refused {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, img) || !strings.Contains(out.String(), "verified") {
+					t.Fatalf("target is not the partition (%d bytes); syctl said %q", len(got), out.String())
+				}
+				return
+			}
+			if !errors.Is(err, payload.ErrTargetSize) {
+				t.Fatalf("syctl payload apply = %v (stdout %q), want ErrTargetSize", err, out.String())
+			}
+			if want := fmt.Sprintf("target %d bytes, partition %d bytes", len(tt.before), len(img)); !strings.Contains(err.Error(), want) {
+				t.Fatalf("error %q does not name both sizes (%q)", err, want)
+			}
+			if out.Len() != 0 || !bytes.Equal(got, tt.before) {
+				t.Fatalf("a refused target was written (%d bytes) or reported: %q", len(got), out.String())
+			}
+		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"runtime"
 	"strconv"
@@ -38,7 +39,12 @@ type ApplyConfig struct {
 	// region as soon as no remaining operation writes it; a *HashingSink is hashed as
 	// written. Any other target is refused before a byte is written.
 	Target io.WriterAt
-	// TargetSize, when > 0, is the target's size; it must hold the partition.
+	// TargetSize, when > 0, is the target's size. Without it the size comes from the
+	// target's Size method (update-engine's disk window) or, for a file, its length (a
+	// regular file) or its end (a block device); a target of unknown size is refused. The
+	// size must be the manifest's partition size: a larger target would keep stale bytes
+	// after the partition, a smaller one would be grown. An empty regular file is a new
+	// image and is first sized to the partition (when applying from operation 0).
 	TargetSize int64
 	// Source is the active partition, read by SOURCE_COPY operations.
 	Source io.ReaderAt
@@ -96,9 +102,6 @@ func (v *Verified) Apply(ctx context.Context, r io.Reader, cfg ApplyConfig) erro
 	if cfg.StartOp < 0 || cfg.StartOp > len(m.Operations) {
 		return fmt.Errorf("payload: start operation %d of %d", cfg.StartOp, len(m.Operations))
 	}
-	if cfg.TargetSize > 0 && uint64(cfg.TargetSize) < m.PartitionSize {
-		return fmt.Errorf("%w: %d bytes for %d", ErrTargetTooSmall, cfg.TargetSize, m.PartitionSize)
-	}
 	for i := cfg.StartOp; i < len(m.Operations); i++ {
 		if m.Operations[i].Type == SourceCopy && cfg.Source == nil {
 			return fmt.Errorf("%w (operation %d)", ErrNoSource, i)
@@ -108,6 +111,11 @@ func (v *Verified) Apply(ctx context.Context, r io.Reader, cfg ApplyConfig) erro
 	reread, canReread := cfg.Target.(io.ReaderAt)
 	if !isSink && !canReread {
 		return errors.New("payload: target can be neither re-read nor hashed")
+	}
+	if !isSink {
+		if err := checkTargetSize(cfg, m.PartitionSize); err != nil {
+			return err
+		}
 	}
 	workers := cfg.Workers
 	if workers <= 0 {
@@ -124,6 +132,8 @@ func (v *Verified) Apply(ctx context.Context, r io.Reader, cfg ApplyConfig) erro
 	var hasher *prefixHasher
 	if !isSink {
 		hasher = newPrefixHasher(ctx, m, reread, cfg.StartOp)
+		// Every path out waits for the hasher's reads: the caller closes the target next.
+		defer hasher.stop()
 	}
 
 	// Pipeline: the reader stage reads and hash-checks each operation's data in order and
@@ -186,7 +196,7 @@ func (v *Verified) Apply(ctx context.Context, r io.Reader, cfg ApplyConfig) erro
 			return
 		}
 		if err := cfg.Sync(); err != nil {
-			syncErr <- fmt.Errorf("payload: syncing target: %w", err)
+			syncErr <- &TargetError{Op: "syncing target", Err: err}
 			return
 		}
 		syncErr <- nil
@@ -259,10 +269,60 @@ func (v *Verified) readStage(ctx context.Context, r io.Reader, start int, tokens
 	if n > 0 {
 		return ErrTrailingData
 	}
-	if err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("payload: reading after the last operation: %w", err)
+	if err != nil && err != io.EOF { // the end itself, not a reader's error wrapping it (see readFull)
+		return &ReadError{What: "after the last operation", Err: err}
 	}
 	return nil
+}
+
+// checkTargetSize refuses a target whose size is not the partition's, before anything is
+// written (see ApplyConfig.TargetSize), and sizes an empty image file.
+func checkTargetSize(cfg ApplyConfig, partition uint64) error {
+	size, grow, err := targetSize(cfg)
+	if err != nil {
+		return err
+	}
+	if grow && cfg.StartOp == 0 {
+		if err := cfg.Target.(interface{ Truncate(int64) error }).Truncate(int64(partition)); err != nil {
+			return &TargetError{Op: "sizing target", Err: err}
+		}
+		return nil
+	}
+	if uint64(size) != partition {
+		return fmt.Errorf("%w: target %d bytes, partition %d bytes", ErrTargetSize, size, partition)
+	}
+	return nil
+}
+
+// targetSize returns the target's size and whether it is an empty regular file that can be
+// grown.
+func targetSize(cfg ApplyConfig) (size int64, grow bool, err error) {
+	if cfg.TargetSize > 0 {
+		return cfg.TargetSize, false, nil
+	}
+	switch t := cfg.Target.(type) {
+	case interface{ Size() int64 }:
+		return t.Size(), false, nil
+	case interface{ Stat() (os.FileInfo, error) }:
+		st, err := t.Stat()
+		if err != nil {
+			return 0, false, &TargetError{Op: "sizing target", Err: err}
+		}
+		if st.Mode().IsRegular() {
+			_, canGrow := t.(interface{ Truncate(int64) error })
+			return st.Size(), st.Size() == 0 && canGrow, nil
+		}
+		// A block device's length is where it ends (the offset is unused: writes are
+		// positional).
+		if sk, ok := t.(io.Seeker); ok {
+			end, err := sk.Seek(0, io.SeekEnd)
+			if err != nil {
+				return 0, false, &TargetError{Op: "sizing target", Err: err}
+			}
+			return end, false, nil
+		}
+	}
+	return 0, false, errors.New("payload: target size unknown (set ApplyConfig.TargetSize)")
 }
 
 // extentWriter maps a sequential byte stream onto an operation's destination extents. Its
@@ -287,7 +347,7 @@ func (w *extentWriter) Write(p []byte) (int, error) {
 		room := e.Count*w.bs - w.pos
 		c := min(uint64(len(p)), room)
 		if _, err := w.target.WriteAt(p[:c], int64(e.Start*w.bs+w.pos)); err != nil {
-			return n, writeError{fmt.Errorf("payload: writing operation %d: %w", w.op, err)}
+			return n, &TargetError{Op: fmt.Sprintf("writing operation %d", w.op), Err: err}
 		}
 		n += int(c)
 		p = p[c:]
@@ -315,9 +375,9 @@ func (v *Verified) process(ctx context.Context, j *job, d *decoder2, buf []byte,
 			if errors.Is(err, errTooMuch) {
 				return fmt.Errorf("%w: operation %d: more than %d bytes", ErrDecompress, j.idx, size)
 			}
-			var we writeError
-			if errors.As(err, &we) {
-				return we.err
+			var te *TargetError
+			if errors.As(err, &te) {
+				return err
 			}
 			return fmt.Errorf("%w: operation %d: %v", ErrDecompress, j.idx, err)
 		}
@@ -356,7 +416,7 @@ func (v *Verified) process(ctx context.Context, j *job, d *decoder2, buf []byte,
 			for n > 0 {
 				c := min(n, uint64(len(zeroBlock)))
 				if _, err := cfg.Target.WriteAt(zeroBlock[:c], int64(off)); err != nil {
-					return fmt.Errorf("payload: writing operation %d: %w", j.idx, err)
+					return &TargetError{Op: fmt.Sprintf("writing operation %d", j.idx), Err: err}
 				}
 				off += c
 				n -= c
@@ -398,12 +458,6 @@ func (v *Verified) process(ctx context.Context, j *job, d *decoder2, buf []byte,
 	}
 	return ctx.Err()
 }
-
-// writeError marks a failed write to the target inside a decompression copy.
-type writeError struct{ err error }
-
-func (e writeError) Error() string { return e.err.Error() }
-func (e writeError) Unwrap() error { return e.err }
 
 var zeroBlock = make([]byte, pieceSize) // read-only
 

@@ -92,6 +92,12 @@
 //
 // # Applying
 //
+// The target must be the partition's size, neither larger (its tail would keep stale bytes
+// that the partition hash does not cover) nor smaller; any other is refused before a byte is
+// written (ErrTargetSize). The size is ApplyConfig.TargetSize, else the target's Size method,
+// else a file's length (a regular file) or end (a block device); an empty regular file is a
+// new image and is sized to the partition first.
+//
 // The applier reads the data section strictly sequentially from any io.Reader. A reader
 // stage reads one operation's data into a recycled buffer, checks its SHA-256 against the
 // manifest (ErrDataHash) and only then hands it to one of N workers (N = GOMAXPROCS by
@@ -113,12 +119,17 @@
 // the hasher reads the rest, and compares the SHA-256 with the manifest's (ErrPartitionHash).
 // Nothing is written before the manifest signature verifies, and the partition must not be
 // made bootable unless Apply returns nil: an error part-way leaves a partially written target.
+// Every goroutine Apply starts (reader stage, workers, hasher, sync) has ended when it
+// returns, on every path: on an error it cancels them and waits, a target read or write
+// under way included, so the caller may close the target at once.
 //
 // Resume: ReadManifest returns a Verified manifest; Verified.PayloadOffset(k) is the byte
 // offset in the payload of operation k's data, so the caller can fetch the rest with an HTTP
 // Range request and call Verified.Apply with StartOp k. The final hash re-reads the whole
 // partition, so operations written before the interruption are checked too.
 //
-// The errors are sentinels (errors.Is) so the daemon can map each refusal to an Omaha error
-// code.
+// Errors come in three kinds, so the daemon can map each to an Omaha error code: a refused
+// payload is a sentinel (errors.Is); a failure of the target (write, sync, re-read) is a
+// *TargetError and a failure of the payload's reader (not its early end, ErrTruncated) a
+// *ReadError (errors.As), each wrapping the underlying error.
 package payload

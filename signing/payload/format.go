@@ -102,8 +102,29 @@ var (
 	ErrXZDictionary      = errors.New("payload: xz dictionary too large or stream layout refused")
 	ErrDecompress        = errors.New("payload: chunk does not decompress to its extents")
 	ErrPartitionHash     = errors.New("payload: partition hash mismatch")
-	ErrTargetTooSmall    = errors.New("payload: target smaller than the partition")
+	ErrTargetSize        = errors.New("payload: target size is not the partition size")
 )
+
+// TargetError is a failure of the target itself (a write, the sync, the re-read that hashes
+// it: a full disk, an I/O error), as opposed to a payload that is refused (the sentinels
+// above) or a reader that fails (ReadError). Callers find it with errors.As.
+type TargetError struct {
+	Op  string // what the applier was doing: "writing operation 3", "syncing target"
+	Err error  // the target's own error
+}
+
+func (e *TargetError) Error() string { return "payload: " + e.Op + ": " + e.Err.Error() }
+func (e *TargetError) Unwrap() error { return e.Err }
+
+// ReadError is a failure of the payload's reader other than its end (a payload that ends
+// early is ErrTruncated): a dropped transfer, a read timeout. Callers find it with errors.As.
+type ReadError struct {
+	What string // what was being read: "header", "operation 3 data"
+	Err  error  // the reader's own error
+}
+
+func (e *ReadError) Error() string { return "payload: reading " + e.What + ": " + e.Err.Error() }
+func (e *ReadError) Unwrap() error { return e.Err }
 
 // Extent is a run of blocks.
 type Extent struct {
@@ -543,13 +564,17 @@ func ParseSignatures(b []byte) ([]Signature, error) {
 	return sigs, nil
 }
 
-// readFull reads exactly len(b) bytes, mapping a short read to ErrTruncated.
+// readFull reads exactly len(b) bytes, mapping a short read to ErrTruncated and any other
+// failure of the reader to a ReadError.
 func readFull(r io.Reader, b []byte, what string) error {
 	if _, err := io.ReadFull(r, b); err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		// Compared, not matched with errors.Is: io.ReadFull returns these values themselves
+		// when the reader ends (a reader returns io.EOF unwrapped), while a reader's own error
+		// that wraps one (an HTTP body cut short inside a transfer error) is the transfer's.
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
 			return fmt.Errorf("%w: reading %s", ErrTruncated, what)
 		}
-		return fmt.Errorf("payload: reading %s: %w", what, err)
+		return &ReadError{What: what, Err: err}
 	}
 	return nil
 }

@@ -3,7 +3,6 @@ package payload
 import (
 	"context"
 	"crypto/sha256"
-	"fmt"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -14,6 +13,10 @@ import (
 // partition after the last write. Operations complete in order; once operation i has, no
 // later operation writes below final[i+1] (the lowest offset any of operations i+1… writes),
 // so every byte below it is final and can be hashed.
+//
+// Its goroutine ends before the apply returns: finish waits for the hash, and stop (on every
+// other path) cancels the hasher and waits for a read under way to return, so the caller may
+// close the target as soon as Apply has.
 type prefixHasher struct {
 	target io.ReaderAt
 	size   uint64
@@ -24,6 +27,8 @@ type prefixHasher struct {
 	hashed atomic.Uint64 // bytes hashed so far
 	wake   chan struct{} // a mark raise, buffered 1
 	result chan hashResult
+	cancel context.CancelFunc
+	ended  chan struct{} // closed when run returns
 }
 
 type hashResult struct {
@@ -43,10 +48,21 @@ func newPrefixHasher(ctx context.Context, m *Manifest, target io.ReaderAt, start
 			final[i] = min(final[i], e.Start*bs)
 		}
 	}
+	ctx, cancel := context.WithCancel(ctx)
 	h := &prefixHasher{target: target, size: m.PartitionSize, final: final,
-		mark: final[start], wake: make(chan struct{}, 1), result: make(chan hashResult, 1)}
-	go h.run(ctx)
+		mark: final[start], wake: make(chan struct{}, 1), result: make(chan hashResult, 1),
+		cancel: cancel, ended: make(chan struct{})}
+	go func() {
+		defer close(h.ended)
+		h.run(ctx)
+	}()
 	return h
+}
+
+// stop cancels the hasher and returns once its goroutine has ended (at once after finish).
+func (h *prefixHasher) stop() {
+	h.cancel()
+	<-h.ended
 }
 
 // done records that operation i has been written (operations complete in order).
@@ -74,6 +90,10 @@ func (h *prefixHasher) run(ctx context.Context) {
 	buf := make([]byte, 1<<20)
 	var off uint64
 	for off < h.size {
+		if err := ctx.Err(); err != nil {
+			h.result <- hashResult{err: err}
+			return
+		}
 		h.mu.Lock()
 		mark := h.mark
 		h.mu.Unlock()
@@ -88,7 +108,7 @@ func (h *prefixHasher) run(ctx context.Context) {
 		}
 		n := min(uint64(len(buf)), mark-off)
 		if _, err := h.target.ReadAt(buf[:n], int64(off)); err != nil {
-			h.result <- hashResult{err: fmt.Errorf("payload: re-reading target: %w", err)}
+			h.result <- hashResult{err: &TargetError{Op: "re-reading target", Err: err}}
 			return
 		}
 		sha.Write(buf[:n])

@@ -8,7 +8,7 @@
 //     signature is checked against the accepted keys (payload.ReadManifest). Nothing has been
 //     written yet. The manifest must name the offered version and the host's board, and, when
 //     TUF pins them, the partition size and SHA-256 (code 13 otherwise); the partition must
-//     fit the target.
+//     be the target partition's size (the applier refuses any other, code 13).
 //  3. The data section streams through payload's applier: each operation's data is hashed
 //     against the signed manifest before it is decompressed (in parallel) and written in order
 //     through the disk Window, which refuses any byte outside the target partition.
@@ -33,11 +33,14 @@
 //	manifest does not match offer/TUF/disk    13 DownloadNewPartitionInfoError
 //	operation data hash mismatch              29 DownloadOperationHashMismatch
 //	decompression / operation failure         28 DownloadOperationExecutionError
-//	write error, full disk                    14 DownloadWriteError
+//	write, sync or re-read of the target      14 DownloadWriteError
 //	partition hash after writing              15 NewRootfsVerificationError
 //	payload SHA-256 is not TUF's              10 PayloadHashMismatchError
 //	truncated or trailing data                11 PayloadSizeMismatchError
 //	transfer failed after retries              9 DownloadTransferError (resumable)
+//
+// The applier's errors say which side failed: a *payload.TargetError is the partition's (14),
+// a *payload.ReadError the download's (its fetch.TransferError, 9), a sentinel the payload's.
 package install
 
 import (
@@ -80,9 +83,7 @@ type Partitions interface {
 
 // Installer implements engine.Installer.
 type Installer struct {
-	Disk Partitions
-	// Open, when set, replaces Disk.OpenTarget (tests inject failing writers through it).
-	Open     func(ctx context.Context, n int) (Target, error)
+	Disk     Partitions
 	HTTP     fetch.HTTPDoer
 	CheckURL func(string) error
 	Keys     *keys.Verifier // nil: every install is refused
@@ -124,37 +125,12 @@ func (e *coded) ErrorCode() omaha.ErrorCode { return e.code }
 
 func withCode(code omaha.ErrorCode, err error) error { return &coded{code: code, err: err} }
 
-// writeError marks an error returned by the target writer (the applier says what it was
-// doing; the install error carries the package prefix).
-type writeError struct{ err error }
-
-func (e *writeError) Error() string { return e.err.Error() }
-func (e *writeError) Unwrap() error { return e.err }
-
-type guardedTarget struct{ Target }
-
-func (g guardedTarget) WriteAt(p []byte, off int64) (int, error) {
-	n, err := g.Target.WriteAt(p, off)
-	if err != nil {
-		return n, &writeError{err}
-	}
-	return n, nil
-}
-
-func (g guardedTarget) Sync() error {
-	if err := g.Target.Sync(); err != nil {
-		return &writeError{err}
-	}
-	return nil
-}
-
 // classify maps an error from reading or applying a payload to its Omaha code.
 func classify(err error) error {
 	var c interface{ ErrorCode() omaha.ErrorCode }
 	if errors.As(err, &c) {
 		return err // fetch.TransferError or already coded
 	}
-	var we *writeError
 	table := []struct {
 		is   error
 		code omaha.ErrorCode
@@ -175,7 +151,7 @@ func classify(err error) error {
 		{payload.ErrExtentsGap, omaha.ErrorCodeDownloadManifestParseError},
 		{payload.ErrDataLayout, omaha.ErrorCodeDownloadManifestParseError},
 		{payload.ErrOperationTooLarge, omaha.ErrorCodeDownloadManifestParseError},
-		{payload.ErrTargetTooSmall, omaha.ErrorCodeDownloadNewPartitionInfoError},
+		{payload.ErrTargetSize, omaha.ErrorCodeDownloadNewPartitionInfoError},
 		{payload.ErrDataHash, omaha.ErrorCodeDownloadOperationHashMismatch},
 		{payload.ErrSourceHash, omaha.ErrorCodeDownloadOperationHashMismatch},
 		{payload.ErrNoSource, omaha.ErrorCodeDownloadOperationExecutionError},
@@ -185,8 +161,11 @@ func classify(err error) error {
 		{payload.ErrTruncated, omaha.ErrorCodePayloadSizeMismatchError},
 		{payload.ErrTrailingData, omaha.ErrorCodePayloadSizeMismatchError},
 	}
-	if errors.As(err, &we) {
+	if errors.As(err, new(*payload.TargetError)) {
 		return withCode(omaha.ErrorCodeDownloadWriteError, err)
+	}
+	if errors.As(err, new(*payload.ReadError)) {
+		return withCode(omaha.ErrorCodeDownloadTransferError, err)
 	}
 	for _, t := range table {
 		if errors.Is(err, t.is) {
@@ -202,7 +181,19 @@ type checkpoint struct {
 }
 
 // Install implements engine.Installer.
-func (in *Installer) Install(ctx context.Context, job *engine.Job) (err error) {
+func (in *Installer) Install(ctx context.Context, job *engine.Job) error {
+	return in.install(ctx, job, func(ctx context.Context, n int) (Target, error) {
+		w, err := in.Disk.OpenTarget(ctx, n)
+		if err != nil {
+			return nil, err
+		}
+		return w, nil
+	})
+}
+
+// install is Install with the target opened by open (tests wrap the disk's window in one
+// that fails).
+func (in *Installer) install(ctx context.Context, job *engine.Job, open func(ctx context.Context, n int) (Target, error)) error {
 	log := in.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -231,10 +222,6 @@ func (in *Installer) Install(ctx context.Context, job *engine.Job) (err error) {
 		head.Close()
 		if ctx.Err() != nil {
 			return ctx.Err()
-		}
-		if rerr := hr.readErr(); rerr != nil {
-			// The payload code sees a short read; the cause is the transfer.
-			return rerr
 		}
 		return classify(err)
 	}
@@ -278,20 +265,13 @@ func (in *Installer) Install(ctx context.Context, job *engine.Job) (err error) {
 		hr.bounds = append(hr.bounds, offsetOf(vm, i))
 	}
 
-	var tgt Target
-	if in.Open != nil {
-		tgt, err = in.Open(ctx, job.Partition)
-	} else {
-		tgt, err = in.Disk.OpenTarget(ctx, job.Partition)
-	}
+	tgt, err := open(ctx, job.Partition)
 	if err != nil {
 		return withCode(omaha.ErrorCodeInstallDeviceOpenError, err)
 	}
+	// Apply has returned, and with it every goroutine that reads or writes the target, before
+	// this closes it.
 	defer tgt.Close()
-	if uint64(tgt.Size()) < m.PartitionSize {
-		return withCode(omaha.ErrorCodeDownloadNewPartitionInfoError,
-			fmt.Errorf("the payload needs %d bytes, the target partition has %d", m.PartitionSize, tgt.Size()))
-	}
 
 	total := job.Target.Length
 	job.Progress(offsetOf(vm, start), total)
@@ -309,11 +289,10 @@ func (in *Installer) Install(ctx context.Context, job *engine.Job) (err error) {
 	lastOff, lastTime := offsetOf(vm, start), now()
 	verifying := false
 	var cpErr error
-	g := guardedTarget{tgt}
 	err = vm.Apply(ctx, data, payload.ApplyConfig{
-		Target:     g,
+		Target:     tgt,
 		TargetSize: tgt.Size(),
-		Sync:       g.Sync,
+		Sync:       tgt.Sync,
 		StartOp:    start,
 		Workers:    in.Workers,
 		XZCommand:  in.XZCommand,
@@ -335,7 +314,7 @@ func (in *Installer) Install(ctx context.Context, job *engine.Job) (err error) {
 			lastOff, lastTime = off, now()
 			// The checkpoint promises that every operation before next is on the disk: sync
 			// the partition first, or a power cut keeps the checkpoint and loses the data.
-			if err := g.Sync(); err != nil {
+			if err := tgt.Sync(); err != nil {
 				if cpErr == nil {
 					cpErr = err
 					log.Warn("syncing the target before a checkpoint", "err", err)
@@ -352,9 +331,6 @@ func (in *Installer) Install(ctx context.Context, job *engine.Job) (err error) {
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
-		}
-		if rerr := hr.readErr(); rerr != nil && !errors.As(err, new(*writeError)) {
-			return rerr
 		}
 		return classify(err)
 	}
@@ -416,14 +392,6 @@ type hashReader struct {
 	bounds []int64 // ascending offsets still to snapshot
 	mu     sync.Mutex
 	marks  map[int64][]byte
-	err    error // the first read error other than EOF
-}
-
-// readErr returns the first error the underlying reader returned.
-func (hr *hashReader) readErr() error {
-	hr.mu.Lock()
-	defer hr.mu.Unlock()
-	return hr.err
 }
 
 func (hr *hashReader) Read(p []byte) (int, error) {
@@ -435,9 +403,6 @@ func (hr *hashReader) Read(p []byte) (int, error) {
 	n, err := hr.r.Read(p)
 	hr.h.Write(p[:n])
 	hr.mu.Lock()
-	if err != nil && err != io.EOF && hr.err == nil {
-		hr.err = err
-	}
 	hr.pos += int64(n)
 	for len(hr.bounds) > 0 && hr.bounds[0] <= hr.pos {
 		if hr.bounds[0] == hr.pos && hr.marks != nil {

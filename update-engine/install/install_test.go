@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/switchyard-os/switchyard/omaha"
 	"github.com/switchyard-os/switchyard/partitions/layout"
 	"github.com/switchyard-os/switchyard/signing/keys"
@@ -25,6 +29,9 @@ import (
 	"github.com/switchyard-os/switchyard/update-engine/fetch"
 	"github.com/switchyard-os/switchyard/update-engine/state"
 )
+
+// TestMain fails the package's tests if any goroutine outlives them.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // usrImage is a compressible, not trivially repetitive partition image of size bytes.
 func usrImage(size int, seed uint64) []byte {
@@ -69,7 +76,7 @@ func newFixture(t *testing.T, size int, chunk int64) *fixture {
 	f.sum = sha256.Sum256(f.payload)
 	f.diskPath = filepath.Join(t.TempDir(), "disk.img")
 	sizes := layout.Small()
-	sizes.USR = max(sizes.USR, int64(size))
+	sizes.USR = int64(size) // the payload's partition is the whole target partition
 	if err := layout.WriteFile(t.Context(), f.diskPath, layout.Options{Sizes: sizes}, bytes.NewReader(usrImage(1<<20, 1))); err != nil {
 		t.Fatal(err)
 	}
@@ -153,6 +160,17 @@ func (f *fixture) job(srvURL string, resume *state.Resume, cps *[]state.Resume) 
 func (f *fixture) installer(srv *httptest.Server) *Installer {
 	return &Installer{Disk: f.dk, HTTP: srv.Client(), Keys: f.verifier, Workers: 2, CheckpointBytes: 1,
 		Fetch: fetch.Options{After: func(time.Duration) <-chan time.Time { c := make(chan time.Time, 1); c <- time.Time{}; return c }}}
+}
+
+// open opens the target partition through wrap, as Install does through the disk.
+func (f *fixture) open(wrap func(Target) Target) func(ctx context.Context, n int) (Target, error) {
+	return func(ctx context.Context, n int) (Target, error) {
+		w, err := f.dk.OpenTarget(ctx, n)
+		if err != nil {
+			return nil, err
+		}
+		return wrap(w), nil
+	}
 }
 
 // partition reads partition n of the image.
@@ -267,11 +285,7 @@ func TestTargetErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := serve(t, f.payload, 0, 0)
 			in := f.installer(srv)
-			in.Open = func(ctx context.Context, n int) (Target, error) {
-				w, err := f.dk.OpenTarget(ctx, n)
-				return tt.wrap(w), err
-			}
-			err := in.Install(t.Context(), f.job(srv.URL, nil, nil))
+			err := in.install(t.Context(), f.job(srv.URL, nil, nil), f.open(tt.wrap))
 			if got := engine.CodeOf(err); got != omaha.ErrorCodeDownloadWriteError {
 				t.Fatalf("code %d (%v), want %d", got, err, omaha.ErrorCodeDownloadWriteError)
 			}
@@ -293,11 +307,13 @@ func TestRefusals(t *testing.T) {
 	tampered[len(tampered)-100] ^= 0xff
 	unsigned := buildPayload(t, f.image, "4001.0.0", "amd64-usr", 128<<10, nil)
 	wrongVersion := buildPayload(t, f.image, "4002.0.0", "amd64-usr", 128<<10, f.key)
+	smaller := buildPayload(t, f.image[:len(f.image)/2], "4001.0.0", "amd64-usr", 128<<10, f.key)
 
 	tests := []struct {
 		name  string
 		data  []byte
 		edit  func(*Installer, *engine.Job)
+		wrap  func(Target) Target // the target partition, as the installer sees it
 		code  omaha.ErrorCode
 		wrote bool
 	}{
@@ -311,12 +327,9 @@ func TestRefusals(t *testing.T) {
 			j.Target.SHA256 = s[:]
 		}, code: omaha.ErrorCodePayloadHashMismatchError, wrote: true},
 		{name: "TUF partition hash differs", data: f.payload, edit: func(_ *Installer, j *engine.Job) { j.Target.PartitionSHA256 = make([]byte, 32) }, code: omaha.ErrorCodeDownloadNewPartitionInfoError},
-		{name: "disk full", data: f.payload, edit: func(in *Installer, _ *engine.Job) {
-			in.Open = func(ctx context.Context, n int) (Target, error) {
-				w, err := f.dk.OpenTarget(ctx, n)
-				return &failingTarget{Target: w, after: 512 << 10}, err
-			}
-		}, code: omaha.ErrorCodeDownloadWriteError, wrote: true},
+		{name: "disk full", data: f.payload, wrap: func(w Target) Target { return &failingTarget{Target: w, after: 512 << 10} },
+			code: omaha.ErrorCodeDownloadWriteError, wrote: true},
+		{name: "partition smaller than the target", data: smaller, code: omaha.ErrorCodeDownloadNewPartitionInfoError},
 		{name: "not a payload", data: bytes.Repeat([]byte("<html>"), 1000), code: omaha.ErrorCodeDownloadInvalidMetadataMagicString},
 	}
 	for _, tt := range tests {
@@ -334,7 +347,12 @@ func TestRefusals(t *testing.T) {
 			if tt.edit != nil {
 				tt.edit(in, job)
 			}
-			err := in.Install(t.Context(), job)
+			var err error
+			if tt.wrap != nil {
+				err = in.install(t.Context(), job, f.open(tt.wrap))
+			} else {
+				err = in.Install(t.Context(), job)
+			}
 			if got := engine.CodeOf(err); got != tt.code {
 				t.Fatalf("code %d (%v), want %d", got, err, tt.code)
 			}
@@ -365,11 +383,6 @@ func TestCheckpointAfterSync(t *testing.T) {
 	srv := serve(t, f.payload, 0, 0)
 	in := f.installer(srv)
 	tr := &syncCounter{}
-	in.Open = func(ctx context.Context, n int) (Target, error) {
-		w, err := f.dk.OpenTarget(ctx, n)
-		tr.Target = w
-		return tr, err
-	}
 	checked, lastSyncs := 0, int64(0)
 	job := f.job(srv.URL, nil, nil)
 	job.Checkpoint = func(r state.Resume) error {
@@ -381,10 +394,47 @@ func TestCheckpointAfterSync(t *testing.T) {
 		checked++
 		return nil
 	}
-	if err := in.Install(t.Context(), job); err != nil {
+	if err := in.install(t.Context(), job, f.open(func(w Target) Target { tr.Target = w; return tr })); err != nil {
 		t.Fatal(err)
 	}
 	if checked == 0 {
 		t.Fatal("no checkpoint was saved")
+	}
+}
+
+// TestClassify: the applier's error kinds map to their Omaha codes by type, with nothing
+// on the side: the target's failures are write errors, the reader's the transfer's.
+func TestClassify(t *testing.T) {
+	transfer := &fetch.TransferError{Err: io.ErrUnexpectedEOF}
+	tests := []struct {
+		name string
+		err  error
+		code omaha.ErrorCode
+	}{
+		{name: "target write", err: &payload.TargetError{Op: "writing operation 3", Err: syscall.ENOSPC},
+			code: omaha.ErrorCodeDownloadWriteError},
+		{name: "target sync", err: &payload.TargetError{Op: "syncing target", Err: syscall.EIO},
+			code: omaha.ErrorCodeDownloadWriteError},
+		{name: "transfer under a read", err: &payload.ReadError{What: "operation 3 data", Err: transfer},
+			code: omaha.ErrorCodeDownloadTransferError},
+		{name: "other read failure", err: &payload.ReadError{What: "header", Err: io.ErrClosedPipe},
+			code: omaha.ErrorCodeDownloadTransferError},
+		{name: "payload ends early", err: fmt.Errorf("%w: reading operation 3 data", payload.ErrTruncated),
+			code: omaha.ErrorCodePayloadSizeMismatchError},
+		{name: "target size", err: fmt.Errorf("%w: target 2 bytes, partition 1 bytes", payload.ErrTargetSize),
+			code: omaha.ErrorCodeDownloadNewPartitionInfoError},
+		{name: "data hash", err: fmt.Errorf("%w: operation 3", payload.ErrDataHash),
+			code: omaha.ErrorCodeDownloadOperationHashMismatch},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := classify(tt.err)
+			if got := engine.CodeOf(err); got != tt.code {
+				t.Fatalf("classify(%v) has code %d, want %d", tt.err, got, tt.code)
+			}
+			if !errors.Is(err, tt.err) {
+				t.Fatalf("classify(%v) = %v, which does not wrap it", tt.err, err)
+			}
+		})
 	}
 }
