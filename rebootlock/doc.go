@@ -22,8 +22,9 @@
 //	<prefix>/groups/<g>/deadline/<id>   empty; bound to a lease granted at Lock time for
 //	                                    RebootDeadline and never renewed
 //
-// Group names match ^[a-zA-Z0-9.-]+$ (the FleetLock pattern); holder ids are non-empty,
-// printable, without '/' or spaces.
+// Group names match ^[a-zA-Z0-9.-]+$ (the FleetLock pattern); holder ids are non-empty
+// text of at most 256 bytes (spaces and any script allowed), without '/' or control and
+// format characters.
 //
 // # Invariants
 //

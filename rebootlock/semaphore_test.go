@@ -149,9 +149,15 @@ func TestBadInput(t *testing.T) {
 		}
 	}
 	s := newSem(t, cli, "bad", rebootlock.Options{})
-	for _, id := range []string{"", "a/b", "a b", "x\x00", strings.Repeat("i", 257)} {
+	for _, id := range []string{"", "a/b", "x\x00", "a\nb", "a\tb", "abc\u202egpj.exe", "\xff", strings.Repeat("i", 257)} {
 		if err := s.TryLock(ctx, rebootlock.Holder{ID: id}); !errors.Is(err, rebootlock.ErrInvalidID) {
 			t.Errorf("id %q: %v, want ErrInvalidID", id, err)
+		}
+	}
+	// FleetLock allows any text as an id: spaces and other scripts are fine.
+	for _, id := range []string{"web 1", "hôte-é", "节点", strings.Repeat("i", 256)} {
+		if err := rebootlock.ValidateID(id); err != nil {
+			t.Errorf("id %q: %v, want accepted", id, err)
 		}
 	}
 

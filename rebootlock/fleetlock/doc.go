@@ -10,7 +10,7 @@
 //	POST <base>/v1/pre-reboot    RecursiveLock: take a slot (success if already held)
 //	POST <base>/v1/steady-state  UnlockIfHeld: release a slot (success if not held)
 //
-//	{"client_params": {"id": "<non-empty, case-sensitive>", "group": "<^[a-zA-Z0-9.-]+$>"}}
+//	{"client_params": {"id": "<non-empty text, case-sensitive>", "group": "<^[a-zA-Z0-9.-]+$>"}}
 //
 // 200 means success, anything else failure. Failures carry a JSON body
 // {"kind": "<bounded machine-readable reason>", "value": "<text for people>"}.
@@ -20,7 +20,7 @@
 //	200                          done
 //	400 missing_protocol_header  no `fleet-lock-protocol: true`
 //	400 invalid_body             not JSON, or no client_params
-//	400 invalid_client_identity  empty or unusable id
+//	400 invalid_client_identity  empty id, above 256 bytes, or with '/' or control characters
 //	400 invalid_group            group not matching ^[a-zA-Z0-9.-]+$
 //	404 not_found                another path
 //	405 method_not_allowed       not POST
