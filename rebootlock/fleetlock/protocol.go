@@ -35,7 +35,7 @@ type Request struct {
 type Error struct {
 	// Status is the HTTP status; it is not part of the body, which the protocol defines as
 	// exactly {"kind", "value"}.
-	Status int `json:"-"`
+	Status int    `json:"-"`
 	Kind   string `json:"kind"`
 	Value  string `json:"value"`
 }
