@@ -18,6 +18,8 @@
 //
 //	<prefix>/groups/<g>/config          {"max": N}; absent means max 1
 //	<prefix>/groups/<g>/holders/<id>    Holder as JSON; no lease: it survives the reboot
+//	                                    (with Options.UnconfiguredHolderTTL, a holder
+//	                                    entering a group without config is on a lease)
 //	<prefix>/groups/<g>/alive/<id>      empty; bound to the holder process's session lease
 //	<prefix>/groups/<g>/deadline/<id>   empty; bound to a lease granted at Lock time for
 //	                                    RebootDeadline and never renewed
