@@ -61,6 +61,10 @@ type Options struct {
 	// requests do not stay in etcd for ever. Holders of configured groups are kept until
 	// they unlock or are reclaimed, whatever this says.
 	UnconfiguredHolderTTL time.Duration
+	// Waiting, when set, is called each time Lock has found the group full and starts to
+	// wait for a change (every key change after that read wakes it, so whatever happens
+	// after the call is seen). Tests synchronise on it; it must not block.
+	Waiting func()
 }
 
 // Semaphore is the reboot semaphore of one group. It is safe for concurrent use.
@@ -224,6 +228,9 @@ func (s *Semaphore) acquire(ctx context.Context, h Holder, wait bool) error {
 			return fmt.Errorf("%w: %q has %d of %d slots held", ErrFull, s.group, len(st.Holders), st.Max)
 		}
 		s.log.Debug("group full, waiting", "id", h.ID, "holders", len(st.Holders), "max", st.Max)
+		if s.opts.Waiting != nil {
+			s.opts.Waiting()
+		}
 		if err := s.waitChange(ctx, st.Revision, wake); err != nil {
 			return err
 		}
