@@ -123,6 +123,10 @@ func contend(t *testing.T, c *cluster, hosts, maxSlots int, midway func()) {
 				errs <- err
 				return
 			}
+			// Hold the slot a moment, as a reboot does, so that holders overlap and the
+			// bound is exercised (without it one holder at a time is typical). This shapes
+			// the load; nothing waits on it.
+			pause(ctx, 5*time.Millisecond)
 			if err := retry("unlock", func() error { return s.Unlock(ctx, id) }); err != nil {
 				errs <- err
 				return
