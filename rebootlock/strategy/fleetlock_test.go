@@ -97,8 +97,8 @@ type heldClock struct{ waits chan chan time.Time }
 
 func (c *heldClock) Now() time.Time { return time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC) }
 
-func (c *heldClock) After(time.Duration) <-chan time.Time {
-	ch := make(chan time.Time, 1)
-	c.waits <- ch
-	return ch
+func (c *heldClock) NewTimer(time.Duration) Timer {
+	t := firedTimer(make(chan time.Time, 1))
+	c.waits <- t
+	return t
 }
