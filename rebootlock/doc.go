@@ -56,7 +56,9 @@
 // seen the holder stale for that long. etcd may extend a lease across a leader change, so
 // a holder can be reported stale later than RebootDeadline, never earlier. Holders taken
 // through FleetLock or by hand (`updatectl lock lock`) have no liveness key; they become
-// stale when their deadline passes. Monitor refreshes the metrics periodically.
+// stale when their deadline passes. The FleetLock server also sets
+// Options.UnconfiguredHolderTTL, so its holders in groups without a config key are deleted
+// by etcd after that time (see the fleetlock package). Monitor refreshes the metrics periodically.
 //
 // # Waiting
 //
