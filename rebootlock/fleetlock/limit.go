@@ -23,9 +23,10 @@ type sourceLimiter struct {
 }
 
 type bucket struct {
-	src    netip.Prefix
-	tokens float64
-	at     time.Time
+	src     netip.Prefix
+	tokens  float64
+	at      time.Time
+	refused bool // refused since the last token it got
 }
 
 func newSourceLimiter(perHour int, now func() time.Time) *sourceLimiter {
@@ -48,8 +49,10 @@ func source(remoteAddr string) netip.Prefix {
 	return p
 }
 
-// allow takes a token from src's bucket and reports whether there was one.
-func (l *sourceLimiter) allow(src netip.Prefix) bool {
+// allow takes a token from src's bucket and reports whether there was one, and, when
+// there was none, whether this is the first refusal since src last got one (so that a
+// flood is logged once, not once a request).
+func (l *sourceLimiter) allow(src netip.Prefix) (ok, firstRefusal bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
@@ -71,8 +74,11 @@ func (l *sourceLimiter) allow(src netip.Prefix) bool {
 		l.buckets[src] = l.lru.PushFront(b)
 	}
 	if b.tokens < 1 {
-		return false
+		first := !b.refused
+		b.refused = true
+		return false, first
 	}
 	b.tokens--
-	return true
+	b.refused = false
+	return true, false
 }

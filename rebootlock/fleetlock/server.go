@@ -159,8 +159,10 @@ func (h *Handler) admit(r *http.Request, sem *rebootlock.Semaphore, id string, l
 	if len(st.Holders) > 0 {
 		return nil
 	}
-	if !h.newGroups.allow(source(r.RemoteAddr)) {
-		log.Warn("fleetlock: too many new groups from one source", "remote", r.RemoteAddr)
+	if ok, first := h.newGroups.allow(source(r.RemoteAddr)); !ok {
+		if first {
+			log.Warn("fleetlock: too many new groups from one source; refusing more (logged once until it may again)", "remote", r.RemoteAddr)
+		}
 		return &Error{Status: http.StatusTooManyRequests, Kind: "too_many_new_groups", Value: "this address brought too many new groups into use lately; retry later or use a configured group"}
 	}
 	return nil
