@@ -20,12 +20,32 @@ type holderWatcher struct {
 	mu      sync.Mutex
 	max     int
 	entered map[string]bool
+	current map[string]bool
+	changed chan struct{} // closed and replaced after every batch of events
+}
+
+// waitFor returns once ok (called with mu held) holds, or after timeout.
+func (w *holderWatcher) waitFor(ok func() bool, timeout time.Duration) {
+	expired := time.After(timeout)
+	for {
+		w.mu.Lock()
+		done, changed := ok(), w.changed
+		w.mu.Unlock()
+		if done {
+			return
+		}
+		select {
+		case <-changed:
+		case <-expired:
+			return
+		}
+	}
 }
 
 func watchHolders(ctx context.Context, cli *clientv3.Client, prefix string, rev int64) (*holderWatcher, <-chan struct{}) {
-	w := &holderWatcher{entered: map[string]bool{}}
+	w := &holderWatcher{entered: map[string]bool{}, current: map[string]bool{}, changed: make(chan struct{})}
 	done := make(chan struct{})
-	current := map[string]bool{}
+	current := w.current
 	go func() {
 		defer close(done)
 		for ctx.Err() == nil {
@@ -46,10 +66,13 @@ func watchHolders(ctx context.Context, cli *clientv3.Client, prefix string, rev 
 					}
 					rev = ev.Kv.ModRevision + 1
 				}
+				close(w.changed)
+				w.changed = make(chan struct{})
 				w.mu.Unlock()
 			}
-			// The watch ended (leader loss or ctx): resume from the next unseen revision.
-			time.Sleep(50 * time.Millisecond)
+			// The watch ended (leader loss or ctx): resume from the next unseen revision,
+			// after a pause so that a cluster without a leader is not asked in a busy loop.
+			pause(ctx, 50*time.Millisecond)
 		}
 	}()
 	return w, done
@@ -92,14 +115,18 @@ func contend(t *testing.T, c *cluster, hosts, maxSlots int, midway func()) {
 					if ctx.Err() != nil {
 						return fmt.Errorf("%s %s: %w", id, what, err)
 					}
-					time.Sleep(50 * time.Millisecond)
+					pause(ctx, 50*time.Millisecond) // retry backoff, as the strategy's
+
 				}
 			}
 			if err := retry("lock", func() error { return s.Lock(ctx, rebootlock.Holder{ID: id}) }); err != nil {
 				errs <- err
 				return
 			}
-			time.Sleep(5 * time.Millisecond) // the "reboot"
+			// Hold the slot a moment, as a reboot does, so that holders overlap and the
+			// bound is exercised (without it one holder at a time is typical). This shapes
+			// the load; nothing waits on it.
+			pause(ctx, 5*time.Millisecond)
 			if err := retry("unlock", func() error { return s.Unlock(ctx, id) }); err != nil {
 				errs <- err
 				return
@@ -115,17 +142,8 @@ func contend(t *testing.T, c *cluster, hosts, maxSlots int, midway func()) {
 		t.Error(err)
 	}
 	// Let the watcher catch up with the last revision, then stop it.
-	waitStatus(t, adminSem, func(st rebootlock.Status) bool { return len(st.Holders) == 0 })
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		w.mu.Lock()
-		n := len(w.entered)
-		w.mu.Unlock()
-		if n == hosts || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitStatus(t, admin, adminSem, func(st rebootlock.Status) bool { return len(st.Holders) == 0 })
+	w.waitFor(func() bool { return len(w.entered) == hosts && len(w.current) == 0 }, 10*time.Second)
 	stopWatch()
 	<-watchDone
 	w.mu.Lock()
@@ -157,4 +175,14 @@ func TestContentionThreeMembersLeaderKilled(t *testing.T) {
 		t.Logf("killing leader m%d mid-acquire", i)
 		c.kill(i)
 	})
+}
+
+// pause waits for d or until ctx ends.
+func pause(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }

@@ -10,6 +10,10 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+
 	"github.com/switchyard-os/switchyard/rebootlock"
 )
 
@@ -50,21 +54,24 @@ func startDebianEtcd(t *testing.T) *cluster {
 		logf.Close()
 	})
 	c := &cluster{endpoints: []string{client}}
-	cli := c.client(t, rebootlock.EtcdConfig{})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		rctx, rcancel := context.WithTimeout(t.Context(), time.Second)
-		_, err := cli.Get(rctx, "health")
-		rcancel()
-		if err == nil {
-			return c
-		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(dir, "etcd.log"))
-			t.Fatalf("%s did not come up: %v\n%s", debianEtcd, err, log)
-		}
-		time.Sleep(100 * time.Millisecond)
+	// A client whose requests wait for the connection instead of failing fast: the first
+	// read returns once etcd serves.
+	ready, err := clientv3.New(clientv3.Config{
+		Endpoints:   c.endpoints,
+		DialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(grpc.WaitForReady(true))},
+		Logger:      zap.NewNop(),
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer ready.Close()
+	rctx, rcancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer rcancel()
+	if _, err := ready.Get(rctx, "health"); err != nil {
+		log, _ := os.ReadFile(filepath.Join(dir, "etcd.log"))
+		t.Fatalf("%s did not come up: %v\n%s", debianEtcd, err, log)
+	}
+	return c
 }
 
 // TestDebianEtcd runs the basic suite against Debian's etcd-server.
@@ -114,7 +121,7 @@ func TestDebianEtcd(t *testing.T) {
 		}
 		host.Close()
 		admin := newSem(t, cli, "stale", rebootlock.Options{})
-		waitStatus(t, admin, func(st rebootlock.Status) bool { return len(st.Holders) == 1 && st.Holders[0].Stale })
+		waitStatus(t, cli, admin, func(st rebootlock.Status) bool { return len(st.Holders) == 1 && st.Holders[0].Stale })
 		if err := admin.Reclaim(ctx, "gone"); err != nil {
 			t.Fatal(err)
 		}

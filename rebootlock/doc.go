@@ -18,12 +18,15 @@
 //
 //	<prefix>/groups/<g>/config          {"max": N}; absent means max 1
 //	<prefix>/groups/<g>/holders/<id>    Holder as JSON; no lease: it survives the reboot
+//	                                    (with Options.UnconfiguredHolderTTL, a holder
+//	                                    entering a group without config is on a lease)
 //	<prefix>/groups/<g>/alive/<id>      empty; bound to the holder process's session lease
 //	<prefix>/groups/<g>/deadline/<id>   empty; bound to a lease granted at Lock time for
 //	                                    RebootDeadline and never renewed
 //
-// Group names match ^[a-zA-Z0-9.-]+$ (the FleetLock pattern); holder ids are non-empty,
-// printable, without '/' or spaces.
+// Group names match ^[a-zA-Z0-9.-]+$ (the FleetLock pattern); holder ids are non-empty
+// text of at most 256 bytes (spaces and any script allowed), without '/' or control and
+// format characters.
 //
 // # Invariants
 //
@@ -53,7 +56,9 @@
 // seen the holder stale for that long. etcd may extend a lease across a leader change, so
 // a holder can be reported stale later than RebootDeadline, never earlier. Holders taken
 // through FleetLock or by hand (`updatectl lock lock`) have no liveness key; they become
-// stale when their deadline passes. Monitor refreshes the metrics periodically.
+// stale when their deadline passes. The FleetLock server also sets
+// Options.UnconfiguredHolderTTL, so its holders in groups without a config key are deleted
+// by etcd after that time (see the fleetlock package). Monitor refreshes the metrics periodically.
 //
 // # Waiting
 //

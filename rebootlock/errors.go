@@ -12,7 +12,8 @@ var (
 	ErrAlive = errors.New("rebootlock: holder is alive")
 	// ErrInvalidGroup means a group name does not match ^[a-zA-Z0-9.-]+$.
 	ErrInvalidGroup = errors.New("rebootlock: invalid group name")
-	// ErrInvalidID means a holder id is empty, too long, or has '/', spaces or control characters.
+	// ErrInvalidID means a holder id is empty, too long, or has '/', control or format
+	// characters.
 	ErrInvalidID = errors.New("rebootlock: invalid holder id")
 	// ErrInvalidMax means a max below 1.
 	ErrInvalidMax = errors.New("rebootlock: invalid max")

@@ -116,20 +116,30 @@ func (c *cluster) kill(i int) {
 	c.members[i] = nil
 }
 
-// leader returns the index of the member that leads.
+// leader returns the index of the member that leads, waiting for an election if there is
+// none.
 func (c *cluster) leader(t *testing.T) int {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	timeout := time.After(10 * time.Second)
+	for {
+		var changed <-chan struct{}
 		for i, e := range c.members {
-			if e != nil && e.Server.Leader() == e.Server.MemberID() {
+			if e == nil {
+				continue
+			}
+			if changed == nil {
+				changed = e.Server.LeaderChangedNotify()
+			}
+			if e.Server.Leader() == e.Server.MemberID() {
 				return i
 			}
 		}
-		time.Sleep(20 * time.Millisecond)
+		select {
+		case <-changed:
+		case <-timeout:
+			t.Fatal("no leader")
+		}
 	}
-	t.Fatal("no leader")
-	return -1
 }
 
 func (c *cluster) client(t testing.TB, cfg rebootlock.EtcdConfig) *clientv3.Client {
@@ -168,4 +178,61 @@ func ctxT(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), d)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// waits is an Options.Waiting hook the test synchronises on.
+type waits chan struct{}
+
+func newWaits() waits { return make(waits, 1) }
+
+func (w waits) hook() {
+	select {
+	case w <- struct{}{}:
+	default:
+	}
+}
+
+// await returns once Lock has found the group full and waits; it fails if Lock returned
+// (on got) first.
+func (w waits) await(t *testing.T, got <-chan error) {
+	t.Helper()
+	select {
+	case <-w:
+	case err := <-got:
+		t.Fatalf("Lock returned (%v) instead of waiting for a slot", err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("Lock neither waited nor returned")
+	}
+}
+
+// logWatch is a slog.Handler that hands every message to the test.
+type logWatch struct{ msgs chan string }
+
+func newLogWatch() *logWatch { return &logWatch{msgs: make(chan string, 256)} }
+
+func (l *logWatch) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logWatch) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *logWatch) WithGroup(string) slog.Handler            { return l }
+func (l *logWatch) Handle(_ context.Context, r slog.Record) error {
+	select {
+	case l.msgs <- r.Message:
+	default: // the test does not wait for this one
+	}
+	return nil
+}
+
+// await returns once msg was logged.
+func (l *logWatch) await(t *testing.T, msg string) {
+	t.Helper()
+	timeout := time.After(15 * time.Second)
+	for {
+		select {
+		case m := <-l.msgs:
+			if m == msg {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("%q was never logged", msg)
+		}
+	}
 }

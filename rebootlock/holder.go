@@ -44,7 +44,10 @@ func ValidateGroup(name string) error {
 }
 
 // ValidateID reports whether id is usable as a holder id: non-empty, at most 256 bytes,
-// valid UTF-8 of printable characters without spaces or '/'.
+// valid UTF-8 of graphic characters (letters, marks, digits, punctuation, symbols and
+// spaces, as FleetLock allows any text), without '/' (the id is one etcd key segment) and
+// without control or format characters (newlines, NUL, bidi overrides), which would make
+// the id print as something else.
 func ValidateID(id string) error {
 	if id == "" {
 		return fmt.Errorf("%w: empty", ErrInvalidID)
@@ -53,8 +56,8 @@ func ValidateID(id string) error {
 		return fmt.Errorf("%w: %d bytes, at most %d", ErrInvalidID, len(id), maxIDLen)
 	}
 	for _, r := range id {
-		if r == '/' || r == unicode.ReplacementChar || unicode.IsSpace(r) || !unicode.IsPrint(r) {
-			return fmt.Errorf("%w: %q (no '/', spaces or control characters)", ErrInvalidID, id)
+		if r == '/' || r == unicode.ReplacementChar || !unicode.IsGraphic(r) {
+			return fmt.Errorf("%w: %q (no '/', control or format characters)", ErrInvalidID, id)
 		}
 	}
 	return nil

@@ -92,6 +92,11 @@ func (s *Semaphore) Monitor(ctx context.Context, interval time.Duration) {
 					}
 				}
 			}
+			for id := range reported {
+				if !now[id] {
+					s.log.Info("stale reboot slot holder gone (released or reclaimed)", "id", id)
+				}
+			}
 			reported = now
 		}
 		select {

@@ -54,6 +54,17 @@ type Options struct {
 	OpTimeout time.Duration
 	// Jitter is the upper bound of the random pause before a waiter re-reads the group.
 	Jitter time.Duration
+	// UnconfiguredHolderTTL, when positive, puts a holder that enters a group without a
+	// config key (no set-max ever ran on it) on a lease of that length, never renewed:
+	// etcd deletes the holder, freeing its slot, if it does not unlock in time. The
+	// FleetLock server sets it, so that holders in groups invented by unauthenticated
+	// requests do not stay in etcd for ever. Holders of configured groups are kept until
+	// they unlock or are reclaimed, whatever this says.
+	UnconfiguredHolderTTL time.Duration
+	// Waiting, when set, is called each time Lock has found the group full and starts to
+	// wait for a change (every key change after that read wakes it, so whatever happens
+	// after the call is seen). Tests synchronise on it; it must not block.
+	Waiting func()
 }
 
 // Semaphore is the reboot semaphore of one group. It is safe for concurrent use.
@@ -217,6 +228,9 @@ func (s *Semaphore) acquire(ctx context.Context, h Holder, wait bool) error {
 			return fmt.Errorf("%w: %q has %d of %d slots held", ErrFull, s.group, len(st.Holders), st.Max)
 		}
 		s.log.Debug("group full, waiting", "id", h.ID, "holders", len(st.Holders), "max", st.Max)
+		if s.opts.Waiting != nil {
+			s.opts.Waiting()
+		}
 		if err := s.waitChange(ctx, st.Revision, wake); err != nil {
 			return err
 		}
@@ -247,13 +261,37 @@ func (s *Semaphore) tryEnter(ctx context.Context, st groupState, h Holder) (bool
 	if err != nil {
 		return false, err
 	}
+	holderOpts := []clientv3.OpOption{}
+	var expiry clientv3.LeaseID
+	if !st.MaxSet && s.opts.UnconfiguredHolderTTL > 0 {
+		err = s.op(ctx, "granting holder expiry", func(ctx context.Context) error {
+			resp, err := s.client.Grant(ctx, int64((s.opts.UnconfiguredHolderTTL+time.Second-1)/time.Second))
+			if err == nil {
+				expiry = resp.ID
+			}
+			return err
+		})
+		if err != nil {
+			s.revoke(ctx, deadline)
+			return false, err
+		}
+		holderOpts = append(holderOpts, clientv3.WithLease(expiry))
+	}
+	// unused revokes the leases granted for a transaction that did not commit.
+	unused := func() {
+		s.revoke(ctx, deadline)
+		if expiry != 0 {
+			s.revoke(ctx, expiry)
+		}
+	}
 	puts := []clientv3.Op{
-		clientv3.OpPut(s.holderKey(h.ID), string(val)),
+		clientv3.OpPut(s.holderKey(h.ID), string(val), holderOpts...),
 		clientv3.OpPut(s.deadlineKey(h.ID), "", clientv3.WithLease(deadline)),
 	}
 	if s.opts.LivenessTTL > 0 {
 		sess, err := s.liveSession(ctx)
 		if err != nil {
+			unused()
 			return false, err
 		}
 		puts = append(puts, clientv3.OpPut(s.aliveKey(h.ID), "", clientv3.WithLease(sess.Lease())))
@@ -271,11 +309,11 @@ func (s *Semaphore) tryEnter(ctx context.Context, st groupState, h Holder) (bool
 		if errors.Is(err, rpctypes.ErrLeaseNotFound) {
 			s.dropSession()
 		}
-		s.revoke(ctx, deadline)
+		unused()
 		return false, err
 	}
 	if !resp.Succeeded {
-		s.revoke(ctx, deadline)
+		unused()
 	}
 	return resp.Succeeded, nil
 }

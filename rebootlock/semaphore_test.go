@@ -3,12 +3,14 @@ package rebootlock_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/switchyard-os/switchyard/rebootlock"
 )
@@ -56,18 +58,15 @@ func TestLockUnlockIdempotent(t *testing.T) {
 func TestLockWaitsForRelease(t *testing.T) {
 	c := startCluster(t, 1, nil)
 	cli := c.client(t, rebootlock.EtcdConfig{})
-	s := newSem(t, cli, "g1", rebootlock.Options{})
+	w := newWaits()
+	s := newSem(t, cli, "g1", rebootlock.Options{Waiting: w.hook})
 	ctx := ctxT(t, 30*time.Second)
 	if err := s.TryLock(ctx, rebootlock.Holder{ID: "a"}); err != nil {
 		t.Fatal(err)
 	}
 	got := make(chan error, 1)
 	go func() { got <- s.Lock(ctx, rebootlock.Holder{ID: "b"}) }()
-	select {
-	case err := <-got:
-		t.Fatalf("Lock returned while the group was full: %v", err)
-	case <-time.After(300 * time.Millisecond):
-	}
+	w.await(t, got)
 	if err := s.Unlock(ctx, "a"); err != nil {
 		t.Fatal(err)
 	}
@@ -79,17 +78,24 @@ func TestLockWaitsForRelease(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("waiter did not get the freed slot")
 	}
-	// A cancelled wait returns the context's error.
-	short := ctxT(t, 200*time.Millisecond)
-	if err := s.Lock(short, rebootlock.Holder{ID: "c"}); err == nil || !strings.Contains(err.Error(), "deadline") {
+	// A cancelled wait returns the context's error and takes nothing.
+	cctx, cancel := context.WithCancel(ctx)
+	go func() { got <- s.Lock(cctx, rebootlock.Holder{ID: "c"}) }()
+	w.await(t, got)
+	cancel()
+	if err := <-got; !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled wait: %v", err)
+	}
+	if st, err := s.Status(ctx); err != nil || st.Holding("c") {
+		t.Fatalf("after a cancelled wait: %+v, %v", st, err)
 	}
 }
 
 func TestSetMax(t *testing.T) {
 	c := startCluster(t, 1, nil)
 	cli := c.client(t, rebootlock.EtcdConfig{})
-	s := newSem(t, cli, "g", rebootlock.Options{})
+	w := newWaits()
+	s := newSem(t, cli, "g", rebootlock.Options{Waiting: w.hook})
 	ctx := ctxT(t, 30*time.Second)
 
 	for _, bad := range []int{0, -1} {
@@ -124,7 +130,7 @@ func TestSetMax(t *testing.T) {
 	// Raising wakes a waiter at once.
 	got := make(chan error, 1)
 	go func() { got <- s.Lock(ctx, rebootlock.Holder{ID: "d"}) }()
-	time.Sleep(200 * time.Millisecond)
+	w.await(t, got)
 	if _, err := s.SetMax(ctx, 3); err != nil {
 		t.Fatal(err)
 	}
@@ -149,9 +155,15 @@ func TestBadInput(t *testing.T) {
 		}
 	}
 	s := newSem(t, cli, "bad", rebootlock.Options{})
-	for _, id := range []string{"", "a/b", "a b", "x\x00", strings.Repeat("i", 257)} {
+	for _, id := range []string{"", "a/b", "x\x00", "a\nb", "a\tb", "abc\u202egpj.exe", "\xff", strings.Repeat("i", 257)} {
 		if err := s.TryLock(ctx, rebootlock.Holder{ID: id}); !errors.Is(err, rebootlock.ErrInvalidID) {
 			t.Errorf("id %q: %v, want ErrInvalidID", id, err)
+		}
+	}
+	// FleetLock allows any text as an id: spaces and other scripts are fine.
+	for _, id := range []string{"web 1", "hôte-é", "节点", strings.Repeat("i", 256)} {
+		if err := rebootlock.ValidateID(id); err != nil {
+			t.Errorf("id %q: %v, want accepted", id, err)
 		}
 	}
 
@@ -295,7 +307,7 @@ func TestStaleHolder(t *testing.T) {
 	}
 	// The host goes down for its reboot and never comes back.
 	host.Close()
-	st := waitStatus(t, admin, func(st rebootlock.Status) bool { return len(st.Holders) == 1 && st.Holders[0].Stale })
+	st := waitStatus(t, cli, admin, func(st rebootlock.Status) bool { return len(st.Holders) == 1 && st.Holders[0].Stale })
 	if st.Holders[0].Alive || st.Holders[0].WithinDeadline {
 		t.Fatalf("stale holder: %+v", st.Holders[0])
 	}
@@ -308,28 +320,22 @@ func TestStaleHolder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mon := newSem(t, cli, "g", rebootlock.Options{Metrics: m2})
+	logs := newLogWatch()
+	mon := newSem(t, cli, "g", rebootlock.Options{Metrics: m2, Logger: slog.New(logs)})
 	mctx, stopMon := context.WithCancel(ctx)
 	monDone := make(chan struct{})
 	go func() { mon.Monitor(mctx, 50*time.Millisecond); close(monDone) }()
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		mfs, _ := reg2.Gather()
-		if len(mfs) > 0 && gauge(t, reg2, "switchyard_rebootlock_stale_holders", "g") == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("Monitor did not publish the stale holder")
-		}
-		time.Sleep(20 * time.Millisecond)
+	// Monitor logs the stale holder once it has read it (and set the gauge).
+	logs.await(t, "reboot slot holder is stale: its host did not come back")
+	if got := gauge(t, reg2, "switchyard_rebootlock_stale_holders", "g"); got != 1 {
+		t.Fatalf("Monitor's stale gauge = %v, want 1", got)
 	}
 	if err := admin.Reclaim(ctx, "gone"); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(5 * time.Second); gauge(t, reg2, "switchyard_rebootlock_stale_holders", "g") != 0; {
-		if time.Now().After(deadline) {
-			t.Fatal("Monitor did not clear the stale gauge after reclaim")
-		}
-		time.Sleep(20 * time.Millisecond)
+	logs.await(t, "stale reboot slot holder gone (released or reclaimed)")
+	if got := gauge(t, reg2, "switchyard_rebootlock_stale_holders", "g"); got != 0 {
+		t.Fatalf("Monitor's stale gauge after reclaim = %v, want 0", got)
 	}
 	stopMon()
 	<-monDone
@@ -349,15 +355,41 @@ func TestKeepAliveAfterReboot(t *testing.T) {
 	}
 	before.Close()
 	admin := newSem(t, cli, "g", rebootlock.Options{})
-	waitStatus(t, admin, func(st rebootlock.Status) bool { return len(st.Holders) == 1 && st.Holders[0].Stale })
+	waitStatus(t, cli, admin, func(st rebootlock.Status) bool { return len(st.Holders) == 1 && st.Holders[0].Stale })
 
 	// After the reboot a new process re-establishes liveness while it checks health.
 	after := newSem(t, cli, "g", rebootlock.Options{LivenessTTL: time.Second})
 	kctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- after.KeepAlive(kctx, "h") }()
-	waitStatus(t, admin, func(st rebootlock.Status) bool { return len(st.Holders) == 1 && st.Holders[0].Alive })
-	time.Sleep(2500 * time.Millisecond) // longer than the TTL: the keep-alive must hold it
+	waitStatus(t, cli, admin, func(st rebootlock.Status) bool { return len(st.Holders) == 1 && st.Holders[0].Alive })
+	// The liveness lease is lost (what an etcd outage longer than the TTL does): KeepAlive
+	// must bind the key to a new lease.
+	const aliveKey = "/test/groups/g/alive/h"
+	resp, err := cli.Get(ctx, aliveKey)
+	if err != nil || len(resp.Kvs) != 1 {
+		t.Fatalf("alive key: %v, %v", resp, err)
+	}
+	lost := clientv3.LeaseID(resp.Kvs[0].Lease)
+	wch := cli.Watch(ctx, aliveKey, clientv3.WithRev(resp.Header.Revision+1))
+	if _, err := cli.Revoke(ctx, lost); err != nil {
+		t.Fatal(err)
+	}
+	var deleted bool
+	for rebound := false; !rebound; {
+		wr, ok := <-wch
+		if !ok {
+			t.Fatal("watch ended before the alive key was bound again")
+		}
+		for _, ev := range wr.Events {
+			switch {
+			case ev.Type == clientv3.EventTypeDelete:
+				deleted = true
+			case deleted && clientv3.LeaseID(ev.Kv.Lease) != lost:
+				rebound = true
+			}
+		}
+	}
 	if st, _ := admin.Status(ctx); len(st.Holders) != 1 || !st.Holders[0].Alive {
 		t.Fatalf("liveness not kept: %+v", st)
 	}
@@ -379,11 +411,21 @@ func TestAutoReclaim(t *testing.T) {
 		t.Fatal(err)
 	}
 	dead.Close()
-	// Without auto reclaim a waiter stays blocked.
-	manual := newSem(t, cli, "g", rebootlock.Options{})
-	short := ctxT(t, 3*time.Second)
-	if err := manual.Lock(short, rebootlock.Holder{ID: "w"}); err == nil {
+	// Without auto reclaim a waiter that sees the stale holder waits.
+	admin := newSem(t, cli, "g", rebootlock.Options{})
+	waitStatus(t, cli, admin, func(st rebootlock.Status) bool { return len(st.Holders) == 1 && st.Holders[0].Stale })
+	w := newWaits()
+	manual := newSem(t, cli, "g", rebootlock.Options{Waiting: w.hook})
+	mctx, cancel := context.WithCancel(ctx)
+	got := make(chan error, 1)
+	go func() { got <- manual.Lock(mctx, rebootlock.Holder{ID: "w"}) }()
+	w.await(t, got)
+	cancel()
+	if err := <-got; err == nil {
 		t.Fatal("a waiter without auto reclaim got the slot of a stale holder")
+	}
+	if st, _ := admin.Status(ctx); !st.Holding("dead") {
+		t.Fatalf("the stale holder lost its slot without auto reclaim: %+v", st.Holders)
 	}
 	auto := newSem(t, cli, "g", rebootlock.Options{AutoReclaimAfter: 500 * time.Millisecond})
 	start := time.Now()
@@ -399,17 +441,24 @@ func TestAutoReclaim(t *testing.T) {
 	}
 }
 
-func waitStatus(t *testing.T, s *rebootlock.Semaphore, ok func(rebootlock.Status) bool) rebootlock.Status {
+// waitStatus returns the group's status once ok holds, re-reading it after every change of
+// the group's keys (a watch; lease expiries are changes too).
+func waitStatus(t *testing.T, cli *clientv3.Client, s *rebootlock.Semaphore, ok func(rebootlock.Status) bool) rebootlock.Status {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	ctx := ctxT(t, 15*time.Second)
 	for {
-		st, err := s.Status(t.Context())
+		st, err := s.Status(ctx)
 		if err == nil && ok(st) {
 			return st
 		}
-		if time.Now().After(deadline) {
+		if ctx.Err() != nil {
 			t.Fatalf("status never reached the expected state: %+v, %v", st, err)
 		}
-		time.Sleep(100 * time.Millisecond)
+		if err != nil {
+			continue // etcd failing (a leader election); the read retries with its own backoff
+		}
+		wctx, cancel := context.WithCancel(ctx)
+		<-cli.Watch(wctx, "/test/groups/"+s.Group()+"/", clientv3.WithPrefix(), clientv3.WithRev(st.Revision+1))
+		cancel()
 	}
 }

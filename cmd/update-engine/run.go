@@ -23,6 +23,7 @@ import (
 	"github.com/switchyard-os/switchyard/rebootlock"
 	"github.com/switchyard-os/switchyard/rebootlock/fleetlock"
 	"github.com/switchyard-os/switchyard/rebootlock/strategy"
+	"github.com/switchyard-os/switchyard/rebootlock/window"
 	"github.com/switchyard-os/switchyard/signing/keys"
 	"github.com/switchyard-os/switchyard/signing/payload"
 	tufclient "github.com/switchyard-os/switchyard/signing/tuf/client"
@@ -35,7 +36,6 @@ import (
 	"github.com/switchyard-os/switchyard/update-engine/install"
 	"github.com/switchyard-os/switchyard/update-engine/metrics"
 	"github.com/switchyard-os/switchyard/update-engine/omahaclient"
-	"github.com/switchyard-os/switchyard/update-engine/reboot"
 	"github.com/switchyard-os/switchyard/update-engine/schedule"
 	"github.com/switchyard-os/switchyard/update-engine/state"
 	"github.com/switchyard-os/switchyard/update-engine/transport"
@@ -391,7 +391,7 @@ func wire(ctx context.Context, cfg config.Config, log *slog.Logger) (*daemon, er
 		Log: log, Metrics: m,
 		Policy: schedule.Policy{FirstDelay: cfg.FirstCheckDelay, FirstFuzz: cfg.FirstCheckFuzz, Interval: cfg.CheckInterval,
 			Fuzz: cfg.CheckFuzz, MaxBackoff: cfg.MaxBackoff, MinPoll: cfg.MinPollInterval, MaxPoll: cfg.MaxPollInterval},
-		Version: cfg.Version, Board: cfg.Board, BootID: bootID, BuildTime: cfg.BuildTime, RebootStrategy: cfg.RebootStrategy,
+		Version: cfg.Version, Board: cfg.Board, BootID: bootID, BuildTime: cfg.BuildTime, RebootStrategy: string(cfg.RebootStrategy),
 	})
 	if err != nil {
 		return nil, err
@@ -405,7 +405,7 @@ func rebooter(cfg config.Config, machineID, bootID string, hc *http.Client, log 
 	var lock strategy.Locker
 	host, _ := os.Hostname()
 	switch cfg.RebootStrategy {
-	case config.StrategyEtcdLock:
+	case strategy.EtcdLock:
 		cli, err := rebootlock.NewClient(rebootlock.EtcdConfig{Endpoints: cfg.EtcdEndpoints, CAFile: cfg.EtcdCAFile,
 			CertFile: cfg.EtcdCertFile, KeyFile: cfg.EtcdKeyFile})
 		if err != nil {
@@ -418,14 +418,27 @@ func rebooter(cfg config.Config, machineID, bootID string, hc *http.Client, log 
 		}
 		d.closers = append(d.closers, func() { sem.Close() })
 		lock = sem.Slot(rebootlock.Holder{ID: machineID, Hostname: host, BootID: bootID, FromVersion: cfg.Version, Via: "etcd"})
-	case config.StrategyFleetLock:
+	case strategy.FleetLock:
 		c, err := fleetlock.NewClient(cfg.FleetLockURL, cfg.LockGroup, machineID, hc)
 		if err != nil {
 			return nil, err
 		}
 		lock = c
 	}
-	return reboot.New(reboot.Options{Strategy: cfg.RebootStrategy, Windows: cfg.RebootWindows,
-		FlatcarStart: cfg.RebootWindowStart, FlatcarLength: cfg.RebootWindowLength,
-		Lock: lock, Rebooter: strategy.Command(cfg.RebootCommand), Log: log})
+	windows, err := window.Combine(cfg.RebootWindows, cfg.RebootWindowStart, cfg.RebootWindowLength, nil)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.RebootStrategy == strategy.Off {
+		// The engine reboots nothing without a Rebooter; UPDATED_NEED_REBOOT stays visible
+		// until a person reboots.
+		log.Info("reboot strategy is off: reboot by hand to finish each update")
+		return nil, nil
+	}
+	c, err := strategy.New(strategy.Config{Strategy: cfg.RebootStrategy, Windows: windows, Lock: lock,
+		Rebooter: strategy.Command(cfg.RebootCommand), Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
 }

@@ -194,8 +194,10 @@ func New(ctx context.Context, cfg Config, st store.Store, logger *slog.Logger) (
 		r.PathPrefix("/tuf/").Handler(http.StripPrefix("/tuf", s.tuf.Handler()))
 	}
 	if cfg.FleetLock != nil {
-		r.Handle("/v1/pre-reboot", cfg.FleetLock).Methods(http.MethodPost)
-		r.Handle("/v1/steady-state", cfg.FleetLock).Methods(http.MethodPost)
+		// Every method: the FleetLock handler answers a non-POST with the protocol's JSON
+		// 405 itself.
+		r.Handle("/v1/pre-reboot", cfg.FleetLock)
+		r.Handle("/v1/steady-state", cfg.FleetLock)
 	}
 	if cfg.Dashboard != nil {
 		r.PathPrefix("/").Handler(cfg.Dashboard)

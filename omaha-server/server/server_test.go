@@ -652,6 +652,9 @@ func TestOptionalMounts(t *testing.T) {
 	tests := []struct{ method, path, want string }{
 		{"POST", "/v1/pre-reboot", "fleetlock /v1/pre-reboot"},
 		{"POST", "/v1/steady-state", "fleetlock /v1/steady-state"},
+		// Other methods reach the handler too, which answers FleetLock's JSON 405.
+		{"GET", "/v1/pre-reboot", "fleetlock /v1/pre-reboot"},
+		{"PUT", "/v1/steady-state", "fleetlock /v1/steady-state"},
 		{"GET", "/", "dashboard /"},
 	}
 	for _, tt := range tests {

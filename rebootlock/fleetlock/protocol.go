@@ -33,7 +33,9 @@ type Request struct {
 
 // Error is a failure reply: the HTTP status and the JSON body's kind and value.
 type Error struct {
-	Status int
+	// Status is the HTTP status; it is not part of the body, which the protocol defines as
+	// exactly {"kind", "value"}.
+	Status int    `json:"-"`
 	Kind   string `json:"kind"`
 	Value  string `json:"value"`
 }

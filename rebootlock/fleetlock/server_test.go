@@ -2,6 +2,7 @@ package fleetlock
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -80,11 +81,16 @@ func TestProtocol(t *testing.T) {
 		{name: "unknown fields are ignored", path: PreReboot, body: `{"client_params":{"id":"x","group":"g2","extra":1},"v":2}`, status: 200},
 		{name: "no header", path: PreReboot, noHeader: true, body: zincatiBody("d", "workers"), status: 400, kind: "missing_protocol_header"},
 		{name: "GET", method: http.MethodGet, path: PreReboot, status: 405, kind: "method_not_allowed"},
+		{name: "PUT", method: http.MethodPut, path: SteadyState, body: zincatiBody("d", "workers"), status: 405, kind: "method_not_allowed"},
 		{name: "unknown path", path: "/v2/pre-reboot", body: zincatiBody("d", "workers"), status: 404, kind: "not_found"},
 		{name: "not JSON", path: PreReboot, body: "id=d", status: 400, kind: "invalid_body"},
 		{name: "no client_params", path: PreReboot, body: `{"id":"d"}`, status: 400, kind: "invalid_body"},
 		{name: "empty id", path: PreReboot, body: zincatiBody("", "workers"), status: 400, kind: "invalid_client_identity"},
 		{name: "id with slash", path: PreReboot, body: zincatiBody("a/b", "workers"), status: 400, kind: "invalid_client_identity"},
+		{name: "id with a space (the spec allows any text)", path: PreReboot, body: zincatiBody("web 1", "spaced"), status: 200},
+		{name: "unicode id", path: SteadyState, body: zincatiBody("hôte 节点", "spaced"), status: 200},
+		{name: "id with a newline", path: PreReboot, body: zincatiBody("a\nb", "workers"), status: 400, kind: "invalid_client_identity"},
+		{name: "id with a control character", path: PreReboot, body: `{"client_params":{"id":"a\u0007","group":"workers"}}`, status: 400, kind: "invalid_client_identity"},
 		{name: "empty group", path: PreReboot, body: zincatiBody("d", ""), status: 400, kind: "invalid_group"},
 		{name: "group with slash", path: SteadyState, body: zincatiBody("d", "a/b"), status: 400, kind: "invalid_group"},
 		{name: "unicode group", path: PreReboot, body: zincatiBody("d", "gruppé"), status: 400, kind: "invalid_group"},
@@ -110,9 +116,18 @@ func TestProtocol(t *testing.T) {
 				t.Fatalf("status %d (%s), want %d", resp.StatusCode, b, tt.status)
 			}
 			if tt.kind != "" {
-				e := decodeError(resp.StatusCode, resp.Body)
-				if e.Kind != tt.kind || e.Value == "" {
-					t.Fatalf("error %+v, want kind %q with a value", e, tt.kind)
+				if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+					t.Errorf("error Content-Type %q, want application/json", ct)
+				}
+				// The spec's error body is exactly {"kind": ..., "value": ...}.
+				var body map[string]any
+				if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+					t.Fatalf("error body is not JSON: %v", err)
+				}
+				kind, _ := body["kind"].(string)
+				value, _ := body["value"].(string)
+				if len(body) != 2 || kind != tt.kind || value == "" {
+					t.Fatalf("error body %v, want exactly kind %q and a value", body, tt.kind)
 				}
 			}
 		})

@@ -25,7 +25,14 @@ func TestEtcdLockWithRealEtcd(t *testing.T) {
 	}
 	defer cli.Close()
 	quiet := slog.New(slog.DiscardHandler)
-	sem, err := rebootlock.New(cli, "default", rebootlock.Options{Logger: quiet, Jitter: 10 * time.Millisecond})
+	waiting := make(chan struct{}, 1)
+	sem, err := rebootlock.New(cli, "default", rebootlock.Options{Logger: quiet, Jitter: 10 * time.Millisecond,
+		Waiting: func() {
+			select {
+			case waiting <- struct{}{}:
+			default:
+			}
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,19 +52,36 @@ func TestEtcdLockWithRealEtcd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
-	err = c.Reboot(short)
+	// awaitWaiting returns once the coordinator waits in Lock, failing if Reboot returned
+	// (on done) first.
+	done := make(chan error, 1)
+	awaitWaiting := func() {
+		t.Helper()
+		select {
+		case <-waiting:
+		case err := <-done:
+			t.Fatalf("Reboot returned (%v) instead of waiting for the slot", err)
+		case <-time.After(15 * time.Second):
+			t.Fatal("Reboot neither waited for the slot nor returned")
+		}
+		if _, err := os.Stat(record); !os.IsNotExist(err) {
+			t.Fatal("the reboot command ran without the lock")
+		}
+	}
+	// Given up while waiting: no reboot.
+	short, cancel := context.WithCancel(ctx)
+	go func() { done <- c.Reboot(short) }()
+	awaitWaiting()
 	cancel()
-	if err == nil {
+	if err := <-done; err == nil {
 		t.Fatal("rebooted while the group was full")
 	}
 	if _, err := os.Stat(record); !os.IsNotExist(err) {
 		t.Fatal("the reboot command ran without the lock")
 	}
 
-	done := make(chan error, 1)
 	go func() { done <- c.Reboot(ctx) }()
-	time.Sleep(200 * time.Millisecond)
+	awaitWaiting()
 	if err := sem.Unlock(ctx, "other"); err != nil {
 		t.Fatal(err)
 	}

@@ -40,24 +40,35 @@ func TestFleetLockStrategy(t *testing.T) {
 		t.Fatal(err)
 	}
 	record := filepath.Join(t.TempDir(), "rebooted")
+	// The FleetLock client does not wait: a full group is an error, and the coordinator
+	// waits for its retry on the clock, which the test holds.
+	clock := &heldClock{waits: make(chan chan time.Time)}
 	c, err := New(Config{
 		Strategy: FleetLock, Lock: fl,
-		Rebooter:   Command{"sh", "-c", fmt.Sprintf("echo rebooted >> %q", record)},
-		Logger:     quiet,
-		MinBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
+		Rebooter: Command{"sh", "-c", fmt.Sprintf("echo rebooted >> %q", record)},
+		Logger:   quiet,
+		Clock:    clock,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- c.Reboot(ctx) }()
-	time.Sleep(500 * time.Millisecond)
+	var retry chan time.Time
+	select {
+	case retry = <-clock.waits:
+	case err := <-done:
+		t.Fatalf("Reboot returned (%v) while the etcd host held the only slot", err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("the coordinator neither retried nor returned")
+	}
 	if _, err := os.Stat(record); !os.IsNotExist(err) {
 		t.Fatal("rebooted while the etcd host held the only slot")
 	}
 	if err := sem.Unlock(ctx, "etcd-host"); err != nil {
 		t.Fatal(err)
 	}
+	retry <- clock.Now()
 	select {
 	case err := <-done:
 		if err != nil {
@@ -79,4 +90,15 @@ func TestFleetLockStrategy(t *testing.T) {
 	if st, _ := sem.Status(ctx); len(st.Holders) != 0 {
 		t.Fatalf("after steady-state: %+v", st.Holders)
 	}
+}
+
+// heldClock hands every wait to the test, which fires it by sending on the channel.
+type heldClock struct{ waits chan chan time.Time }
+
+func (c *heldClock) Now() time.Time { return time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC) }
+
+func (c *heldClock) NewTimer(time.Duration) Timer {
+	t := firedTimer(make(chan time.Time, 1))
+	c.waits <- t
+	return t
 }

@@ -20,8 +20,11 @@
 // Invariant: under etcd-lock and fleetlock the Rebooter is called only after Lock returned
 // nil in this cycle, whatever etcd or the server does; an error keeps the host waiting
 // (with exponential backoff) until its context ends. The slot stays held across the reboot;
-// releasing it after the host has come back healthy is the daemon's job (Locker.Unlock).
-// If the Rebooter fails, the slot is released and the error returned.
+// the daemon calls Release once the host has come back healthy. If the Rebooter fails, the
+// slot is released and the error returned.
+//
+// A Coordinator is update-engine's Rebooter (Reboot, Release) as it is; the daemon passes
+// no Rebooter at all under "off". Windows come from window.Combine.
 package strategy
 
 import (
@@ -57,7 +60,7 @@ func Parse(name string) (Strategy, error) {
 	case EtcdLock, FleetLock, Reboot, Off:
 		return s, nil
 	}
-	return "", fmt.Errorf("strategy: unknown reboot strategy %q (etcd-lock, fleetlock, reboot or off)", name)
+	return "", fmt.Errorf("strategy: unknown strategy %q (etcd-lock, fleetlock, reboot or off)", name)
 }
 
 // Locker is the fleet's reboot lock for this host: rebootlock.Slot or fleetlock.Client.
@@ -73,16 +76,33 @@ type Rebooter interface {
 	Reboot(ctx context.Context) error
 }
 
-// Clock is the time source; the zero Config uses the real one.
+// Clock is the time source; the zero Config uses RealClock. It is also update-engine's
+// clock (engine.Clock names this type), so the daemon hands one clock to both and tests
+// drive both with one fake. Waiting is always a timer, never a polling loop.
 type Clock interface {
 	Now() time.Time
-	After(d time.Duration) <-chan time.Time
+	NewTimer(d time.Duration) Timer
 }
 
-type realClock struct{}
+// Timer is the part of *time.Timer a Clock's user needs.
+type Timer interface {
+	C() <-chan time.Time
+	Stop() bool
+}
 
-func (realClock) Now() time.Time                         { return time.Now() }
-func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+// RealClock is the system clock.
+type RealClock struct{}
+
+// Now returns time.Now().
+func (RealClock) Now() time.Time { return time.Now() }
+
+// NewTimer returns a real timer.
+func (RealClock) NewTimer(d time.Duration) Timer { return realTimer{time.NewTimer(d)} }
+
+type realTimer struct{ t *time.Timer }
+
+func (r realTimer) C() <-chan time.Time { return r.t.C }
+func (r realTimer) Stop() bool          { return r.t.Stop() }
 
 // Config configures a Coordinator.
 type Config struct {
@@ -123,7 +143,7 @@ func New(cfg Config) (*Coordinator, error) {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.Clock == nil {
-		cfg.Clock = realClock{}
+		cfg.Clock = RealClock{}
 	}
 	if cfg.MinBackoff <= 0 {
 		cfg.MinBackoff = time.Second
@@ -176,6 +196,21 @@ func (c *Coordinator) Reboot(ctx context.Context) error {
 	}
 }
 
+// Release gives back the slot held across the reboot, once the host is back and healthy
+// (or its rollback recorded). It is idempotent, and does nothing under the strategies
+// without a lock. Unlike Reboot it does not retry: the daemon calls it again at its next
+// start.
+func (c *Coordinator) Release(ctx context.Context) error {
+	if !c.locking() {
+		return nil
+	}
+	if err := c.cfg.Lock.Unlock(ctx); err != nil {
+		return fmt.Errorf("strategy: releasing the reboot lock: %w", err)
+	}
+	c.log.Info("reboot lock released")
+	return nil
+}
+
 // waitWindow returns once the schedule is open.
 func (c *Coordinator) waitWindow(ctx context.Context) error {
 	for {
@@ -188,11 +223,21 @@ func (c *Coordinator) waitWindow(ctx context.Context) error {
 			return errors.New("strategy: the reboot windows never open")
 		}
 		c.log.Info("waiting for the reboot window", "opens", next)
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("strategy: waiting for the reboot window: %w", ctx.Err())
-		case <-c.cfg.Clock.After(next.Sub(now)):
+		if err := c.sleep(ctx, next.Sub(now)); err != nil {
+			return fmt.Errorf("strategy: waiting for the reboot window: %w", err)
 		}
+	}
+}
+
+// sleep waits d on the clock, or until ctx ends (then it returns ctx.Err()).
+func (c *Coordinator) sleep(ctx context.Context, d time.Duration) error {
+	t := c.cfg.Clock.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C():
+		return nil
 	}
 }
 
@@ -217,10 +262,8 @@ func (c *Coordinator) retry(ctx context.Context, what string, f func(context.Con
 		}
 		wait := delay/2 + rand.N(delay/2+1)
 		c.log.Warn("reboot lock error; retrying", "op", what, "err", err, "in", wait)
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("strategy: %s: %w", what, errors.Join(ctx.Err(), err))
-		case <-c.cfg.Clock.After(wait):
+		if serr := c.sleep(ctx, wait); serr != nil {
+			return fmt.Errorf("strategy: %s: %w", what, errors.Join(serr, err))
 		}
 		delay = min(delay*2, c.cfg.MaxBackoff)
 	}

@@ -33,12 +33,18 @@ func (c *fakeClock) advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+func (c *fakeClock) NewTimer(d time.Duration) Timer {
 	c.advance(d)
-	ch := make(chan time.Time, 1)
-	ch <- c.Now()
-	return ch
+	t := firedTimer(make(chan time.Time, 1))
+	t <- c.Now()
+	return t
 }
+
+// firedTimer is a timer whose channel holds its time already.
+type firedTimer chan time.Time
+
+func (t firedTimer) C() <-chan time.Time { return t }
+func (t firedTimer) Stop() bool          { return false }
 
 // journal records what happened, in order, with the fake time.
 type journal struct {
@@ -61,18 +67,27 @@ func (j *journal) String() string {
 	return strings.Join(j.events, " ")
 }
 
-// fakeLock fails its first failures Lock calls and may take time to get the slot.
+// fakeLock fails its first failures Lock calls (all, if -1) and may take time to get the
+// slot.
 type fakeLock struct {
 	j        *journal
 	failures int
 	takes    []time.Duration // how long the n-th successful Lock waits
 	held     bool
+	errors   int
+	onError  func(n int) // called with the number of errors so far
 }
 
 func (l *fakeLock) Lock(ctx context.Context) error {
 	if l.failures != 0 {
 		l.failures--
-		l.j.add("lock-error")
+		l.errors++
+		if l.onError != nil {
+			l.onError(l.errors)
+		}
+		if l.failures >= 0 {
+			l.j.add("lock-error")
+		}
 		return errors.New("etcd unavailable")
 	}
 	if len(l.takes) > 0 {
@@ -143,7 +158,6 @@ func TestCoordinator(t *testing.T) {
 		failures  int // lock errors before success; -1: never succeeds
 		takes     []time.Duration
 		rebootErr error
-		timeout   time.Duration
 		wantErr   string
 		want      string
 		// wantRebootAt, when set, is when the reboot must happen (fake time).
@@ -155,9 +169,10 @@ func TestCoordinator(t *testing.T) {
 		{name: "reboot without windows", strategy: Reboot, want: "reboot", wantRebootAt: start},
 		{name: "etcd-lock retries errors", strategy: EtcdLock, windows: sched, failures: 3,
 			want: "lock-error lock-error lock-error lock reboot"},
-		{name: "etcd-lock never locked never reboots", strategy: EtcdLock, failures: -1, timeout: 200 * time.Millisecond,
+		// The lock fails for ever; the test gives up after 50 attempts.
+		{name: "etcd-lock never locked never reboots", strategy: EtcdLock, failures: -1,
 			wantErr: "taking the reboot lock"},
-		{name: "fleetlock never locked never reboots", strategy: FleetLock, windows: sched, failures: -1, timeout: 200 * time.Millisecond,
+		{name: "fleetlock never locked never reboots", strategy: FleetLock, windows: sched, failures: -1,
 			wantErr: "taking the reboot lock"},
 		{name: "window closed while locking", strategy: EtcdLock, windows: sched, takes: []time.Duration{2 * time.Hour, time.Minute},
 			want: "lock unlock lock reboot", wantRebootAt: time.Date(2026, 11, 27, 2, 1, 0, 0, time.UTC)},
@@ -180,11 +195,12 @@ func TestCoordinator(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ctx := t.Context()
-			if tt.timeout > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, tt.timeout)
-				defer cancel()
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			lock.onError = func(n int) {
+				if n == 50 {
+					cancel()
+				}
 			}
 			err = c.Reboot(ctx)
 			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
@@ -194,6 +210,9 @@ func TestCoordinator(t *testing.T) {
 			if tt.failures == -1 {
 				if strings.Contains(got, "reboot") || strings.Contains(got, "REBOOT") {
 					t.Fatalf("rebooted without the lock: %s", got)
+				}
+				if lock.errors != 50 {
+					t.Fatalf("%d lock attempts, want 50 (it gave up by itself)", lock.errors)
 				}
 				return
 			}
@@ -216,6 +235,44 @@ func TestCoordinator(t *testing.T) {
 		})
 	}
 }
+
+// TestRelease: the Coordinator is the daemon's Rebooter; Release gives the slot back under
+// the locking strategies and is a no-op otherwise.
+func TestRelease(t *testing.T) {
+	for _, tt := range []struct {
+		strategy Strategy
+		want     string
+	}{
+		{EtcdLock, "unlock"},
+		{FleetLock, "unlock"},
+		{Reboot, ""},
+		{Off, ""},
+	} {
+		t.Run(string(tt.strategy), func(t *testing.T) {
+			j := &journal{clock: &fakeClock{}}
+			c, err := New(Config{Strategy: tt.strategy, Lock: &fakeLock{j: j}, Rebooter: Command{"true"}, Logger: slog.New(slog.DiscardHandler)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Release(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if got := j.String(); got != tt.want {
+				t.Fatalf("events %q, want %q", got, tt.want)
+			}
+		})
+	}
+	failing := &failingUnlock{}
+	c, _ := New(Config{Strategy: EtcdLock, Lock: failing, Rebooter: Command{"true"}, Logger: slog.New(slog.DiscardHandler)})
+	if err := c.Release(t.Context()); err == nil || !strings.Contains(err.Error(), "etcd down") {
+		t.Fatalf("Release with a failing unlock: %v", err)
+	}
+}
+
+type failingUnlock struct{}
+
+func (failingUnlock) Lock(context.Context) error   { return nil }
+func (failingUnlock) Unlock(context.Context) error { return errors.New("etcd down") }
 
 func TestNewChecks(t *testing.T) {
 	r := Command{"true"}

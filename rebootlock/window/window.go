@@ -19,6 +19,7 @@
 // Flatcar's REBOOT_WINDOW_START / REBOOT_WINDOW_LENGTH pair ("Thu 04:00" or "04:00" daily,
 // with a Go duration below 7 days, or below 24 hours for a daily window) is read by
 // ParseFlatcar; the caller supplies the zone locksmith would have taken from the process.
+// Combine joins both forms into the schedule of a host's configuration.
 //
 // # Semantics
 //
@@ -137,6 +138,33 @@ func LoadZone(name string) (*time.Location, error) {
 		return nil, fmt.Errorf("window: unknown time zone %q", name)
 	}
 	return loc, nil
+}
+
+// Combine builds a host's schedule from its configuration: windows, each in the form
+// ParseWindow reads (REBOOT_WINDOWS entries), and, when flatcarStart is not empty, Flatcar's
+// LOCKSMITHD_REBOOT_WINDOW_START / _LENGTH evaluated in flatcarZone (time.Local when nil,
+// as locksmithd does). Both may be given; the schedule is their union. No windows at all
+// gives the empty schedule, which places no restriction.
+func Combine(windows []string, flatcarStart string, flatcarLength time.Duration, flatcarZone *time.Location) (Schedule, error) {
+	var sched Schedule
+	for _, s := range windows {
+		w, err := ParseWindow(s)
+		if err != nil {
+			return nil, err
+		}
+		sched = append(sched, w)
+	}
+	if flatcarStart != "" {
+		if flatcarZone == nil {
+			flatcarZone = time.Local
+		}
+		w, err := ParseFlatcar(flatcarStart, flatcarLength.String(), flatcarZone)
+		if err != nil {
+			return nil, err
+		}
+		sched = append(sched, w)
+	}
+	return sched, nil
 }
 
 // ParseFlatcar reads Flatcar's REBOOT_WINDOW_START ("Thu 04:00", or "04:00" for every day)

@@ -222,3 +222,56 @@ func FuzzParse(f *testing.F) {
 		checkSchedule(t, input, s, time.Unix(unix, 0), time.Unix(unix, 0).Add(37*time.Minute))
 	})
 }
+
+func TestCombine(t *testing.T) {
+	thu := time.Date(2026, 6, 4, 23, 30, 0, 0, time.UTC) // a Thursday
+	tests := []struct {
+		name          string
+		windows       []string
+		flatcarStart  string
+		flatcarLength time.Duration
+		zone          *time.Location
+		open, closed  []time.Time
+		n             int
+		wantErr       bool
+	}{
+		{name: "none: any time", open: []time.Time{thu}},
+		{name: "REBOOT_WINDOWS", windows: []string{"Thu 23:00 1h", "Mon 02:00 1h UTC"}, n: 2,
+			open: []time.Time{thu, time.Date(2026, 6, 1, 2, 30, 0, 0, time.UTC)}, closed: []time.Time{thu.Add(time.Hour)}},
+		{name: "Flatcar pair in its zone", flatcarStart: "Thu 23:00", flatcarLength: time.Hour, zone: time.UTC, n: 1,
+			open: []time.Time{thu}, closed: []time.Time{thu.Add(-time.Hour)}},
+		{name: "both: the union", windows: []string{"Mon 02:00 1h"}, flatcarStart: "Thu 23:00", flatcarLength: time.Hour, zone: time.UTC, n: 2,
+			open: []time.Time{thu, time.Date(2026, 6, 1, 2, 30, 0, 0, time.UTC)}},
+		{name: "bad window", windows: []string{"Someday 25:00 1h"}, wantErr: true},
+		{name: "bad Flatcar length", flatcarStart: "Thu 23:00", flatcarLength: 8 * 24 * time.Hour, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := Combine(tt.windows, tt.flatcarStart, tt.flatcarLength, tt.zone)
+			if tt.wantErr {
+				if !errors.Is(err, ErrSyntax) {
+					t.Fatalf("Combine = %v, %v; want ErrSyntax", s, err)
+				}
+				return
+			}
+			if err != nil || len(s) != tt.n {
+				t.Fatalf("Combine = %v, %v; want %d windows", s, err, tt.n)
+			}
+			for _, at := range tt.open {
+				if !s.Contains(at) {
+					t.Errorf("%v: closed at %v", s, at)
+				}
+			}
+			for _, at := range tt.closed {
+				if s.Contains(at) {
+					t.Errorf("%v: open at %v", s, at)
+				}
+			}
+		})
+	}
+	// No zone for the Flatcar pair: the process's zone, as locksmithd.
+	s, err := Combine(nil, "04:00", time.Hour, nil)
+	if err != nil || len(s) != 1 || s[0].Location != time.Local {
+		t.Fatalf("Flatcar pair without a zone: %v, %v", s, err)
+	}
+}

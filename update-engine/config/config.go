@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/switchyard-os/switchyard/rebootlock/strategy"
 )
 
 // FlatcarAppID is the Omaha application id of Flatcar Container Linux, the default.
@@ -20,14 +22,6 @@ const (
 	ReleaseFile        = "/usr/share/flatcar/release"
 	FlatcarConfigFile  = "/etc/flatcar/update.conf"
 	SwitchyardConfFile = "/etc/switchyard/update.conf"
-)
-
-// Reboot strategies (REBOOT_STRATEGY).
-const (
-	StrategyEtcdLock  = "etcd-lock"
-	StrategyFleetLock = "fleetlock"
-	StrategyReboot    = "reboot"
-	StrategyOff       = "off"
 )
 
 // Config is everything update-engine is told by its files and flags.
@@ -71,7 +65,7 @@ type Config struct {
 	MaxPollInterval time.Duration
 	HTTPTimeout     time.Duration
 
-	RebootStrategy     string
+	RebootStrategy     strategy.Strategy
 	RebootWindows      []string // each "Mon,Tue 02:00 1h [Zone]"; see rebootlock
 	RebootWindowStart  string   // Flatcar's "Thu 23:00"
 	RebootWindowLength time.Duration
@@ -116,7 +110,7 @@ func Default() Config {
 		MinPollInterval: 5 * time.Minute,
 		MaxPollInterval: 24 * time.Hour,
 		HTTPTimeout:     90 * time.Second,
-		RebootStrategy:  StrategyReboot,
+		RebootStrategy:  strategy.Reboot,
 		LockGroup:       "default",
 		RebootCommand:   []string{"systemctl", "reboot"},
 		HealthMinUptime: 45 * time.Second,
@@ -204,15 +198,16 @@ func Keys() []Key {
 		{"MAX_POLL_INTERVAL", "upper bound on the server's PollInterval", dur(func(c *Config) *time.Duration { return &c.MaxPollInterval })},
 		{"HTTP_TIMEOUT", "timeout of one Omaha or TUF request", dur(func(c *Config) *time.Duration { return &c.HTTPTimeout })},
 		{"REBOOT_STRATEGY", "etcd-lock, fleetlock, reboot or off", func(c *Config, v string) error {
-			switch v {
-			case StrategyEtcdLock, StrategyFleetLock, StrategyReboot, StrategyOff:
-				c.RebootStrategy = v
-				return nil
-			case "best-effort": // CoreOS Container Linux's old default: etcd-lock if etcd is configured
-				c.RebootStrategy = StrategyEtcdLock
+			if v == "best-effort" { // CoreOS Container Linux's old default: etcd-lock if etcd is configured
+				c.RebootStrategy = strategy.EtcdLock
 				return nil
 			}
-			return fmt.Errorf("unknown strategy %q", v)
+			s, err := strategy.Parse(v)
+			if err != nil {
+				return err
+			}
+			c.RebootStrategy = s
+			return nil
 		}},
 		{"REBOOT_WINDOWS", "reboot windows, ';'-separated, each \"Mon,Tue 02:00 1h [Zone]\"", func(c *Config, v string) error {
 			c.RebootWindows = nil
@@ -365,11 +360,11 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("REBOOT_WINDOW_START and REBOOT_WINDOW_LENGTH go together"))
 	}
 	switch c.RebootStrategy {
-	case StrategyEtcdLock:
+	case strategy.EtcdLock:
 		if len(c.EtcdEndpoints) == 0 {
 			errs = append(errs, errors.New("REBOOT_STRATEGY=etcd-lock needs LOCKSMITHD_ENDPOINT"))
 		}
-	case StrategyFleetLock:
+	case strategy.FleetLock:
 		if c.FleetLockURL == "" {
 			errs = append(errs, errors.New("REBOOT_STRATEGY=fleetlock needs FLEETLOCK_URL"))
 		}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchyard-os/switchyard/rebootlock/strategy"
 )
 
 func TestParse(t *testing.T) {
@@ -97,7 +99,7 @@ SOMETHING_NEW=1
 	}{
 		{"server", c.Server, "https://flatcar.example/v1/update/"},
 		{"group", c.Group, "from-flag"},
-		{"strategy", c.RebootStrategy, StrategyEtcdLock},
+		{"strategy", c.RebootStrategy, strategy.EtcdLock},
 		{"window start", c.RebootWindowStart, "Thu 23:00"},
 		{"window length", c.RebootWindowLength, 90 * time.Minute},
 		{"etcd", c.EtcdEndpoints, []string{"https://etcd1:2379", "https://etcd2:2379"}},
@@ -170,8 +172,8 @@ func TestValidate(t *testing.T) {
 	}{
 		{"default", func(*Config) {}, true},
 		{"no server", func(c *Config) { c.Server = "" }, false},
-		{"etcd without endpoints", func(c *Config) { c.RebootStrategy = StrategyEtcdLock }, false},
-		{"fleetlock without url", func(c *Config) { c.RebootStrategy = StrategyFleetLock }, false},
+		{"etcd without endpoints", func(c *Config) { c.RebootStrategy = strategy.EtcdLock }, false},
+		{"fleetlock without url", func(c *Config) { c.RebootStrategy = strategy.FleetLock }, false},
 		{"cert without key", func(c *Config) { c.ClientCertFile = "/c.pem" }, false},
 		{"window without length", func(c *Config) { c.RebootWindowStart = "Thu 23:00" }, false},
 		{"backoff below interval", func(c *Config) { c.MaxBackoff = time.Minute }, false},
@@ -205,5 +207,28 @@ func writeFile(t *testing.T, name, data string) {
 	t.Helper()
 	if err := os.WriteFile(name, []byte(data), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRebootStrategyNames: REBOOT_STRATEGY takes the strategy package's names, plus
+// CoreOS's old best-effort as etcd-lock.
+func TestRebootStrategyNames(t *testing.T) {
+	for in, want := range map[string]strategy.Strategy{
+		"etcd-lock":   strategy.EtcdLock,
+		"fleetlock":   strategy.FleetLock,
+		"reboot":      strategy.Reboot,
+		"off":         strategy.Off,
+		"":            strategy.Reboot,
+		"best-effort": strategy.EtcdLock,
+	} {
+		c := Default()
+		c.RebootStrategy = "unset"
+		if err := c.Set("REBOOT_STRATEGY", in); err != nil || c.RebootStrategy != want {
+			t.Errorf("REBOOT_STRATEGY=%q: %q, %v; want %q", in, c.RebootStrategy, err, want)
+		}
+	}
+	c := Default()
+	if err := c.Set("REBOOT_STRATEGY", "Etcd-Lock"); err == nil {
+		t.Error("REBOOT_STRATEGY=Etcd-Lock accepted")
 	}
 }

@@ -16,13 +16,14 @@ type fakeDaemon struct {
 	mu       sync.Mutex
 	snap     engine.Snapshot
 	changed  chan struct{}
+	waiting  chan struct{} // receives when Wait blocks for a change
 	checks   int
 	markErr  error
 	rollback int
 }
 
 func newFakeDaemon() *fakeDaemon {
-	return &fakeDaemon{snap: engine.Snapshot{Status: engine.StatusIdle, CurrentVersion: "4000.0.0", Seq: 1}, changed: make(chan struct{})}
+	return &fakeDaemon{snap: engine.Snapshot{Status: engine.StatusIdle, CurrentVersion: "4000.0.0", Seq: 1}, changed: make(chan struct{}), waiting: make(chan struct{}, 1)}
 }
 
 func (d *fakeDaemon) set(f func(*engine.Snapshot)) {
@@ -47,6 +48,10 @@ func (d *fakeDaemon) Wait(ctx context.Context, after uint64) (engine.Snapshot, e
 		d.mu.Unlock()
 		if s.Seq > after {
 			return s, nil
+		}
+		select {
+		case d.waiting <- struct{}{}:
+		default:
 		}
 		select {
 		case <-ctx.Done():
@@ -132,7 +137,14 @@ func TestAPI(t *testing.T) {
 		}
 		got <- s
 	}()
-	time.Sleep(50 * time.Millisecond)
+	// The long poll must be waiting in the daemon before anything changes.
+	select {
+	case <-d.waiting:
+	case s := <-got:
+		t.Fatalf("Wait returned %+v before any change", s)
+	case <-time.After(5 * time.Second):
+		t.Fatal("Wait neither waited nor returned")
+	}
 	d.set(func(s *engine.Snapshot) { s.Progress = 0.5 })
 	select {
 	case s := <-got:

@@ -1,30 +1,14 @@
 package engine
 
-import "time"
+import "github.com/switchyard-os/switchyard/rebootlock/strategy"
 
 // Clock is the time source. The daemon uses the real one; tests drive a fake one. Waiting is
-// always a timer, never a polling loop.
-type Clock interface {
-	Now() time.Time
-	NewTimer(d time.Duration) Timer
-}
+// always a timer, never a polling loop. It is the reboot strategy's clock, so one clock
+// (and one fake) serves the engine and the strategy.
+type Clock = strategy.Clock
 
 // Timer is the part of *time.Timer the engine uses.
-type Timer interface {
-	C() <-chan time.Time
-	Stop() bool
-}
+type Timer = strategy.Timer
 
 // RealClock is the system clock.
-type RealClock struct{}
-
-// Now returns time.Now().
-func (RealClock) Now() time.Time { return time.Now() }
-
-// NewTimer returns a real timer.
-func (RealClock) NewTimer(d time.Duration) Timer { return realTimer{time.NewTimer(d)} }
-
-type realTimer struct{ t *time.Timer }
-
-func (r realTimer) C() <-chan time.Time { return r.t.C }
-func (r realTimer) Stop() bool          { return r.t.Stop() }
+type RealClock = strategy.RealClock
