@@ -18,6 +18,7 @@ type fleetLockFlags struct {
 	etcd rebootlock.EtcdConfig
 	list string
 	pre  string
+	cfg  fleetlock.Config
 }
 
 func (f *fleetLockFlags) register(fs *flag.FlagSet) {
@@ -27,6 +28,9 @@ func (f *fleetLockFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.etcd.KeyFile, "fleetlock-etcd-key", "", "client key for etcd")
 	fs.StringVar(&f.etcd.Username, "fleetlock-etcd-username", "", "etcd user")
 	fs.StringVar(&f.pre, "fleetlock-prefix", "", "etcd key prefix of the reboot semaphores (default: rebootlock's)")
+	fs.BoolVar(&f.cfg.ConfiguredGroupsOnly, "fleetlock-configured-groups-only", false, "serve pre-reboot only in groups configured with updatectl lock set-max (others: 400 unknown_group)")
+	fs.DurationVar(&f.cfg.HolderTTL, "fleetlock-holder-ttl", fleetlock.DefaultHolderTTL, "a holder of an unconfigured group that sends no steady-state within this loses its slot")
+	fs.IntVar(&f.cfg.NewGroupsPerSource, "fleetlock-new-groups-per-source", fleetlock.DefaultNewGroupsPerSource, "empty unconfigured groups one source address may start using per hour")
 }
 
 // lazyHandler lets the server be built before a handler that needs the server's registry.
@@ -57,6 +61,8 @@ func (f *fleetLockFlags) handler(log *slog.Logger, reg prometheus.Registerer) (h
 		cli.Close()
 		return nil, nil, err
 	}
-	h := fleetlock.NewHandler(cli, rebootlock.Options{Prefix: f.pre, Logger: log, Metrics: m})
+	cfg := f.cfg
+	cfg.Options = rebootlock.Options{Prefix: f.pre, Logger: log, Metrics: m}
+	h := fleetlock.New(cli, cfg)
 	return h, cli.Close, nil
 }

@@ -151,4 +151,13 @@ func TestServeFleetLock(t *testing.T) {
 	if code := post("/v1/pre-reboot", "host-b"); code != 200 {
 		t.Fatalf("pre-reboot host-b after host-a released: %d", code)
 	}
+
+	// --fleetlock-configured-groups-only: a group nobody configured is refused.
+	addr2, log2, stop2 := serveInBackground(t, []string{"--data-dir", t.TempDir(), "--listen", "127.0.0.1:0",
+		"--fleetlock-etcd", "http://" + endpoint, "--fleetlock-configured-groups-only"})
+	defer stop2()
+	addr = addr2
+	if code := post("/v1/pre-reboot", "host-c"); code != http.StatusBadRequest {
+		t.Fatalf("pre-reboot in an unconfigured group with --fleetlock-configured-groups-only: %d, want 400\n%s", code, log2)
+	}
 }
