@@ -247,6 +247,10 @@ func (a *API) createApp(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, badRequest("application id %q: want a GUID or a plain name", in.ID))
 		return
 	}
+	if err := checkDisplayName("application name", in.Name); err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	app, err := a.cfg.Store.CreateApp(r.Context(), store.App{ID: in.ID, Name: in.Name})
 	if err != nil {
 		a.fail(w, r, err)
@@ -513,6 +517,10 @@ func (a *API) createChannel(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, badRequest("channel name: %v", err))
 		return
 	}
+	if err := checkDisplayName("channel name", in.Name); err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	c, err := a.cfg.Store.CreateChannel(r.Context(), store.Channel{AppID: mux.Vars(r)["app"], Name: in.Name})
 	if err != nil {
 		a.fail(w, r, err)
@@ -609,6 +617,25 @@ func checkGroup(g store.Group) error {
 	}
 	if err := payloads.CheckName(g.Track); err != nil || len(g.Track) > 64 {
 		return badRequest("track %q: want a short plain name (hosts send it as GROUP)", g.Track)
+	}
+	if err := checkDisplayName("group name", g.Name); err != nil {
+		return err
+	}
+	return checkDisplayName("track", g.Track)
+}
+
+// maxDisplayName bounds a name shown to operators (an application's name).
+const maxDisplayName = 256
+
+// checkDisplayName refuses a name shown to operators that is too long or could mislead
+// them: control characters, bidi overrides and isolates, other format characters (see
+// omaha.CheckDisplayText).
+func checkDisplayName(what, s string) error {
+	if len(s) > maxDisplayName {
+		return badRequest("%s: longer than %d bytes", what, maxDisplayName)
+	}
+	if err := omaha.CheckDisplayText(s); err != nil {
+		return badRequest("%s %+q: %v", what, s, err)
 	}
 	return nil
 }

@@ -6,8 +6,12 @@
 // an oversized body get HTTP 400/413 with a one-line text reason and write nothing. Then,
 // for each <app>:
 //
-//  1. invalid fields (omaha.App.Validate) → the app's error status (error-invalidVersion,
-//     error-invalidAppId, error-internal), nothing written;
+//  1. invalid fields (omaha.App.Validate): an invalid appid or version → the app's error
+//     status (error-invalidAppId, error-invalidVersion); any other invalid field of any
+//     app (a machine id with a quote, a track with spaces, a control character in oem, a
+//     bidi override in the alias) is the client's error with no Omaha app status: the
+//     whole request is answered HTTP 400 with the field named, checked before any app is
+//     stored; nothing written;
 //  2. unknown application → error-unknownApplication; a track no group of the application
 //     has → error-unknownApplicationOrGroup; nothing written;
 //  3. the update decision (decide.go), from the cached catalog (package catalog) and the
@@ -151,6 +155,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refused.WithLabelValues(reason).Inc()
 		h.log.Info("omaha request refused", "remote", r.RemoteAddr, "status", status, "err", err)
 		http.Error(w, err.Error(), status)
+		return
+	}
+	if err := invalidRequest(req); err != nil {
+		h.refused.WithLabelValues("invalid").Inc()
+		h.log.Info("omaha request refused", "remote", r.RemoteAddr, "status", http.StatusBadRequest, "err", err)
+		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
 	snap, err := h.cfg.Catalog.Get(r.Context())

@@ -362,27 +362,42 @@ func TestBadOmahaInput(t *testing.T) {
 		f := newFixture(t, st)
 		f.setup()
 		good, _ := os.ReadFile("testdata/flatcar-check.xml")
+		replace := func(old, new string) []byte { return bytes.Replace(good, []byte(old), []byte(new), 1) }
+		// Two apps: the first valid, the second with a machine id holding a quote.
+		app := good[bytes.Index(good, []byte("<app ")) : bytes.Index(good, []byte("</app>"))+len("</app>")]
+		badSecond := bytes.Replace(app, []byte(`machineid="`), []byte(`machineid="x&quot;`), 1)
+		twoApps := bytes.Replace(good, app, append(append([]byte{}, app...), badSecond...), 1)
 		tests := []struct {
 			name       string
 			body       []byte
 			wantHTTP   int
 			wantStatus omaha.AppStatus
+			wantText   string // in the body of an HTTP error
 		}{
-			{"malformed XML", []byte(`<request protocol="3.0"><app`), 400, ""},
-			{"not XML", []byte("GET / HTTP/1.0"), 400, ""},
-			{"wrong protocol", bytes.Replace(good, []byte(`protocol="3.0"`), []byte(`protocol="2.0"`), 1), 400, ""},
-			{"entity", []byte(`<!DOCTYPE r [<!ENTITY x "y">]><request protocol="3.0">&x;</request>`), 400, ""},
-			{"oversized body", append(good, bytes.Repeat([]byte(" "), 2<<20)...), 413, ""},
-			{"huge attribute", bytes.Replace(good, []byte(`oem="vmware"`), []byte(`oem="`+strings.Repeat("v", 100000)+`"`), 1), 400, ""},
-			{"invalid version", bytes.Replace(good, []byte(`version="3602.2.3"`), []byte(`version="three"`), 1), 200, omaha.AppStatusInvalidVersion},
-			{"unknown app", bytes.Replace(good, []byte("e96281a6"), []byte("00000000"), 1), 200, omaha.AppStatusUnknownApplication},
-			{"unknown group", bytes.Replace(good, []byte(`track="stable"`), []byte(`track="nope"`), 1), 200, omaha.AppStatusUnknownApplicationOrGroup},
+			{"malformed XML", []byte(`<request protocol="3.0"><app`), 400, "", ""},
+			{"not XML", []byte("GET / HTTP/1.0"), 400, "", ""},
+			{"wrong protocol", bytes.Replace(good, []byte(`protocol="3.0"`), []byte(`protocol="2.0"`), 1), 400, "", ""},
+			{"entity", []byte(`<!DOCTYPE r [<!ENTITY x "y">]><request protocol="3.0">&x;</request>`), 400, "", ""},
+			{"oversized body", append(good, bytes.Repeat([]byte(" "), 2<<20)...), 413, "", ""},
+			{"huge attribute", bytes.Replace(good, []byte(`oem="vmware"`), []byte(`oem="`+strings.Repeat("v", 100000)+`"`), 1), 400, "", ""},
+			{"invalid version", bytes.Replace(good, []byte(`version="3602.2.3"`), []byte(`version="three"`), 1), 200, omaha.AppStatusInvalidVersion, ""},
+			{"unknown app", bytes.Replace(good, []byte("e96281a6"), []byte("00000000"), 1), 200, omaha.AppStatusUnknownApplication, ""},
+			{"unknown group", bytes.Replace(good, []byte(`track="stable"`), []byte(`track="nope"`), 1), 200, omaha.AppStatusUnknownApplicationOrGroup, ""},
+			// The client's errors without an Omaha app status: HTTP 400 naming the field.
+			{"machine id with a quote", replace(`machineid="`, `machineid="a&quot;`), 400, "", "app@machineid"},
+			{"track with spaces", replace(`track="stable"`, `track="stable beta"`), 400, "", "app@track"},
+			{"control character in oem", replace(`oem="vmware"`, `oem="vm&#9;ware"`), 400, "", "app@oem"},
+			{"bidi override in the alias", replace(`machinealias=""`, `machinealias="web-&#x202E;10"`), 400, "", "app@machinealias"},
+			{"second app invalid", twoApps, 400, "", "app@machineid"},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				code, body := f.post(tt.body)
 				if code != tt.wantHTTP {
 					t.Fatalf("HTTP %d, want %d: %.200s", code, tt.wantHTTP, body)
+				}
+				if !bytes.Contains(body, []byte(tt.wantText)) {
+					t.Errorf("body %.200q does not name %q", body, tt.wantText)
 				}
 				if tt.wantStatus != "" {
 					resp, err := omaha.ParseResponse(bytes.NewReader(body))
@@ -663,5 +678,57 @@ func TestOptionalMounts(t *testing.T) {
 		if rec.Body.String() != tt.want {
 			t.Errorf("%s %s: %q, want %q", tt.method, tt.path, rec.Body.String(), tt.want)
 		}
+	}
+}
+
+// TestNamesShownToOperators: the admin API refuses names and tracks with control
+// characters or bidi overrides (they would read differently in the dashboard, syctl or a
+// log) and stores nothing.
+func TestNamesShownToOperators(t *testing.T) {
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), sqlite.FileName), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	f := newFixture(t, st)
+	f.setup()
+	ctx := context.Background()
+	strp := func(s string) *string { return &s }
+	tests := []struct {
+		name string
+		do   func() error
+	}{
+		{"app name with RLO", func() error { _, err := f.admin.CreateApp(ctx, "demo", "demo\u202eppa"); return err }},
+		{"app name with a newline", func() error { _, err := f.admin.CreateApp(ctx, "demo", "demo\nadmin=1"); return err }},
+		{"app name with C1 CSI", func() error { _, err := f.admin.CreateApp(ctx, "demo", "demo\u009b2J"); return err }},
+		{"channel with LRI", func() error { _, err := f.admin.CreateChannel(ctx, store.FlatcarAppID, "beta\u2066"); return err }},
+		{"group with RLE", func() error {
+			_, err := f.admin.CreateGroup(ctx, store.FlatcarAppID, adminapi.GroupInput{Name: "can\u202bary", Track: strp("canary"), Channel: strp("stable")})
+			return err
+		}},
+		{"track with PDI", func() error {
+			_, err := f.admin.CreateGroup(ctx, store.FlatcarAppID, adminapi.GroupInput{Name: "canary", Track: strp("canary\u2069"), Channel: strp("stable")})
+			return err
+		}},
+		{"track changed to a zero-width joiner", func() error {
+			_, err := f.admin.UpdateGroup(ctx, store.FlatcarAppID, "stable", adminapi.GroupInput{Track: strp("sta\u200dble")})
+			return err
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.do(); !adminclient.IsStatus(err, http.StatusBadRequest) {
+				t.Errorf("got %v, want 400", err)
+			}
+		})
+	}
+	if apps := ok(f.admin.ListApps(ctx))(t); len(apps) != 1 {
+		t.Errorf("apps after refusals: %+v", apps)
+	}
+	if chans := ok(f.admin.ListChannels(ctx, store.FlatcarAppID))(t); len(chans) != 1 {
+		t.Errorf("channels after refusals: %+v", chans)
+	}
+	if groups := ok(f.admin.ListGroups(ctx, store.FlatcarAppID))(t); len(groups) != 1 || groups[0].Track != "stable" {
+		t.Errorf("groups after refusals: %+v", groups)
 	}
 }
