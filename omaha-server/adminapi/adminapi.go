@@ -16,7 +16,7 @@
 //	GET         /api/v1/apps/{app}/groups/{group}/rollout?version=&board=   progress (RolloutReport)
 //	POST        /api/v1/apps/{app}/groups/{group}/rollout/pause|resume
 //	POST        /api/v1/apps/{app}/channels/{channel}/promote  {from}: every board's release of from
-//	GET         /api/v1/instances?app=&group=&version=&status=&limit=
+//	GET         /api/v1/instances?app=&group=&version=&status=&limit=&after=   paged
 //	GET         /api/v1/instances/{machine-id}                 with status history
 //	GET         /api/v1/instances/{machine-id}/events?app=
 //
@@ -27,6 +27,12 @@
 // MaxTargetsBytes, stored with the release), then "payload" (the file, streamed to disk
 // and hashed while written; see package payloads). A duplicate (app, version, board) is
 // 409 and leaves the existing release alone.
+//
+// Paging: GET /api/v1/instances answers at most limit instances (1 to MaxInstancePage,
+// default MaxInstancePage; a larger limit is 400), ordered by application and machine id.
+// When more follow, a header Link: </api/v1/instances?…&after=CURSOR>; rel="next" names
+// the next page; the cursor is opaque (the last instance's key), so a client walks every
+// instance exactly once even while hosts check in.
 //
 // Versioned writes: a group carries a version, incremented by every write. A PATCH of the
 // group or a PUT of its policy with a "version" field or an If-Match header (the version,
@@ -41,6 +47,7 @@ package adminapi
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -689,23 +696,63 @@ func (a *API) updateGroup(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, g)
 }
 
+// MaxInstancePage is the largest (and the default) page of GET /api/v1/instances; a larger
+// limit is refused with 400 rather than clamped, so a client never takes a short page for
+// the whole list.
+const MaxInstancePage = 1000
+
 func (a *API) listInstances(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := store.InstanceFilter{AppID: q.Get("app"), Group: q.Get("group"), Version: q.Get("version"), Status: store.Status(q.Get("status"))}
+	f := store.InstanceFilter{AppID: q.Get("app"), Group: q.Get("group"), Version: q.Get("version"), Status: store.Status(q.Get("status")),
+		Limit: MaxInstancePage}
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
-		if err != nil || n <= 0 {
-			a.fail(w, r, badRequest("limit %q: want a positive number", l))
+		if err != nil || n <= 0 || n > MaxInstancePage {
+			a.fail(w, r, badRequest("limit %q: want a number from 1 to %d (walk the rest with the next link)", l, MaxInstancePage))
 			return
 		}
 		f.Limit = n
 	}
+	if c := q.Get("after"); c != "" {
+		var err error
+		if f.AfterAppID, f.AfterMachineID, err = ParseInstanceCursor(c); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+	}
+	// One more than asked says whether a next page exists.
+	page := f.Limit
+	f.Limit++
 	list, err := a.cfg.Store.ListInstances(r.Context(), f)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
+	if len(list) > page {
+		list = list[:page]
+		last := list[page-1]
+		q.Set("after", InstanceCursor(last.AppID, last.MachineID))
+		q.Set("limit", strconv.Itoa(page))
+		next := url.URL{Path: r.URL.Path, RawQuery: q.Encode()}
+		w.Header().Set("Link", "<"+next.String()+`>; rel="next"`)
+	}
 	writeJSON(w, http.StatusOK, list)
+}
+
+// InstanceCursor is the opaque "after" parameter naming the instance a page ends with.
+func InstanceCursor(appID, machineID string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(appID + "\n" + machineID))
+}
+
+// ParseInstanceCursor reads an "after" parameter made by InstanceCursor.
+func ParseInstanceCursor(c string) (appID, machineID string, err error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err == nil && len(b) <= 512 {
+		if app, machine, ok := strings.Cut(string(b), "\n"); ok && app != "" {
+			return app, machine, nil
+		}
+	}
+	return "", "", badRequest("after %q: not a cursor from a next link", c)
 }
 
 func (a *API) getInstance(w http.ResponseWriter, r *http.Request) {

@@ -732,3 +732,65 @@ func TestNamesShownToOperators(t *testing.T) {
 		t.Errorf("groups after refusals: %+v", groups)
 	}
 }
+
+// TestInstancePaging: GET /api/v1/instances refuses a limit above adminapi.MaxInstancePage
+// and pages with a Link rel="next" header; the client walks every instance once.
+func TestInstancePaging(t *testing.T) {
+	forEachStore(t, func(t *testing.T, st store.Store) {
+		f := newFixture(t, st)
+		f.setup()
+		ctx := context.Background()
+		var want []string
+		for i := range 7 {
+			m := fmt.Sprintf("page-%02d", i)
+			want = append(want, m)
+			f.send(omaha.NewUpdateCheckRequest(host(m, "4081.1.0"), false))
+		}
+		if _, _, err := f.viewer.ListInstancesPage(ctx, store.InstanceFilter{Limit: adminapi.MaxInstancePage + 1}, ""); !adminclient.IsStatus(err, http.StatusBadRequest) {
+			t.Errorf("limit above the maximum: %v, want 400", err)
+		}
+		if _, _, err := f.viewer.ListInstancesPage(ctx, store.InstanceFilter{}, "not a cursor"); !adminclient.IsStatus(err, http.StatusBadRequest) {
+			t.Errorf("bad cursor: %v, want 400", err)
+		}
+		// Pages of 3: 3, 3, 1, then no next link.
+		var got []string
+		var sizes []int
+		after := ""
+		for range 10 {
+			page, next, err := f.viewer.ListInstancesPage(ctx, store.InstanceFilter{Limit: 3}, after)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sizes = append(sizes, len(page))
+			for _, in := range page {
+				got = append(got, in.MachineID)
+			}
+			if next == "" {
+				break
+			}
+			after = next
+		}
+		if fmt.Sprint(sizes) != "[3 3 1]" || fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("pages of %v: %v, want %v", sizes, got, want)
+		}
+		// The whole list, and a limit spanning pages.
+		all := ok(f.viewer.ListInstances(ctx, store.InstanceFilter{}))(t)
+		if len(all) != 7 {
+			t.Errorf("all: %d instances", len(all))
+		}
+		if five := ok(f.viewer.ListInstances(ctx, store.InstanceFilter{Limit: 5}))(t); len(five) != 5 || five[4].MachineID != "page-04" {
+			t.Errorf("limit 5: %+v", five)
+		}
+		// Raw: the next link is a relative URL carrying the filters.
+		req, _ := http.NewRequest(http.MethodGet, f.srv.URL+"/api/v1/instances?limit=2&status=update-granted", nil)
+		req.Header.Set("Authorization", "Bearer "+token(t, st, store.RoleViewer))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if link := resp.Header.Get("Link"); !strings.HasPrefix(link, "</api/v1/instances?") || !strings.Contains(link, "status=update-granted") || !strings.HasSuffix(link, `>; rel="next"`) {
+			t.Errorf("Link %q", link)
+		}
+	})
+}
