@@ -76,6 +76,9 @@ type Config struct {
 	ServerName string
 	// MaxBodyBytes caps a request body (omaha.DefaultMaxBodyBytes when 0).
 	MaxBodyBytes int64
+	// MaxApps and MaxEvents cap the apps of a request and the events of one app (the
+	// omaha package's defaults when 0); a larger request is HTTP 400 and stores nothing.
+	MaxApps, MaxEvents int
 	Now          func() time.Time
 	Logger       *slog.Logger
 	// Registerer receives the handler's metrics (none when nil).
@@ -107,7 +110,7 @@ func New(cfg Config) *Handler {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = omaha.DefaultMaxBodyBytes
 	}
-	h := &Handler{cfg: cfg, limits: omaha.Limits{MaxBodyBytes: cfg.MaxBodyBytes}, log: cfg.Logger}
+	h := &Handler{cfg: cfg, limits: omaha.Limits{MaxBodyBytes: cfg.MaxBodyBytes, MaxApps: cfg.MaxApps, MaxEvents: cfg.MaxEvents}, log: cfg.Logger}
 	h.checks = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "switchyard_omaha_server_update_checks_total",
 		Help: "Update checks answered, by result (update, noupdate, error).",
