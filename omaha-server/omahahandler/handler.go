@@ -76,13 +76,14 @@ type Config struct {
 	ServerName string
 	// MaxBodyBytes caps a request body (omaha.DefaultMaxBodyBytes when 0).
 	MaxBodyBytes int64
-	// MaxApps and MaxEvents cap the apps of a request and the events of one app (the
-	// omaha package's defaults when 0); a larger request is HTTP 400 and stores nothing.
-	MaxApps, MaxEvents int
 	Now          func() time.Time
 	Logger       *slog.Logger
 	// Registerer receives the handler's metrics (none when nil).
 	Registerer prometheus.Registerer
+
+	// MaxApps and MaxEvents cap the apps of a request and the events of one app (the
+	// omaha package's defaults when 0); a larger request is HTTP 400 and stores nothing.
+	MaxApps, MaxEvents int
 }
 
 // Handler serves the Omaha endpoint.
