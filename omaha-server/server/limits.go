@@ -14,8 +14,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Limits bound what one client can hold of the server. Zero fields take the defaults
-// below; a negative rate or connection count turns that limit off.
+// Limits bound what one client can hold of the server. Zero timeouts and sizes take the
+// defaults below; a zero (or negative) rate or connection count means no such limit, so
+// that tests and benchmarks driving a fleet from one address are not throttled: the
+// command's flags default to DefaultOmahaRate and DefaultMaxConns.
 //
 // Time: net/http's ReadHeaderTimeout (set by the command) bounds the headers; after them
 // every route sets a read deadline for its body, measured from the handler's start:
@@ -80,12 +82,6 @@ func (l *Limits) setDefaults() {
 	def(&l.OmahaReadTimeout, DefaultOmahaReadTimeout)
 	def(&l.UploadReadTimeout, DefaultUploadReadTimeout)
 	def(&l.ReadTimeout, DefaultReadTimeout)
-	if l.MaxConns == 0 {
-		l.MaxConns = DefaultMaxConns
-	}
-	if l.OmahaRate == 0 {
-		l.OmahaRate = DefaultOmahaRate
-	}
 	if l.OmahaBurst <= 0 {
 		l.OmahaBurst = DefaultOmahaBurst
 	}

@@ -94,7 +94,6 @@ func TestSlowBodyIsCut(t *testing.T) {
 	st := sqliteStore(t, nil)
 	f := newFixtureConfig(t, st, server.Config{Limits: server.Limits{
 		OmahaReadTimeout: 150 * time.Millisecond, ReadTimeout: 250 * time.Millisecond, UploadReadTimeout: 350 * time.Millisecond,
-		OmahaRate: -1,
 	}})
 	f.setup()
 	tok := token(t, st, store.RoleAdmin)
