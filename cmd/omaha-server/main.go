@@ -246,8 +246,15 @@ func serve(ctx context.Context, args []string, stderr io.Writer, ready func(addr
 	if tuf != nil {
 		handler = tuf.adminRoutes(h, st)
 	}
-	srv := &http.Server{Handler: handler, TLSConfig: tlsConfig, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-		ConnState: h.ConnState, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	// ReadTimeout is the fallback for routes outside the server's router (the TUF admin
+	// routes); the router's routes set their own deadlines, which replace it (an upload's
+	// is longer).
+	readTimeout := c.server.Limits.ReadTimeout
+	if readTimeout <= 0 {
+		readTimeout = server.DefaultReadTimeout
+	}
+	srv := &http.Server{Handler: handler, TLSConfig: tlsConfig, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: readTimeout,
+		IdleTimeout: 2 * time.Minute, ConnState: h.ConnState, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	if useTLS {
 		ln = tls.NewListener(ln, tlsConfig)
 		log.Info("serving HTTPS", "addr", ln.Addr().String(), "store", kind, "data_dir", c.dataDir)
