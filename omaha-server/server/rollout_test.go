@@ -327,8 +327,15 @@ func TestScaleOutSharesCounters(t *testing.T) {
 		servers[i] = newFixtureClock(t, st, clock)
 	}
 	servers[0].setup()
+	// Server 1 caches the catalog (no policy yet) with a ping; the policy written through
+	// server 0 reaches it once that snapshot is older than the TTL: the next request
+	// reloads it (while a reload runs, concurrent requests use the old snapshot, so the
+	// reload is done before the burst).
+	warm := omaha.NewPingRequest(host("warm", "4081.1.0"))
+	servers[1].send(warm)
 	servers[0].setPolicy(policy.Policy{MaxPerPeriod: 10, Period: policy.Duration(time.Hour), HaltFailures: 1, HaltOf: 5})
 	pastTTL()
+	servers[1].send(warm)
 	var granted atomic.Int64
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 32)
