@@ -3,7 +3,9 @@ package main
 import (
 	"flag"
 	"io"
+	"net"
 	"testing"
+	"time"
 
 	"github.com/switchyard-os/switchyard/omaha-server/server"
 )
@@ -42,4 +44,29 @@ func TestLimitFlagDefaults(t *testing.T) {
 	if m.m.RetainInstances >= 0 || m.m.RetainEvents != 30*24*60*60*1e9 {
 		t.Errorf("retention: keep instances %v, events %v", m.m.RetainInstances, m.m.RetainEvents)
 	}
+}
+
+// TestServeLimitsConnections: serve wires --max-conns into its http.Server: with one
+// connection held by unfinished headers, the next is closed on accept.
+func TestServeLimitsConnections(t *testing.T) {
+	addr, _, stop := serveInBackground(t, []string{"--data-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--max-conns", "1", "--no-dashboard"})
+	defer stop()
+	held, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	io.WriteString(held, "GET /healthz HTTP/1.1\r\n")
+	next, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer next.Close()
+	io.WriteString(next, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	next.SetReadDeadline(time.Now().Add(10 * time.Second)) // the test's bound
+	n, err := next.Read(make([]byte, 1))
+	if ne, ok := err.(net.Error); n != 0 || err == nil || ok && ne.Timeout() {
+		t.Fatalf("second connection: read %d bytes, %v; want it closed", n, err)
+	}
+	held.Close()
 }
