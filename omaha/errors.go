@@ -94,13 +94,25 @@ func (e *ValidationError) Error() string {
 
 func (e *ValidationError) Unwrap() error { return ErrInvalid }
 
-// Status is the app status a server answers for this error.
-func (e *ValidationError) Status() AppStatus {
+// AppStatus is the app status Omaha defines for this error, when it defines one: an invalid
+// appid (error-invalidAppId) or version (error-invalidVersion). For any other field it
+// returns "", false: the request is the client's error with no app status of its own, and
+// a server answers it with HTTP 400 (HTTPStatus), storing nothing.
+func (e *ValidationError) AppStatus() (AppStatus, bool) {
 	switch e.Field {
 	case "app@appid":
-		return AppStatusInvalidAppID
+		return AppStatusInvalidAppID, true
 	case "app@version":
-		return AppStatusInvalidVersion
+		return AppStatusInvalidVersion, true
+	}
+	return "", false
+}
+
+// Status is AppStatus, or AppStatusInternal where Omaha defines no status, for a peer that
+// must answer every app with a status. omaha-server answers those with HTTP 400 instead.
+func (e *ValidationError) Status() AppStatus {
+	if s, ok := e.AppStatus(); ok {
+		return s
 	}
 	return AppStatusInternal
 }

@@ -211,6 +211,11 @@ func TestValidate(t *testing.T) {
 		{"negative event type", `<app appid="a" version="1.2.3"><event eventtype="-3" eventresult="2"/></app>`, "event@eventtype", AppStatusInternal},
 		{"unknown event type accepted", `<app appid="a" version="1.2.3"><event eventtype="4242" eventresult="77"/></app>`, "", ""},
 		{"control in detail", `<app appid="a" version="1.2.3"><event eventtype="3" eventresult="0" sy_detail="a&#10;b"/></app>`, "event@sy_detail", AppStatusInternal},
+		{"bidi override in alias", `<app appid="a" version="1.2.3" machinealias="web-&#x202E;3bew"/>`, "app@machinealias", AppStatusInternal},
+		{"bidi isolate in alias", `<app appid="a" version="1.2.3" machinealias="web&#x2067;1"/>`, "app@machinealias", AppStatusInternal},
+		{"C1 control in alias", `<app appid="a" version="1.2.3" machinealias="web&#x9B;1"/>`, "app@machinealias", AppStatusInternal},
+		{"unicode alias accepted", `<app appid="a" version="1.2.3" machinealias="Rechenzentrum Süd 3"/>`, "", ""},
+		{"bidi override in detail", `<app appid="a" version="1.2.3"><event eventtype="3" eventresult="0" sy_detail="ok&#x202D;"/></app>`, "event@sy_detail", AppStatusInternal},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -384,5 +389,40 @@ func TestNewResponseDayStart(t *testing.T) {
 	r := NewResponse("switchyard", now)
 	if r.DayStart.ElapsedSeconds != 10*3600+30*60+15 || r.Protocol != "3.0" || r.Server != "switchyard" {
 		t.Errorf("NewResponse = %+v", r)
+	}
+}
+
+func TestCheckDisplayText(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		ok   bool
+	}{
+		{"empty", "", true},
+		{"plain", "web-01", true},
+		{"accents and spaces", "Rechenzentrum Süd 3", true},
+		{"right-to-left script", "שרת", true},
+		{"tab", "a\tb", false},
+		{"newline", "a\nb", false},
+		{"DEL", "a\x7fb", false},
+		{"C1 CSI", "a\u009bb", false},
+		{"LRE", "a\u202ab", false},
+		{"RLO", "host-\u202egnp.exe", false},
+		{"PDF", "a\u202cb", false},
+		{"LRI", "a\u2066b", false},
+		{"PDI", "a\u2069b", false},
+		{"RLM", "a\u200fb", false},
+		{"ALM", "a\u061cb", false},
+		{"zero width space", "a\u200bb", false},
+		{"zero width joiner", "a\u200db", false},
+		{"line separator", "a\u2028b", false},
+		{"invalid UTF-8", "a\xffb", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := CheckDisplayText(tt.in); (err == nil) != tt.ok {
+				t.Errorf("CheckDisplayText(%q) = %v, want ok %v", tt.in, err, tt.ok)
+			}
+		})
 	}
 }

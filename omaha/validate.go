@@ -2,9 +2,12 @@ package omaha
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Field bounds checked by Validate, tighter than the parser's generic attribute limit.
@@ -77,8 +80,11 @@ func (a *App) Validate() error {
 			return bad("app@alephversion", a.AlephVersion, err.(*VersionError).Reason)
 		}
 	}
-	if len(a.MachineAlias) > maxNameLen*4 || hasControl(a.MachineAlias) {
-		return bad("app@machinealias", a.MachineAlias, "too long or has control characters")
+	if len(a.MachineAlias) > maxNameLen*4 {
+		return bad("app@machinealias", a.MachineAlias, "too long")
+	}
+	if err := CheckDisplayText(a.MachineAlias); err != nil {
+		return bad("app@machinealias", a.MachineAlias, err.Error())
 	}
 	for _, e := range a.Events {
 		if e.Type < 0 {
@@ -93,8 +99,11 @@ func (a *App) Validate() error {
 				return bad("event@previousversion", e.PreviousVersion, err.(*VersionError).Reason)
 			}
 		}
-		if len(e.Detail) > maxDetail || hasControl(e.Detail) {
-			return bad("event@sy_detail", e.Detail, "too long or has control characters")
+		if len(e.Detail) > maxDetail {
+			return bad("event@sy_detail", e.Detail, "too long")
+		}
+		if err := CheckDisplayText(e.Detail); err != nil {
+			return bad("event@sy_detail", e.Detail, err.Error())
 		}
 	}
 	return nil
@@ -115,6 +124,34 @@ func isToken(s string, max int) bool {
 		}
 	}
 	return true
+}
+
+// CheckDisplayText checks text a server shows to operators (a machine alias, an event's
+// detail, the name of an application, channel or group): valid UTF-8 without control
+// characters (C0, DEL, C1), line or paragraph separators, or format characters (Unicode
+// category Cf: the bidirectional embeddings, overrides and isolates U+202A–U+202E and
+// U+2066–U+2069, the direction marks, zero-width characters). A bidi override makes a name
+// read differently from what it is ("host-\u202egnp.exe"); a control character rewrites a
+// terminal or a log line. The empty string passes.
+func CheckDisplayText(s string) error {
+	if !utf8.ValidString(s) {
+		return errors.New("not valid UTF-8")
+	}
+	for _, r := range s {
+		switch {
+		case isBidiControl(r):
+			return fmt.Errorf("has the bidirectional control character %U", r)
+		case unicode.IsControl(r), unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp):
+			return fmt.Errorf("has the control or format character %U", r)
+		}
+	}
+	return nil
+}
+
+// isBidiControl reports the characters that reorder text (Unicode UAX #9 explicit
+// formatting characters and marks).
+func isBidiControl(r rune) bool {
+	return r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069 || r == 0x200e || r == 0x200f || r == 0x061c
 }
 
 func hasControl(s string) bool {

@@ -158,6 +158,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, ready func(addr
 	fs.StringVar(&c.server.ServerName, "server-name", "switchyard", "the server attribute of Omaha responses")
 	fs.Int64Var(&c.server.MaxPayloadBytes, "max-payload-bytes", server.DefaultMaxPayloadBytes, "largest payload an upload may carry")
 	fs.DurationVar(&c.server.CatalogTTL, "catalog-ttl", time.Second, "how long a cached catalog is used before checking the database for changes")
+	registerLimits(fs, &c.server)
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	c.tuf.register(fs)
 	c.fleetLock.register(fs)
@@ -250,8 +251,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer, ready func(addr
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: h, TLSConfig: tlsConfig, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	// ReadTimeout is the fallback for requests the router's middleware does not reach;
+	// the router's routes set their own deadlines, which replace it (an upload's is longer).
+	readTimeout := c.server.Limits.ReadTimeout
+	if readTimeout <= 0 {
+		readTimeout = server.DefaultReadTimeout
+	}
+	srv := &http.Server{Handler: h, TLSConfig: tlsConfig, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: readTimeout,
+		IdleTimeout: 2 * time.Minute, ConnState: h.ConnState, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	if useTLS {
 		ln = tls.NewListener(ln, tlsConfig)
 		log.Info("serving HTTPS", "addr", ln.Addr().String(), "store", kind, "data_dir", c.dataDir)
@@ -291,4 +298,18 @@ func loopback(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// registerLimits adds the flags of server.Limits and the Omaha body cap.
+func registerLimits(fs *flag.FlagSet, c *server.Config) {
+	l := &c.Limits
+	fs.DurationVar(&l.OmahaReadTimeout, "omaha-read-timeout", server.DefaultOmahaReadTimeout, "time to read an Omaha request body after its headers")
+	fs.DurationVar(&l.UploadReadTimeout, "upload-read-timeout", server.DefaultUploadReadTimeout, "time to read a payload upload after its headers")
+	fs.DurationVar(&l.ReadTimeout, "read-timeout", server.DefaultReadTimeout, "time to read the body of any other request after its headers")
+	fs.IntVar(&l.MaxConns, "max-conns", server.DefaultMaxConns, "connections open at once; more are closed on accept (0: no limit)")
+	fs.Float64Var(&l.OmahaRate, "omaha-rate", server.DefaultOmahaRate, "Omaha requests per second per source address (an IPv6 /64); more are answered 429 (0: no limit)")
+	fs.IntVar(&l.OmahaBurst, "omaha-burst", server.DefaultOmahaBurst, "Omaha requests a source may send at once before --omaha-rate applies")
+	fs.IntVar(&l.MaxOmahaApps, "omaha-max-apps", server.DefaultMaxOmahaApps, "apps in one Omaha request; more are answered 400")
+	fs.IntVar(&l.MaxOmahaEvents, "omaha-max-events", server.DefaultMaxOmahaEvents, "events of one app in one Omaha request; more are answered 400")
+	fs.Int64Var(&c.MaxOmahaBodyBytes, "max-omaha-body-bytes", server.DefaultMaxOmahaBodyBytes, "largest Omaha request body; larger is answered 413")
 }

@@ -40,6 +40,26 @@ func (f dayDuration) Set(s string) error {
 	return nil
 }
 
+// keepDuration is a retention flag: 0 means keep (a negative server.Maintenance field).
+type keepDuration struct{ dayDuration }
+
+func (f keepDuration) String() string {
+	if f.d != nil && *f.d < 0 {
+		return "0s"
+	}
+	return f.dayDuration.String()
+}
+
+func (f keepDuration) Set(s string) error {
+	if err := f.dayDuration.Set(s); err != nil {
+		return err
+	}
+	if *f.d == 0 {
+		*f.d = -1
+	}
+	return nil
+}
+
 // maintenanceFlags are the dashboard, sampling and retention flags of serve.
 type maintenanceFlags struct {
 	m           server.Maintenance
@@ -52,8 +72,10 @@ func (f *maintenanceFlags) register(fs *flag.FlagSet) {
 	fs.Var(dayDuration{&f.m.SampleEvery}, "sample-every", "how often to record the version distribution for the dashboard's chart (0: never)")
 	f.m.KeepSamples = server.DefaultKeepSamples
 	fs.Var(dayDuration{&f.m.KeepSamples}, "keep-samples", "how long version samples are kept")
-	fs.Var(dayDuration{&f.m.RetainInstances}, "retain-instances", "prune instances not seen for this long, e.g. 90d (0: keep)")
-	fs.Var(dayDuration{&f.m.RetainEvents}, "retain-events", "drop events older than this, e.g. 30d; status history is kept (0: keep)")
+	f.m.RetainInstances = server.DefaultRetainInstances
+	fs.Var(keepDuration{dayDuration{&f.m.RetainInstances}}, "retain-instances", "prune instances not seen for this long, e.g. 90d (0: keep them)")
+	f.m.RetainEvents = server.DefaultRetainEvents
+	fs.Var(keepDuration{dayDuration{&f.m.RetainEvents}}, "retain-events", "drop events older than this, e.g. 30d; status history is kept (0: keep them)")
 	f.m.PruneEvery = server.DefaultPruneEvery
 	fs.Var(dayDuration{&f.m.PruneEvery}, "prune-every", "how often retention runs")
 }

@@ -212,7 +212,7 @@ func admin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fs.StringVar(&group, "group", "", "only this group")
 		fs.StringVar(&version, "version", "", "only this version")
 		fs.StringVar(&status, "status", "", "only this status (update-granted, downloading, downloaded, installed, complete, error, rolled-back, …)")
-		fs.IntVar(&limit, "limit", 0, "at most this many")
+		fs.IntVar(&limit, "limit", 0, "at most this many (0: all; the server is asked in pages)")
 		fs.BoolVar(&asJSON, "json", false, "print JSON")
 	case "instance show":
 		fs.BoolVar(&asJSON, "json", false, "print JSON")

@@ -16,7 +16,7 @@
 //	GET         /api/v1/apps/{app}/groups/{group}/rollout?version=&board=   progress (RolloutReport)
 //	POST        /api/v1/apps/{app}/groups/{group}/rollout/pause|resume
 //	POST        /api/v1/apps/{app}/channels/{channel}/promote  {from}: every board's release of from
-//	GET         /api/v1/instances?app=&group=&version=&status=&limit=
+//	GET         /api/v1/instances?app=&group=&version=&status=&limit=&after=   paged
 //	GET         /api/v1/instances/{machine-id}                 with status history
 //	GET         /api/v1/instances/{machine-id}/events?app=
 //	GET         /api/v1/tuf                                    TUF versions and expiries (with Config.TUF)
@@ -32,6 +32,12 @@
 // and hashed while written; see package payloads). A duplicate (app, version, board) is
 // 409 and leaves the existing release alone.
 //
+// Paging: GET /api/v1/instances answers at most limit instances (1 to MaxInstancePage,
+// default MaxInstancePage; a larger limit is 400), ordered by application and machine id.
+// When more follow, a header Link: </api/v1/instances?…&after=CURSOR>; rel="next" names
+// the next page; the cursor is opaque (the last instance's key), so a client walks every
+// instance exactly once even while hosts check in.
+//
 // Versioned writes: a group carries a version, incremented by every write. A PATCH of the
 // group or a PUT of its policy with a "version" field or an If-Match header (the version,
 // quotes optional) is refused with 409 when the group changed since; without either the
@@ -45,6 +51,7 @@ package adminapi
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -256,6 +263,10 @@ func (a *API) createApp(w http.ResponseWriter, r *http.Request) {
 	}
 	if id := store.NormalizeAppID(in.ID); id == "" || payloads.CheckName(id) != nil || strings.ContainsAny(id, " {}") {
 		a.fail(w, r, badRequest("application id %q: want a GUID or a plain name", in.ID))
+		return
+	}
+	if err := checkDisplayName("application name", in.Name); err != nil {
+		a.fail(w, r, err)
 		return
 	}
 	app, err := a.cfg.Store.CreateApp(r.Context(), store.App{ID: in.ID, Name: in.Name})
@@ -524,6 +535,10 @@ func (a *API) createChannel(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, badRequest("channel name: %v", err))
 		return
 	}
+	if err := checkDisplayName("channel name", in.Name); err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	c, err := a.cfg.Store.CreateChannel(r.Context(), store.Channel{AppID: mux.Vars(r)["app"], Name: in.Name})
 	if err != nil {
 		a.fail(w, r, err)
@@ -621,6 +636,25 @@ func checkGroup(g store.Group) error {
 	if err := payloads.CheckName(g.Track); err != nil || len(g.Track) > 64 {
 		return badRequest("track %q: want a short plain name (hosts send it as GROUP)", g.Track)
 	}
+	if err := checkDisplayName("group name", g.Name); err != nil {
+		return err
+	}
+	return checkDisplayName("track", g.Track)
+}
+
+// maxDisplayName bounds a name shown to operators (an application's name).
+const maxDisplayName = 256
+
+// checkDisplayName refuses a name shown to operators that is too long or could mislead
+// them: control characters, bidi overrides and isolates, other format characters (see
+// omaha.CheckDisplayText).
+func checkDisplayName(what, s string) error {
+	if len(s) > maxDisplayName {
+		return badRequest("%s: longer than %d bytes", what, maxDisplayName)
+	}
+	if err := omaha.CheckDisplayText(s); err != nil {
+		return badRequest("%s %+q: %v", what, s, err)
+	}
 	return nil
 }
 
@@ -673,23 +707,63 @@ func (a *API) updateGroup(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, g)
 }
 
+// MaxInstancePage is the largest (and the default) page of GET /api/v1/instances; a larger
+// limit is refused with 400 rather than clamped, so a client never takes a short page for
+// the whole list.
+const MaxInstancePage = 1000
+
 func (a *API) listInstances(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := store.InstanceFilter{AppID: q.Get("app"), Group: q.Get("group"), Version: q.Get("version"), Status: store.Status(q.Get("status"))}
+	f := store.InstanceFilter{AppID: q.Get("app"), Group: q.Get("group"), Version: q.Get("version"), Status: store.Status(q.Get("status")),
+		Limit: MaxInstancePage}
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
-		if err != nil || n <= 0 {
-			a.fail(w, r, badRequest("limit %q: want a positive number", l))
+		if err != nil || n <= 0 || n > MaxInstancePage {
+			a.fail(w, r, badRequest("limit %q: want a number from 1 to %d (walk the rest with the next link)", l, MaxInstancePage))
 			return
 		}
 		f.Limit = n
 	}
+	if c := q.Get("after"); c != "" {
+		var err error
+		if f.AfterAppID, f.AfterMachineID, err = ParseInstanceCursor(c); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+	}
+	// One more than asked says whether a next page exists.
+	page := f.Limit
+	f.Limit++
 	list, err := a.cfg.Store.ListInstances(r.Context(), f)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
+	if len(list) > page {
+		list = list[:page]
+		last := list[page-1]
+		q.Set("after", InstanceCursor(last.AppID, last.MachineID))
+		q.Set("limit", strconv.Itoa(page))
+		next := url.URL{Path: r.URL.Path, RawQuery: q.Encode()}
+		w.Header().Set("Link", "<"+next.String()+`>; rel="next"`)
+	}
 	writeJSON(w, http.StatusOK, list)
+}
+
+// InstanceCursor is the opaque "after" parameter naming the instance a page ends with.
+func InstanceCursor(appID, machineID string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(appID + "\n" + machineID))
+}
+
+// ParseInstanceCursor reads an "after" parameter made by InstanceCursor.
+func ParseInstanceCursor(c string) (appID, machineID string, err error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err == nil && len(b) <= 512 {
+		if app, machine, ok := strings.Cut(string(b), "\n"); ok && app != "" {
+			return app, machine, nil
+		}
+	}
+	return "", "", badRequest("after %q: not a cursor from a next link", c)
 }
 
 func (a *API) getInstance(w http.ResponseWriter, r *http.Request) {

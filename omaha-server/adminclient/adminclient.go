@@ -75,21 +75,27 @@ func (c *Client) url(p string, q url.Values) string {
 func esc(s string) string { return url.PathEscape(s) }
 
 func (c *Client) do(req *http.Request, out any) error {
+	_, err := c.doHeader(req, out)
+	return err
+}
+
+// doHeader is do that also returns the response's header.
+func (c *Client) doHeader(req *http.Request, out any) (http.Header, error) {
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("adminclient: %w", err)
+		return nil, fmt.Errorf("adminclient: %w", err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
 	if err != nil {
-		return fmt.Errorf("adminclient: reading the response: %w", err)
+		return nil, fmt.Errorf("adminclient: reading the response: %w", err)
 	}
 	if len(body) > MaxResponseBytes {
-		return fmt.Errorf("adminclient: response over %d bytes", MaxResponseBytes)
+		return nil, fmt.Errorf("adminclient: response over %d bytes", MaxResponseBytes)
 	}
 	if resp.StatusCode >= 300 {
 		var e struct {
@@ -102,15 +108,15 @@ func (c *Client) do(req *http.Request, out any) error {
 		if len(msg) > 500 {
 			msg = msg[:500] + "…"
 		}
-		return &Error{Status: resp.StatusCode, Message: msg}
+		return nil, &Error{Status: resp.StatusCode, Message: msg}
 	}
 	if out == nil {
-		return nil
+		return resp.Header, nil
 	}
 	if err := json.Unmarshal(body, out); err != nil {
-		return fmt.Errorf("adminclient: decoding the response: %w", err)
+		return nil, fmt.Errorf("adminclient: decoding the response: %w", err)
 	}
-	return nil
+	return resp.Header, nil
 }
 
 func (c *Client) get(ctx context.Context, p string, q url.Values, out any) error {
@@ -254,10 +260,37 @@ func (c *Client) ListGroups(ctx context.Context, app string) ([]store.Group, err
 	return g, c.get(ctx, "/api/v1/apps/"+esc(app)+"/groups", nil, &g)
 }
 
-// ListInstances lists instances matching f.
+// ListInstances lists the instances matching f: at most f.Limit, or all of them when
+// f.Limit is 0, walking the server's pages (adminapi.MaxInstancePage each).
 func (c *Client) ListInstances(ctx context.Context, f store.InstanceFilter) ([]store.Instance, error) {
+	all := []store.Instance{}
+	after := ""
+	for {
+		pf := f
+		if f.Limit > 0 {
+			pf.Limit = min(f.Limit-len(all), adminapi.MaxInstancePage)
+		}
+		page, next, err := c.ListInstancesPage(ctx, pf, after)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page...)
+		if next == "" || (f.Limit > 0 && len(all) >= f.Limit) {
+			return all, nil
+		}
+		if next == after {
+			return nil, fmt.Errorf("adminclient: listing instances: the server repeated the page after %q", after)
+		}
+		after = next
+	}
+}
+
+// ListInstancesPage lists one page of the instances matching f (f.Limit 0: the server's
+// page size), after the cursor of the previous page ("" for the first). next is the cursor
+// of the following page, "" after the last.
+func (c *Client) ListInstancesPage(ctx context.Context, f store.InstanceFilter, after string) (page []store.Instance, next string, err error) {
 	q := url.Values{}
-	for k, v := range map[string]string{"app": f.AppID, "group": f.Group, "version": f.Version, "status": string(f.Status)} {
+	for k, v := range map[string]string{"app": f.AppID, "group": f.Group, "version": f.Version, "status": string(f.Status), "after": after} {
 		if v != "" {
 			q.Set(k, v)
 		}
@@ -265,8 +298,37 @@ func (c *Client) ListInstances(ctx context.Context, f store.InstanceFilter) ([]s
 	if f.Limit > 0 {
 		q.Set("limit", fmt.Sprint(f.Limit))
 	}
-	var out []store.Instance
-	return out, c.get(ctx, "/api/v1/instances", q, &out)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url("/api/v1/instances", q), nil)
+	if err != nil {
+		return nil, "", fmt.Errorf("adminclient: %w", err)
+	}
+	h, err := c.doHeader(req, &page)
+	if err != nil {
+		return nil, "", err
+	}
+	next, err = nextCursor(h.Get("Link"))
+	return page, next, err
+}
+
+// nextCursor reads the "after" parameter of a Link header's rel="next" URL ("" when the
+// header names no next page).
+func nextCursor(link string) (string, error) {
+	for _, part := range strings.Split(link, ",") {
+		target, params, ok := strings.Cut(strings.TrimSpace(part), ";")
+		if !ok || !strings.Contains(strings.ReplaceAll(params, " ", ""), `rel="next"`) {
+			continue
+		}
+		u, err := url.Parse(strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(target), "<"), ">"))
+		if err != nil {
+			return "", fmt.Errorf("adminclient: next link %q: %w", link, err)
+		}
+		after := u.Query().Get("after")
+		if after == "" {
+			return "", fmt.Errorf("adminclient: next link %q has no after parameter", link)
+		}
+		return after, nil
+	}
+	return "", nil
 }
 
 // GetInstance returns a machine's instances with their status history.

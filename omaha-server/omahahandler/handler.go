@@ -10,8 +10,12 @@
 // count is recorded like any other but leaves the group's rollout counters alone. Then,
 // for each <app>:
 //
-//  1. invalid fields (omaha.App.Validate) → the app's error status (error-invalidVersion,
-//     error-invalidAppId, error-internal), nothing written;
+//  1. invalid fields (omaha.App.Validate): an invalid appid or version → the app's error
+//     status (error-invalidAppId, error-invalidVersion); any other invalid field of any
+//     app (a machine id with a quote, a track with spaces, a control character in oem, a
+//     bidi override in the alias) is the client's error with no Omaha app status: the
+//     whole request is answered HTTP 400 with the field named, checked before any app is
+//     stored; nothing written;
 //  2. unknown application → error-unknownApplication; a track no group of the application
 //     has → error-unknownApplicationOrGroup; nothing written;
 //  3. the update decision (decide.go), from the cached catalog (package catalog) and the
@@ -84,6 +88,10 @@ type Config struct {
 	// Hosts, when set, checks host signatures (package hostauth): a refused signature is
 	// HTTP 401, and a report that does not count leaves the group's rollout counters alone.
 	Hosts HostVerifier
+
+	// MaxApps and MaxEvents cap the apps of a request and the events of one app (the
+	// omaha package's defaults when 0); a larger request is HTTP 400 and stores nothing.
+	MaxApps, MaxEvents int
 }
 
 // Handler serves the Omaha endpoint.
@@ -111,7 +119,7 @@ func New(cfg Config) *Handler {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = omaha.DefaultMaxBodyBytes
 	}
-	h := &Handler{cfg: cfg, limits: omaha.Limits{MaxBodyBytes: cfg.MaxBodyBytes}, log: cfg.Logger}
+	h := &Handler{cfg: cfg, limits: omaha.Limits{MaxBodyBytes: cfg.MaxBodyBytes, MaxApps: cfg.MaxApps, MaxEvents: cfg.MaxEvents}, log: cfg.Logger}
 	h.checks = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "switchyard_omaha_server_update_checks_total",
 		Help: "Update checks answered, by result (update, noupdate, error).",
@@ -159,6 +167,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refused.WithLabelValues(reason).Inc()
 		h.log.Info("omaha request refused", "remote", r.RemoteAddr, "status", status, "err", err)
 		http.Error(w, err.Error(), status)
+		return
+	}
+	if err := invalidRequest(req); err != nil {
+		h.refused.WithLabelValues("invalid").Inc()
+		h.log.Info("omaha request refused", "remote", r.RemoteAddr, "status", http.StatusBadRequest, "err", err)
+		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
 	proof, ok := h.proof(w, r, body)

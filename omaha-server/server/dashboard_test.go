@@ -37,24 +37,19 @@ func TestDashboardOnTheStore(t *testing.T) {
 		h.MachineAlias = fmt.Sprintf("node-%02d", i)
 		f.send(omaha.NewUpdateCheckRequest(h, false))
 	}
+	// The maintenance loop samples once at start; the test waits for that sample, then
+	// stops the loop.
+	sampled := make(chan error, 1)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		server.RunMaintenance(ctx, st, server.Maintenance{SampleEvery: time.Hour})
+		server.RunMaintenance(ctx, sampleSignal{Store: st, sampled: sampled}, server.Maintenance{SampleEvery: time.Hour})
 	}()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		tl, err := st.VersionTimeline(ctx, store.FlatcarAppID, time.Now().Add(-time.Hour))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(tl) > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the maintenance loop wrote no sample")
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := <-sampled; err != nil {
+		t.Fatalf("the maintenance loop's sample: %v", err)
+	}
+	if tl, err := st.VersionTimeline(ctx, store.FlatcarAppID, time.Now().Add(-time.Hour)); err != nil || len(tl) == 0 {
+		t.Fatalf("after the sample: timeline %v, %v", tl, err)
 	}
 	cancel()
 	<-done
@@ -105,4 +100,20 @@ func TestDashboardOnTheStore(t *testing.T) {
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("GET /: %d", resp.StatusCode)
 	}
+}
+
+// sampleSignal is a store that reports each SampleVersions result on sampled (dropping
+// results nobody waits for).
+type sampleSignal struct {
+	store.Store
+	sampled chan<- error
+}
+
+func (s sampleSignal) SampleVersions(ctx context.Context, at, keepSince time.Time) error {
+	err := s.Store.SampleVersions(ctx, at, keepSince)
+	select {
+	case s.sampled <- err:
+	default:
+	}
+	return err
 }

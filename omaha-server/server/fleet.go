@@ -59,9 +59,11 @@ type Maintenance struct {
 	SampleEvery time.Duration
 	// KeepSamples bounds the samples' age (DefaultKeepSamples when 0).
 	KeepSamples time.Duration
-	// RetainInstances prunes instances not seen for this long (0: keep them).
+	// RetainInstances prunes instances not seen for this long (DefaultRetainInstances
+	// when 0; < 0 keeps them).
 	RetainInstances time.Duration
-	// RetainEvents drops events older than this (0: keep them).
+	// RetainEvents drops events and ended rollout attempts older than this
+	// (DefaultRetainEvents when 0; < 0 keeps them).
 	RetainEvents time.Duration
 	// PruneEvery is the retention interval (DefaultPruneEvery when 0).
 	PruneEvery time.Duration
@@ -74,6 +76,12 @@ const (
 	DefaultSampleEvery = 10 * time.Minute
 	DefaultKeepSamples = 90 * 24 * time.Hour
 	DefaultPruneEvery  = time.Hour
+	// Retention is on by default, so anonymous Omaha traffic (any machine id can check
+	// in) cannot grow the database without bound. An instance of a host that checks in
+	// hourly is refreshed long before it ages out; 90 days of events and attempts outlast
+	// any rollout's halt and cap counters.
+	DefaultRetainInstances = 90 * 24 * time.Hour
+	DefaultRetainEvents    = 90 * 24 * time.Hour
 )
 
 // RunMaintenance samples and prunes st at start and then on its intervals, until ctx
@@ -88,6 +96,12 @@ func RunMaintenance(ctx context.Context, st store.Store, m Maintenance) {
 	}
 	if m.PruneEvery <= 0 {
 		m.PruneEvery = DefaultPruneEvery
+	}
+	if m.RetainInstances == 0 {
+		m.RetainInstances = DefaultRetainInstances
+	}
+	if m.RetainEvents == 0 {
+		m.RetainEvents = DefaultRetainEvents
 	}
 	if m.Now == nil {
 		m.Now = time.Now

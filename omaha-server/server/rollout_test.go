@@ -16,6 +16,7 @@ import (
 	"github.com/switchyard-os/switchyard/omaha"
 	"github.com/switchyard-os/switchyard/omaha-server/adminapi"
 	"github.com/switchyard-os/switchyard/omaha-server/adminclient"
+	"github.com/switchyard-os/switchyard/omaha-server/catalog"
 	"github.com/switchyard-os/switchyard/omaha-server/policy"
 	"github.com/switchyard-os/switchyard/omaha-server/server"
 	"github.com/switchyard-os/switchyard/omaha-server/store"
@@ -310,6 +311,12 @@ func TestScaleOutSharesCounters(t *testing.T) {
 		t.Skip("1,000 hosts through two servers: skipped in -short")
 	}
 	url := cluster.DB(t)
+	// The servers' clock (and so their catalog caches' TTL) is advanced by hand: a write
+	// through one server reaches the other once its cached catalog is older than the TTL.
+	var now atomic.Int64
+	now.Store(time.Now().UnixMilli())
+	clock := func() time.Time { return time.UnixMilli(now.Load()) }
+	pastTTL := func() { now.Add((catalog.DefaultTTL + time.Millisecond).Milliseconds()) }
 	var servers [2]*fixture
 	for i := range servers {
 		st, err := postgres.Open(context.Background(), url, postgres.Options{})
@@ -317,11 +324,18 @@ func TestScaleOutSharesCounters(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { st.Close() })
-		servers[i] = newFixture(t, st)
+		servers[i] = newFixtureClock(t, st, clock)
 	}
 	servers[0].setup()
+	// Server 1 caches the catalog (no policy yet) with a ping; the policy written through
+	// server 0 reaches it once that snapshot is older than the TTL: the next request
+	// reloads it (while a reload runs, concurrent requests use the old snapshot, so the
+	// reload is done before the burst).
+	warm := omaha.NewPingRequest(host("warm", "4081.1.0"))
+	servers[1].send(warm)
 	servers[0].setPolicy(policy.Policy{MaxPerPeriod: 10, Period: policy.Duration(time.Hour), HaltFailures: 1, HaltOf: 5})
-	time.Sleep(1100 * time.Millisecond) // the other server's catalog TTL
+	pastTTL()
+	servers[1].send(warm)
 	var granted atomic.Int64
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 32)
@@ -358,9 +372,8 @@ func TestScaleOutSharesCounters(t *testing.T) {
 	}
 	h := host(list[0].MachineID, "4081.1.0")
 	servers[0].send(omaha.NewEventRequest(h, omaha.EventError(omaha.ErrorCodeOmahaResponseInvalid, "")))
-	time.Sleep(1100 * time.Millisecond)
 	servers[0].setPolicy(policy.Policy{HaltFailures: 1, HaltOf: 5}) // lift the cap, keep the halt
-	time.Sleep(1100 * time.Millisecond)
+	pastTTL()
 	if servers[1].offered("so-new", "4081.1.0") {
 		t.Error("server 1 offered an update after server 0 halted the rollout")
 	}

@@ -17,6 +17,8 @@
 // With TUF on, the server opens the repository over its own hosted payloads (targets are
 // served by SHA-256 from the releases), gates every release that carries targets metadata
 // on it (see gateRelease), and Run keeps snapshot and timestamp signed.
+// Every route has a read deadline and a body cap, Omaha requests a rate limit per source
+// and bounded apps and events, and ConnState bounds the connections (see Limits).
 // Payloads live under <DataDir>/packages. Every request is counted and timed per route in
 // switchyard_omaha_server_http_requests_total and …_http_request_duration_seconds.
 package server
@@ -59,8 +61,11 @@ type Config struct {
 	ServerName string
 	// MaxPayloadBytes caps one upload (DefaultMaxPayloadBytes when 0).
 	MaxPayloadBytes int64
-	// MaxOmahaBodyBytes caps an Omaha request body (the omaha package's default when 0).
+	// MaxOmahaBodyBytes caps an Omaha request body (DefaultMaxOmahaBodyBytes when 0).
 	MaxOmahaBodyBytes int64
+	// Limits bound reading time, connections, the Omaha rate per source and the size of
+	// an Omaha request (see Limits; zero fields take the defaults).
+	Limits Limits
 	// CatalogTTL is how long a catalog snapshot is used without checking the store's
 	// generation (catalog.DefaultTTL when 0).
 	CatalogTTL time.Duration
@@ -100,6 +105,9 @@ type Server struct {
 
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+
+	limits      *limiter
+	omahaRoutes map[string]bool // path templates of the Omaha endpoint
 }
 
 // New builds the server over st. Close releases what it opened (not st); Run keeps what
@@ -116,6 +124,9 @@ func New(ctx context.Context, cfg Config, st store.Store, logger *slog.Logger) (
 	}
 	if cfg.MaxPayloadBytes <= 0 {
 		cfg.MaxPayloadBytes = DefaultMaxPayloadBytes
+	}
+	if cfg.MaxOmahaBodyBytes <= 0 {
+		cfg.MaxOmahaBodyBytes = DefaultMaxOmahaBodyBytes
 	}
 	pd, err := payloads.Open(filepath.Join(cfg.DataDir, "packages"), cfg.MaxPayloadBytes)
 	if err != nil {
@@ -140,6 +151,7 @@ func New(ctx context.Context, cfg Config, st store.Store, logger *slog.Logger) (
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10},
 	}, []string{"route"})
 	s.registry.MustRegister(s.requests, s.duration)
+	s.limits = newLimiter(cfg.Limits, cfg.Now, s.registry)
 	if c, ok := st.(checkpointer); ok {
 		s.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "switchyard_omaha_server_store_checkpoint_failing",
@@ -178,11 +190,14 @@ func New(ctx context.Context, cfg Config, st store.Store, logger *slog.Logger) (
 		Catalog: s.catalog, Store: st, PublicURL: cfg.PublicURL, ServerName: cfg.ServerName,
 		MaxBodyBytes: cfg.MaxOmahaBodyBytes, Now: cfg.Now, Logger: logger, Registerer: s.registry,
 		Hosts: hosts,
+		MaxApps: s.limits.MaxOmahaApps, MaxEvents: s.limits.MaxOmahaEvents,
 	})
 	r := s.router
-	r.Use(s.instrument)
-	r.Handle("/v1/update/", omahaH).Methods(http.MethodPost)
-	r.Handle("/v1/update", omahaH).Methods(http.MethodPost)
+	r.Use(s.instrument, s.bound)
+	s.omahaRoutes = map[string]bool{"/v1/update/": true, "/v1/update": true}
+	for route := range s.omahaRoutes {
+		r.Handle(route, s.limitRate(omahaH)).Methods(http.MethodPost)
+	}
 	adminapi.New(adminapi.Config{
 		Store: st, Payloads: pd, Invalidate: s.catalog.Invalidate, Logger: logger,
 		MaxPayloadBytes: cfg.MaxPayloadBytes, CheckRelease: checkRelease, TUF: tufAdmin,
@@ -241,12 +256,7 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (s *Server) instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		route := "other"
-		if cur := mux.CurrentRoute(r); cur != nil {
-			if t, err := cur.GetPathTemplate(); err == nil {
-				route = t
-			}
-		}
+		route := routeOf(r)
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)

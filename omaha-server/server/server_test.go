@@ -18,7 +18,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/switchyard-os/switchyard/omaha"
 	"github.com/switchyard-os/switchyard/omaha-server/adminapi"
@@ -63,6 +62,7 @@ type fixture struct {
 	t       *testing.T
 	st      store.Store
 	srv     *httptest.Server
+	handler http.Handler // what srv serves
 	admin   *adminclient.Client
 	viewer  *adminclient.Client
 	dataDir string
@@ -92,6 +92,7 @@ func newFixtureConfig(t *testing.T, st store.Store, cfg server.Config) *fixture 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
+	f.handler = s
 	f.srv = httptest.NewServer(s)
 	t.Cleanup(f.srv.Close)
 	f.admin, _ = adminclient.New(f.srv.URL, token(t, st, store.RoleAdmin), f.srv.Client())
@@ -361,27 +362,42 @@ func TestBadOmahaInput(t *testing.T) {
 		f := newFixture(t, st)
 		f.setup()
 		good, _ := os.ReadFile("testdata/flatcar-check.xml")
+		replace := func(old, new string) []byte { return bytes.Replace(good, []byte(old), []byte(new), 1) }
+		// Two apps: the first valid, the second with a machine id holding a quote.
+		app := good[bytes.Index(good, []byte("<app ")) : bytes.Index(good, []byte("</app>"))+len("</app>")]
+		badSecond := bytes.Replace(app, []byte(`machineid="`), []byte(`machineid="x&quot;`), 1)
+		twoApps := bytes.Replace(good, app, append(append([]byte{}, app...), badSecond...), 1)
 		tests := []struct {
 			name       string
 			body       []byte
 			wantHTTP   int
 			wantStatus omaha.AppStatus
+			wantText   string // in the body of an HTTP error
 		}{
-			{"malformed XML", []byte(`<request protocol="3.0"><app`), 400, ""},
-			{"not XML", []byte("GET / HTTP/1.0"), 400, ""},
-			{"wrong protocol", bytes.Replace(good, []byte(`protocol="3.0"`), []byte(`protocol="2.0"`), 1), 400, ""},
-			{"entity", []byte(`<!DOCTYPE r [<!ENTITY x "y">]><request protocol="3.0">&x;</request>`), 400, ""},
-			{"oversized body", append(good, bytes.Repeat([]byte(" "), 2<<20)...), 413, ""},
-			{"huge attribute", bytes.Replace(good, []byte(`oem="vmware"`), []byte(`oem="`+strings.Repeat("v", 100000)+`"`), 1), 400, ""},
-			{"invalid version", bytes.Replace(good, []byte(`version="3602.2.3"`), []byte(`version="three"`), 1), 200, omaha.AppStatusInvalidVersion},
-			{"unknown app", bytes.Replace(good, []byte("e96281a6"), []byte("00000000"), 1), 200, omaha.AppStatusUnknownApplication},
-			{"unknown group", bytes.Replace(good, []byte(`track="stable"`), []byte(`track="nope"`), 1), 200, omaha.AppStatusUnknownApplicationOrGroup},
+			{"malformed XML", []byte(`<request protocol="3.0"><app`), 400, "", ""},
+			{"not XML", []byte("GET / HTTP/1.0"), 400, "", ""},
+			{"wrong protocol", bytes.Replace(good, []byte(`protocol="3.0"`), []byte(`protocol="2.0"`), 1), 400, "", ""},
+			{"entity", []byte(`<!DOCTYPE r [<!ENTITY x "y">]><request protocol="3.0">&x;</request>`), 400, "", ""},
+			{"oversized body", append(good, bytes.Repeat([]byte(" "), 2<<20)...), 413, "", ""},
+			{"huge attribute", bytes.Replace(good, []byte(`oem="vmware"`), []byte(`oem="`+strings.Repeat("v", 10000)+`"`), 1), 400, "", ""},
+			{"invalid version", bytes.Replace(good, []byte(`version="3602.2.3"`), []byte(`version="three"`), 1), 200, omaha.AppStatusInvalidVersion, ""},
+			{"unknown app", bytes.Replace(good, []byte("e96281a6"), []byte("00000000"), 1), 200, omaha.AppStatusUnknownApplication, ""},
+			{"unknown group", bytes.Replace(good, []byte(`track="stable"`), []byte(`track="nope"`), 1), 200, omaha.AppStatusUnknownApplicationOrGroup, ""},
+			// The client's errors without an Omaha app status: HTTP 400 naming the field.
+			{"machine id with a quote", replace(`machineid="`, `machineid="a&quot;`), 400, "", "app@machineid"},
+			{"track with spaces", replace(`track="stable"`, `track="stable beta"`), 400, "", "app@track"},
+			{"control character in oem", replace(`oem="vmware"`, `oem="vm&#9;ware"`), 400, "", "app@oem"},
+			{"bidi override in the alias", replace(`machinealias=""`, `machinealias="web-&#x202E;10"`), 400, "", "app@machinealias"},
+			{"second app invalid", twoApps, 400, "", "app@machineid"},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				code, body := f.post(tt.body)
 				if code != tt.wantHTTP {
 					t.Fatalf("HTTP %d, want %d: %.200s", code, tt.wantHTTP, body)
+				}
+				if !bytes.Contains(body, []byte(tt.wantText)) {
+					t.Errorf("body %.200q does not name %q", body, tt.wantText)
 				}
 				if tt.wantStatus != "" {
 					resp, err := omaha.ParseResponse(bytes.NewReader(body))
@@ -483,7 +499,15 @@ func TestTruncatedUpload(t *testing.T) {
 		meta := `{"version":"4081.5.0","board":"amd64-usr","file_name":"p.gz","size":100000}`
 		body := "--B\r\nContent-Disposition: form-data; name=\"metadata\"\r\n\r\n" + meta +
 			"\r\n--B\r\nContent-Disposition: form-data; name=\"payload\"; filename=\"p.gz\"\r\n\r\n" + strings.Repeat("x", 5000)
-		conn, err := net.Dial("tcp", strings.TrimPrefix(f.srv.URL, "http://"))
+		// The upload goes to a server of its own, which reports when the handler returned
+		// (it cleans up after the client went away).
+		served := make(chan struct{})
+		up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			defer close(served)
+			f.handler.ServeHTTP(w, r)
+		}))
+		defer up.Close()
+		conn, err := net.Dial("tcp", strings.TrimPrefix(up.URL, "http://"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -495,19 +519,12 @@ func TestTruncatedUpload(t *testing.T) {
 		if bytes.Contains(reply, []byte(" 201 ")) {
 			t.Fatalf("truncated upload accepted: %s", reply)
 		}
-		// The handler may still be cleaning up after the client went away.
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			_, err := st.GetRelease(context.Background(), store.FlatcarAppID, "4081.5.0", "amd64-usr")
-			left, _ := filepath.Glob(filepath.Join(f.dataDir, "packages", "*", "*", "4081.5.0", "*"))
-			tmp, _ := os.ReadDir(filepath.Join(f.dataDir, "packages", ".tmp"))
-			if err != nil && len(left) == 0 && len(tmp) == 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("after a truncated upload: release err %v, files %v, temp files %d", err, left, len(tmp))
-			}
-			time.Sleep(20 * time.Millisecond)
+		<-served
+		_, err = st.GetRelease(context.Background(), store.FlatcarAppID, "4081.5.0", "amd64-usr")
+		left, _ := filepath.Glob(filepath.Join(f.dataDir, "packages", "*", "*", "4081.5.0", "*"))
+		tmp, _ := os.ReadDir(filepath.Join(f.dataDir, "packages", ".tmp"))
+		if err == nil || len(left) > 0 || len(tmp) > 0 {
+			t.Fatalf("after a truncated upload: release err %v, files %v, temp files %d", err, left, len(tmp))
 		}
 	})
 }
@@ -664,4 +681,118 @@ func TestOptionalMounts(t *testing.T) {
 			t.Errorf("%s %s: %q, want %q", tt.method, tt.path, rec.Body.String(), tt.want)
 		}
 	}
+}
+
+// TestNamesShownToOperators: the admin API refuses names and tracks with control
+// characters or bidi overrides (they would read differently in the dashboard, syctl or a
+// log) and stores nothing.
+func TestNamesShownToOperators(t *testing.T) {
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), sqlite.FileName), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	f := newFixture(t, st)
+	f.setup()
+	ctx := context.Background()
+	strp := func(s string) *string { return &s }
+	tests := []struct {
+		name string
+		do   func() error
+	}{
+		{"app name with RLO", func() error { _, err := f.admin.CreateApp(ctx, "demo", "demo\u202eppa"); return err }},
+		{"app name with a newline", func() error { _, err := f.admin.CreateApp(ctx, "demo", "demo\nadmin=1"); return err }},
+		{"app name with C1 CSI", func() error { _, err := f.admin.CreateApp(ctx, "demo", "demo\u009b2J"); return err }},
+		{"channel with LRI", func() error { _, err := f.admin.CreateChannel(ctx, store.FlatcarAppID, "beta\u2066"); return err }},
+		{"group with RLE", func() error {
+			_, err := f.admin.CreateGroup(ctx, store.FlatcarAppID, adminapi.GroupInput{Name: "can\u202bary", Track: strp("canary"), Channel: strp("stable")})
+			return err
+		}},
+		{"track with PDI", func() error {
+			_, err := f.admin.CreateGroup(ctx, store.FlatcarAppID, adminapi.GroupInput{Name: "canary", Track: strp("canary\u2069"), Channel: strp("stable")})
+			return err
+		}},
+		{"track changed to a zero-width joiner", func() error {
+			_, err := f.admin.UpdateGroup(ctx, store.FlatcarAppID, "stable", adminapi.GroupInput{Track: strp("sta\u200dble")})
+			return err
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.do(); !adminclient.IsStatus(err, http.StatusBadRequest) {
+				t.Errorf("got %v, want 400", err)
+			}
+		})
+	}
+	if apps := ok(f.admin.ListApps(ctx))(t); len(apps) != 1 {
+		t.Errorf("apps after refusals: %+v", apps)
+	}
+	if chans := ok(f.admin.ListChannels(ctx, store.FlatcarAppID))(t); len(chans) != 1 {
+		t.Errorf("channels after refusals: %+v", chans)
+	}
+	if groups := ok(f.admin.ListGroups(ctx, store.FlatcarAppID))(t); len(groups) != 1 || groups[0].Track != "stable" {
+		t.Errorf("groups after refusals: %+v", groups)
+	}
+}
+
+// TestInstancePaging: GET /api/v1/instances refuses a limit above adminapi.MaxInstancePage
+// and pages with a Link rel="next" header; the client walks every instance once.
+func TestInstancePaging(t *testing.T) {
+	forEachStore(t, func(t *testing.T, st store.Store) {
+		f := newFixture(t, st)
+		f.setup()
+		ctx := context.Background()
+		var want []string
+		for i := range 7 {
+			m := fmt.Sprintf("page-%02d", i)
+			want = append(want, m)
+			f.send(omaha.NewUpdateCheckRequest(host(m, "4081.1.0"), false))
+		}
+		if _, _, err := f.viewer.ListInstancesPage(ctx, store.InstanceFilter{Limit: adminapi.MaxInstancePage + 1}, ""); !adminclient.IsStatus(err, http.StatusBadRequest) {
+			t.Errorf("limit above the maximum: %v, want 400", err)
+		}
+		if _, _, err := f.viewer.ListInstancesPage(ctx, store.InstanceFilter{}, "not a cursor"); !adminclient.IsStatus(err, http.StatusBadRequest) {
+			t.Errorf("bad cursor: %v, want 400", err)
+		}
+		// Pages of 3: 3, 3, 1, then no next link.
+		var got []string
+		var sizes []int
+		after := ""
+		for range 10 {
+			page, next, err := f.viewer.ListInstancesPage(ctx, store.InstanceFilter{Limit: 3}, after)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sizes = append(sizes, len(page))
+			for _, in := range page {
+				got = append(got, in.MachineID)
+			}
+			if next == "" {
+				break
+			}
+			after = next
+		}
+		if fmt.Sprint(sizes) != "[3 3 1]" || fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("pages of %v: %v, want %v", sizes, got, want)
+		}
+		// The whole list, and a limit spanning pages.
+		all := ok(f.viewer.ListInstances(ctx, store.InstanceFilter{}))(t)
+		if len(all) != 7 {
+			t.Errorf("all: %d instances", len(all))
+		}
+		if five := ok(f.viewer.ListInstances(ctx, store.InstanceFilter{Limit: 5}))(t); len(five) != 5 || five[4].MachineID != "page-04" {
+			t.Errorf("limit 5: %+v", five)
+		}
+		// Raw: the next link is a relative URL carrying the filters.
+		req, _ := http.NewRequest(http.MethodGet, f.srv.URL+"/api/v1/instances?limit=2&status=update-granted", nil)
+		req.Header.Set("Authorization", "Bearer "+token(t, st, store.RoleViewer))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if link := resp.Header.Get("Link"); !strings.HasPrefix(link, "</api/v1/instances?") || !strings.Contains(link, "status=update-granted") || !strings.HasSuffix(link, `>; rel="next"`) {
+			t.Errorf("Link %q", link)
+		}
+	})
 }

@@ -160,13 +160,18 @@ type InstanceDetail struct {
 }
 
 // InstanceFilter selects instances; empty fields match everything. Limit 0 means the
-// implementation's default.
+// implementation's default. Instances come ordered by application, then machine id; a
+// page after the previous one sets AfterAppID and AfterMachineID to the last instance of
+// that page (keyset paging: every instance is listed once, however many are added).
 type InstanceFilter struct {
 	AppID   string
 	Group   string
 	Version string
 	Status  Status
 	Limit   int
+
+	AfterAppID     string
+	AfterMachineID string
 }
 
 // Role is an admin API token's role.

@@ -424,6 +424,10 @@ func testListInstances(t *testing.T, s store.Store) {
 		{"status", store.InstanceFilter{Status: store.StatusComplete}, "ac"},
 		{"all filters", store.InstanceFilter{AppID: appID, Group: "stable", Version: "4081.2.0", Status: store.StatusError}, "b"},
 		{"limit", store.InstanceFilter{Limit: 2}, "ab"},
+		{"page after a", store.InstanceFilter{AfterAppID: appID, AfterMachineID: "a", Limit: 1}, "b"},
+		{"page after b, app in braces", store.InstanceFilter{AfterAppID: "{" + appID + "}", AfterMachineID: "b"}, "c"},
+		{"page after the last", store.InstanceFilter{AfterAppID: appID, AfterMachineID: "c"}, ""},
+		{"page after a with a filter", store.InstanceFilter{Status: store.StatusComplete, AfterAppID: appID, AfterMachineID: "a"}, "c"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -169,6 +169,11 @@ func (db *DB) ListInstances(ctx context.Context, f store.InstanceFilter) ([]stor
 	add("group_name", f.Group)
 	add("version", f.Version)
 	add("status", string(f.Status))
+	if f.AfterAppID != "" || f.AfterMachineID != "" {
+		args = append(args, store.NormalizeAppID(f.AfterAppID), f.AfterMachineID)
+		a, m := len(args)-1, len(args)
+		where = append(where, fmt.Sprintf("(app_id > $%d OR (app_id = $%d AND machine_id > $%d))", a, a, m))
+	}
 	limit := f.Limit
 	if limit <= 0 {
 		limit = DefaultInstanceLimit
