@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -161,6 +162,7 @@ func lockMain(ctx context.Context, cfg lockConfig, stdout io.Writer) error {
 		return err
 	}
 	defer cli.Close()
+	var waiting sync.Once
 	sem, err := rebootlock.New(cli, cfg.group, rebootlock.Options{
 		Prefix:    cfg.prefix,
 		Logger:    slog.New(slog.DiscardHandler),
@@ -168,6 +170,10 @@ func lockMain(ctx context.Context, cfg lockConfig, stdout io.Writer) error {
 		// The CLI does not stay to keep a lock alive: locks it takes show as rebooting,
 		// then stale once the deadline passes, unless the daemon takes them over.
 		LivenessTTL: -1,
+		// lock --wait says once that it waits, so a person (or a script) sees why it blocks.
+		Waiting: func() {
+			waiting.Do(func() { fmt.Fprintf(stdout, "waiting: group %s is full; waiting for a slot\n", cfg.group) })
+		},
 	})
 	if err != nil {
 		return err

@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -86,15 +88,20 @@ func TestLockCommands(t *testing.T) {
 	step("", "set-max", "1")
 	step("", "lock", "--id", "first")
 	done := make(chan error, 1)
+	waits := make(chan struct{})
 	go func() {
-		_, err := runLockT(t, env, "lock", "--wait", "--id", "second")
-		done <- err
+		cfg, err := parseLockFlags([]string{"lock", "--wait", "--id", "second"}, func(k string) string { return env[k] }, io.Discard)
+		if err != nil {
+			done <- err
+			return
+		}
+		cfg.machineIDFile = filepath.Join(t.TempDir(), "machine-id")
+		done <- lockMain(t.Context(), cfg, &signalWriter{match: "waiting:", seen: waits})
 	}()
-	time.Sleep(300 * time.Millisecond)
 	select {
 	case err := <-done:
-		t.Fatalf("lock --wait returned while full: %v", err)
-	default:
+		t.Fatalf("lock --wait returned while the group is full: %v", err)
+	case <-waits:
 	}
 	step("", "unlock", "--id", "first")
 	select {
@@ -238,4 +245,18 @@ func TestLockTLS(t *testing.T) {
 			t.Fatalf("status over TLS: %v\n%s", err, out)
 		}
 	})
+}
+
+// signalWriter closes seen the first time a write contains match.
+type signalWriter struct {
+	match string
+	seen  chan struct{}
+	once  sync.Once
+}
+
+func (w *signalWriter) Write(p []byte) (int, error) {
+	if strings.Contains(string(p), w.match) {
+		w.once.Do(func() { close(w.seen) })
+	}
+	return len(p), nil
 }
