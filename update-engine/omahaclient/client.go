@@ -33,9 +33,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 
+	"github.com/switchyard-os/switchyard/internal/smallfile"
 	"github.com/switchyard-os/switchyard/omaha"
 )
 
@@ -180,9 +180,13 @@ func (c *Client) post(ctx context.Context, r *omaha.Request) (*omaha.Response, e
 	return parsed, nil
 }
 
+// maxIDFile bounds the read of a machine id or boot id file (33 and 37 bytes with the
+// newline).
+const maxIDFile = 4 << 10
+
 // ReadMachineID reads a machine id file (/etc/machine-id): 32 hex digits, no braces.
 func ReadMachineID(path string) (string, error) {
-	b, err := os.ReadFile(path)
+	b, err := smallfile.Read(path, maxIDFile)
 	if err != nil {
 		return "", fmt.Errorf("omahaclient: %w", err)
 	}
@@ -196,7 +200,7 @@ func ReadMachineID(path string) (string, error) {
 // ReadBootID reads /proc/sys/kernel/random/boot_id and returns it in braces, as Flatcar
 // sends it.
 func ReadBootID(path string) (string, error) {
-	b, err := os.ReadFile(path)
+	b, err := smallfile.Read(path, maxIDFile)
 	if err != nil {
 		return "", fmt.Errorf("omahaclient: %w", err)
 	}

@@ -182,6 +182,9 @@ func TestReadIDs(t *testing.T) {
 		{"machine id junk", ReadMachineID, "0123456789abcdef0123456789abcdeg", ""},
 		{"boot id", ReadBootID, "0c288430-2504-4db4-913a-8c3de52afd07\n", "{0c288430-2504-4db4-913a-8c3de52afd07}"},
 		{"boot id junk", ReadBootID, "not-a-boot-id", ""},
+		// A huge file is refused without being read whole (the id after the padding would
+		// parse if it were).
+		{"machine id huge", ReadMachineID, strings.Repeat(" ", 8<<10) + "0123456789abcdef0123456789abcdef\n", ""},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
