@@ -38,7 +38,11 @@ var (
 
 // Config configures a Client.
 type Config struct {
-	MetadataURL string       // the repository, e.g. https://updates.example.com/tuf/
+	MetadataURL string // the repository, e.g. https://updates.example.com/tuf/
+	// Fetcher, when set, replaces the HTTP fetches from MetadataURL (which may then be
+	// empty): DirFetcher for a directory on local media, Files for metadata read from a
+	// stream. The verification is the same.
+	Fetcher     Fetcher
 	TrustedRoot string       // the root installed on the host
 	CacheDir    string       // where verified metadata is kept between refreshes
 	HTTPClient  *http.Client // nil: a client with DefaultTimeout
@@ -57,8 +61,8 @@ type Client struct {
 
 // New checks the configuration and creates the cache directory (mode 0700).
 func New(cfg Config) (*Client, error) {
-	if cfg.MetadataURL == "" || cfg.TrustedRoot == "" || cfg.CacheDir == "" {
-		return nil, errors.New("tufclient: MetadataURL, TrustedRoot and CacheDir are required")
+	if (cfg.MetadataURL == "" && cfg.Fetcher == nil) || cfg.TrustedRoot == "" || cfg.CacheDir == "" {
+		return nil, errors.New("tufclient: MetadataURL (or a Fetcher), TrustedRoot and CacheDir are required")
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: DefaultTimeout}
@@ -138,7 +142,12 @@ func (c *Client) Refresh(ctx context.Context) (*Repository, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := config.New(c.cfg.MetadataURL, rootData)
+	base, f := localBase, c.cfg.Fetcher
+	if f == nil {
+		base = strings.TrimSuffix(c.cfg.MetadataURL, "/") + "/"
+		f = HTTPFetcher{BaseURL: base, Client: c.cfg.HTTPClient}
+	}
+	cfg, err := config.New(base, rootData)
 	if err != nil {
 		return nil, fmt.Errorf("tufclient: %w", err)
 	}
@@ -147,7 +156,7 @@ func (c *Client) Refresh(ctx context.Context) (*Repository, error) {
 	// go-tuf's cache writes do not fsync; this package persists instead (see the package
 	// doc). go-tuf still reads LocalMetadataDir for rollback protection.
 	cfg.DisableLocalCache = true
-	cfg.Fetcher = &fetcher{ctx: ctx, client: c.cfg.HTTPClient}
+	cfg.Fetcher = &adapter{ctx: ctx, base: base, f: f}
 	cfg.RootMaxLength, cfg.TimestampMaxLength = tuf.MaxRootSize, tuf.MaxTimestampSize
 	cfg.SnapshotMaxLength, cfg.TargetsMaxLength = tuf.MaxSnapshotSize, tuf.MaxTargetsSize
 	up, err := updater.New(cfg)

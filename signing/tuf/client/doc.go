@@ -27,6 +27,12 @@
 // is the installed root. The engine keeps its own floor (never a version or release counter
 // below the running one) on top.
 //
+// Fetching is pluggable ([Fetcher]): HTTP from Config.MetadataURL by default, a directory
+// ([DirFetcher]) or files held in memory ([Files]) for air-gapped installs from local media.
+// The source changes nothing about the checks, and the cache is the same one: metadata on
+// local media must not be older than what the host last verified online, and what it
+// verifies from the media becomes the floor for the next online refresh.
+//
 // HTTP: every fetch uses the configured client (a default one with a timeout otherwise),
 // the refresh's context, and go-tuf's size limits. The reference time for expiry is
 // Config.Now, taken once per refresh.
