@@ -1,6 +1,7 @@
 package control
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -57,8 +58,23 @@ func (c *Client) Rollback(ctx context.Context) (engine.Snapshot, error) {
 	return c.do(ctx, http.MethodPost, "/v1/rollback")
 }
 
+// Install asks the daemon to install the release at path (a directory or tar file on local
+// media, see update-engine/media); it returns when the disk is flipped or the install
+// refused. path must be absolute: the daemon opens it.
+func (c *Client) Install(ctx context.Context, path string) (engine.Snapshot, error) {
+	b, err := json.Marshal(InstallRequest{Path: path})
+	if err != nil {
+		return engine.Snapshot{}, fmt.Errorf("control: %w", err)
+	}
+	return c.send(ctx, http.MethodPost, "/v1/install", bytes.NewReader(b))
+}
+
 func (c *Client) do(ctx context.Context, method, path string) (engine.Snapshot, error) {
-	req, err := http.NewRequestWithContext(ctx, method, "http://update-engine"+path, nil)
+	return c.send(ctx, method, path, nil)
+}
+
+func (c *Client) send(ctx context.Context, method, path string, reqBody io.Reader) (engine.Snapshot, error) {
+	req, err := http.NewRequestWithContext(ctx, method, "http://update-engine"+path, reqBody)
 	if err != nil {
 		return engine.Snapshot{}, fmt.Errorf("control: %w", err)
 	}

@@ -10,10 +10,15 @@
 //	                             409 when the engine is busy
 //	POST /v1/mark-good           mark the running USR partition good
 //	POST /v1/rollback            make the other, known-good partition boot next
+//	POST /v1/install             {"path": "/abs/path"}: install the release on local media
+//	                             (update-engine/media) and answer when it is flipped or
+//	                             refused; 409 when busy, 422 when refused. Served only by
+//	                             daemons that implement LocalInstaller. The daemon opens the
+//	                             path itself; closing the connection cancels the install.
 //
 // Errors are {"error": "..."} with a 4xx/5xx status. Access control is the socket's file
 // mode (0660, root and the group of the socket's directory): whoever can connect may ask
-// for a check, as Flatcar lets user core call AttemptUpdate. Request bodies are not read.
+// for a check, as Flatcar lets user core call AttemptUpdate. Request bodies are not read, except install's (at most MaxInstallBody bytes).
 //
 // Server wraps anything that implements Daemon; Client is what updatectl uses.
 package control
@@ -48,6 +53,19 @@ type Daemon interface {
 	MarkGood(ctx context.Context) error
 	Rollback(ctx context.Context) error
 }
+
+// LocalInstaller is implemented by daemons that install from local media.
+type LocalInstaller interface {
+	InstallFrom(ctx context.Context, path string) (engine.Snapshot, error)
+}
+
+// InstallRequest is the body of POST /v1/install.
+type InstallRequest struct {
+	Path string `json:"path"`
+}
+
+// MaxInstallBody bounds the body of POST /v1/install.
+const MaxInstallBody = 64 << 10
 
 // Handler returns the API's http.Handler.
 func Handler(d Daemon, log *slog.Logger) http.Handler {
@@ -91,6 +109,26 @@ func Handler(d Daemon, log *slog.Logger) http.Handler {
 	mux.Handle("POST /v1/check", action("check", func(context.Context) error { return d.CheckNow() }))
 	mux.Handle("POST /v1/mark-good", action("mark-good", d.MarkGood))
 	mux.Handle("POST /v1/rollback", action("rollback", d.Rollback))
+	if li, ok := d.(LocalInstaller); ok {
+		mux.HandleFunc("POST /v1/install", func(w http.ResponseWriter, r *http.Request) {
+			var req InstallRequest
+			dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxInstallBody))
+			if err := dec.Decode(&req); err != nil || req.Path == "" {
+				writeError(w, http.StatusBadRequest, fmt.Errorf("control: want {\"path\": \"/abs/path\"}: %v", err))
+				return
+			}
+			log.Info("control request", "action", "install", "path", req.Path)
+			s, err := li.InstallFrom(r.Context(), req.Path)
+			switch {
+			case errors.Is(err, engine.ErrBusy) || errors.Is(err, engine.ErrNeedReboot):
+				writeError(w, http.StatusConflict, err)
+			case err != nil:
+				writeError(w, http.StatusUnprocessableEntity, err)
+			default:
+				writeJSON(w, http.StatusOK, s)
+			}
+		})
+	}
 	return mux
 }
 
@@ -137,7 +175,9 @@ func Listen(path string) (net.Listener, error) {
 
 // Serve serves the API on l until ctx ends.
 func Serve(ctx context.Context, l net.Listener, d Daemon, log *slog.Logger) error {
-	srv := &http.Server{Handler: Handler(d, log), ReadHeaderTimeout: 10 * time.Second}
+	// BaseContext: a long request (an install) is cancelled when the daemon stops.
+	srv := &http.Server{Handler: Handler(d, log), ReadHeaderTimeout: 10 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return ctx }}
 	done := make(chan struct{})
 	go func() {
 		select {

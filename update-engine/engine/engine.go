@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -53,6 +54,8 @@ type Engine struct {
 
 	work     sync.Mutex // held by a cycle, mark-good and rollback
 	checkNow chan struct{}
+	// installed is signalled by InstallLocal after a flip, for the Run loop.
+	installed chan struct{}
 
 	mu      sync.Mutex
 	snap    Snapshot
@@ -73,7 +76,7 @@ func New(o Options) (*Engine, error) {
 	if _, err := omaha.ParseVersion(o.Version); err != nil {
 		return nil, fmt.Errorf("engine: the running version: %w", err)
 	}
-	e := &Engine{o: o, log: o.Log, clk: o.Clock, rnd: o.Rand, checkNow: make(chan struct{}, 1), changed: make(chan struct{})}
+	e := &Engine{o: o, log: o.Log, clk: o.Clock, rnd: o.Rand, checkNow: make(chan struct{}, 1), installed: make(chan struct{}, 1), changed: make(chan struct{})}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
@@ -185,6 +188,12 @@ func (e *Engine) Run(ctx context.Context) error {
 		case <-e.checkNow:
 			t.Stop()
 			onDemand = true
+		case <-e.installed:
+			// A local install flipped the disk: the reboot strategy applies now, not at
+			// the next scheduled check.
+			t.Stop()
+			e.startReboot(ctx)
+			continue
 		}
 		err := e.cycle(ctx, onDemand)
 		if ctx.Err() != nil {
@@ -310,7 +319,7 @@ func (e *Engine) cycle(ctx context.Context, onDemand bool) error {
 		s.Progress, s.BytesDone, s.BytesTotal = 0, 0, int64(offer.Package.Size)
 		e.lastPct = 0
 	})
-	err = e.apply(ctx, now, &st, offer)
+	err = e.apply(ctx, now, &st, offer, e.o.Trust, nil)
 	if err == nil {
 		e.o.Metrics.Update(0)
 		return nil
@@ -347,8 +356,11 @@ func truncate(s string, n int) string {
 	return s[:n]
 }
 
-// apply runs steps 2–7 of the package doc for one offer.
-func (e *Engine) apply(ctx context.Context, ref time.Time, st *state.State, offer *omaha.Offer) error {
+// apply runs steps 2–7 of the package doc for one offer, vouched for by tr. A local install
+// (InstallLocal) passes the media's payload as open: then no event is reported and no
+// checkpoint resumed.
+func (e *Engine) apply(ctx context.Context, ref time.Time, st *state.State, offer *omaha.Offer, tr Trust, open func(context.Context, int64) (io.ReadCloser, error)) error {
+	local := open != nil
 	// Step 2: never downgrade, never re-install the running version.
 	running, _ := omaha.ParseVersion(e.o.Version)
 	offered, err := omaha.ParseVersion(offer.Version)
@@ -369,7 +381,7 @@ func (e *Engine) apply(ctx context.Context, ref time.Time, st *state.State, offe
 		}
 	}
 	// Step 4: TUF.
-	tgt, err := e.o.Trust.Lookup(ctx, offer.Version, e.o.Board)
+	tgt, err := tr.Lookup(ctx, offer.Version, e.o.Board)
 	if err != nil {
 		if ctx.Err() != nil {
 			return err
@@ -418,7 +430,7 @@ func (e *Engine) apply(ctx context.Context, ref time.Time, st *state.State, offe
 	}
 	sum := base64.StdEncoding.EncodeToString(offer.SHA256)
 	resume := st.Resume
-	if resume != nil && (resume.SHA256 != sum || resume.Target != target.Number) {
+	if resume != nil && (local || resume.SHA256 != sum || resume.Target != target.Number) {
 		resume = nil
 	}
 	if resume != nil {
@@ -433,7 +445,9 @@ func (e *Engine) apply(ctx context.Context, ref time.Time, st *state.State, offe
 	if err := e.o.Store.Save(*st); err != nil {
 		return fail(omaha.ErrorCodeDownloadStateInitializationError, err)
 	}
-	e.report(ctx, omaha.EventDownloadStarted())
+	if !local {
+		e.report(ctx, omaha.EventDownloadStarted())
+	}
 	e.update(func(s *Snapshot) {
 		s.Status = StatusDownloading
 		s.ActivePartition, s.TargetPartition = active.Label, target.Label
@@ -461,6 +475,7 @@ func (e *Engine) apply(ctx context.Context, ref time.Time, st *state.State, offe
 			return e.o.Store.Save(*st)
 		},
 		Verifying: func() { e.setStatus(StatusVerifying) },
+		Open:      open,
 	}
 	if err := e.o.Installer.Install(ctx, job); err != nil {
 		if ctx.Err() == nil && !isTransfer(err) {
@@ -477,7 +492,9 @@ func (e *Engine) apply(ctx context.Context, ref time.Time, st *state.State, offe
 	if e.status() == StatusDownloading {
 		e.setStatus(StatusVerifying)
 	}
-	e.report(ctx, omaha.EventDownloadFinished())
+	if !local {
+		e.report(ctx, omaha.EventDownloadFinished())
+	}
 	// Step 7: flip.
 	e.setStatus(StatusFinalizing)
 	if err := e.o.Boot.Flip(ctx, target.Number); err != nil {
@@ -496,7 +513,9 @@ func (e *Engine) apply(ctx context.Context, ref time.Time, st *state.State, offe
 		// cannot report 3/2, but the boot protocol alone stays safe.
 		e.log.Error("saving the flipped state", "err", err)
 	}
-	e.report(ctx, omaha.EventInstalled())
+	if !local {
+		e.report(ctx, omaha.EventInstalled())
+	}
 	e.log.Info("update applied, reboot needed", "version", offer.Version, "partition", target.Label)
 	e.update(func(s *Snapshot) { s.Status = StatusUpdatedNeedReboot; s.Progress = 1 })
 	return nil

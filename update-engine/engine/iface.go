@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"io"
 
 	"github.com/switchyard-os/switchyard/omaha"
 	"github.com/switchyard-os/switchyard/update-engine/state"
@@ -72,6 +73,9 @@ type Job struct {
 	// Verifying is called once, when the last operation is written and the final hash check
 	// starts.
 	Verifying func()
+	// Open, when set, reads the payload from local media (InstallLocal) instead of the
+	// offer's URLs; it is only asked for offset 0 (local installs do not resume).
+	Open func(ctx context.Context, off int64) (io.ReadCloser, error)
 }
 
 // Installer downloads, verifies and writes a payload.

@@ -1,4 +1,5 @@
-// Package install is the engine's Installer: it streams a payload from the Omaha URLs,
+// Package install is the engine's Installer: it streams a payload from the Omaha URLs (or
+// from local media, when the job carries an Open function),
 // verifies it with signing/payload and writes it onto the target partition, never outside it.
 //
 // # One install
@@ -175,6 +176,18 @@ func classify(err error) error {
 	return withCode(omaha.ErrorCodeDownloadOperationExecutionError, err)
 }
 
+// source is where the payload comes from: the Omaha URLs (fetch.Source) or local media.
+type source interface {
+	Open(ctx context.Context, off int64) (io.ReadCloser, error)
+	Received() int64 // payload bytes received from servers
+}
+
+// localSource is a payload on local media (engine.Job.Open); nothing comes from a server.
+type localSource func(ctx context.Context, off int64) (io.ReadCloser, error)
+
+func (l localSource) Open(ctx context.Context, off int64) (io.ReadCloser, error) { return l(ctx, off) }
+func (l localSource) Received() int64                                            { return 0 }
+
 // checkpoint is the Applier part of state.Resume.
 type checkpoint struct {
 	Hash []byte `json:"sha256_state"` // SHA-256 state of payload bytes [0, Offset)
@@ -202,8 +215,11 @@ func (in *Installer) install(ctx context.Context, job *engine.Job, open func(ctx
 		return withCode(omaha.ErrorCodeDownloadPayloadPubKeyVerificationError,
 			errors.New("no payload key installed: refusing every update"))
 	}
-	src := &fetch.Source{URLs: job.Offer.PayloadURLs(), Length: job.Target.Length, HTTP: in.HTTP,
+	var src source = &fetch.Source{URLs: job.Offer.PayloadURLs(), Length: job.Target.Length, HTTP: in.HTTP,
 		CheckURL: in.CheckURL, Log: log, Options: in.Fetch}
+	if job.Open != nil {
+		src = localSource(job.Open)
+	}
 	defer func() {
 		in.mu.Lock()
 		in.received += src.Received()

@@ -35,6 +35,14 @@ func (t TUF) Lookup(ctx context.Context, version, board string) (engine.Target, 
 	if err != nil {
 		return engine.Target{}, fmt.Errorf("trust: %w", err)
 	}
+	return Target(tgt)
+}
+
+// Target converts a target TUF pins to the engine's; its custom fields must be valid.
+func Target(tgt client.Target) (engine.Target, error) {
+	if tgt.CustomErr != nil {
+		return engine.Target{}, fmt.Errorf("trust: target %s: %w", tgt.Name, tgt.CustomErr)
+	}
 	out := engine.Target{
 		Name:          tgt.Name,
 		Length:        tgt.Length,
