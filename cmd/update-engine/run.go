@@ -34,6 +34,7 @@ import (
 	"github.com/switchyard-os/switchyard/update-engine/health"
 	"github.com/switchyard-os/switchyard/update-engine/identity"
 	"github.com/switchyard-os/switchyard/update-engine/install"
+	"github.com/switchyard-os/switchyard/update-engine/media"
 	"github.com/switchyard-os/switchyard/update-engine/metrics"
 	"github.com/switchyard-os/switchyard/update-engine/omahaclient"
 	"github.com/switchyard-os/switchyard/update-engine/schedule"
@@ -249,7 +250,9 @@ func (d *daemon) serve(ctx context.Context, cfg config.Config, log *slog.Logger)
 	}
 	defer os.Remove(cfg.ControlSocket)
 	errc := make(chan error, 3)
-	go func() { errc <- control.Serve(ctx, l, d.engine, log) }()
+	api := &media.Daemon{Engine: d.engine, Config: media.Config{TrustedRoot: cfg.TUFRootFile,
+		CacheDir: filepath.Join(cfg.StateDir, "tuf"), Log: log}} // updatectl install
+	go func() { errc <- control.Serve(ctx, l, api, log) }()
 	n := 1
 	if cfg.MetricsAddr != "" {
 		host, _, err := net.SplitHostPort(cfg.MetricsAddr)
