@@ -26,6 +26,7 @@ commands:
   watch      show progress until the daemon's state settles
   mark-good  mark the running USR partition good
   rollback   make the other, known-good USR partition boot next
+  reset-status  back to IDLE after a failure, or abandon an update waiting for its reboot
   gpt     show and change the A/B partition table (show, set, prioritize, next, mark-good, repair)
   lock    the reboot lock (status, lock, unlock, set-max, reclaim)
 `
@@ -51,6 +52,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "status", "check", "watch", "mark-good", "rollback":
 		return runDaemon(ctx, args, stdout, stderr)
+	case "reset-status":
+		return runResetStatus(ctx, args[1:], stdout, stderr)
 	case "gpt":
 		return runGPT(ctx, args[1:], stdout, stderr)
 	case "lock":
