@@ -395,7 +395,7 @@ func wire(ctx context.Context, cfg config.Config, log *slog.Logger) (*daemon, er
 	e, err := engine.New(engine.Options{
 		Server: oc, Trust: trust.TUF{Client: tc}, Boot: dk, Installer: inst, Rebooter: rb, Health: hcheck, Store: store,
 		PostReboot: rebootHook("post-reboot", cfg.PostRebootHook, cfg.RebootHookTimeout, log),
-		Log: log, Metrics: m,
+		Log:        log, Metrics: m,
 		Policy: schedule.Policy{FirstDelay: cfg.FirstCheckDelay, FirstFuzz: cfg.FirstCheckFuzz, Interval: cfg.CheckInterval,
 			Fuzz: cfg.CheckFuzz, MaxBackoff: cfg.MaxBackoff, MinPoll: cfg.MinPollInterval, MaxPoll: cfg.MaxPollInterval},
 		Version: cfg.Version, Board: cfg.Board, BootID: bootID, BuildTime: cfg.BuildTime, RebootStrategy: string(cfg.RebootStrategy),

@@ -152,7 +152,7 @@ type Config struct {
 	// postpones the reboot, before the backoff (update-engine shows it in its status).
 	Postponed func(error)
 	Logger    *slog.Logger
-	Clock    Clock
+	Clock     Clock
 	// MinBackoff and MaxBackoff bound the retry delay after a lock error (1 s and 5 min
 	// when zero).
 	MinBackoff, MaxBackoff time.Duration

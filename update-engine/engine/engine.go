@@ -30,7 +30,7 @@ type Options struct {
 	// PostReboot runs once an update is confirmed after its reboot, or its rollback
 	// recorded, before the reboot lock is released; nil: none.
 	PostReboot Hook
-	Store     StateStore
+	Store      StateStore
 
 	Clock   Clock      // nil: RealClock
 	Rand    *rand.Rand // nil: seeded from the clock
@@ -62,14 +62,14 @@ type Engine struct {
 	lastPct float64
 
 	// owned by the Run goroutine
-	failures  int
-	poll      time.Duration
-	rmu    sync.Mutex
-	reboot *rebootAttempt // one runs, or one rebooted; nil: none
+	failures int
+	poll     time.Duration
+	rmu      sync.Mutex
+	reboot   *rebootAttempt // one runs, or one rebooted; nil: none
 	// resetting keeps a new reboot attempt from starting while ResetStatus abandons the
 	// update it would reboot into.
 	resetting bool
-	wg     sync.WaitGroup // the reboot goroutines; Run waits for them
+	wg        sync.WaitGroup // the reboot goroutines; Run waits for them
 }
 
 // rebootAttempt is one run of the Rebooter in its own goroutine.

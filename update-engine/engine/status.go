@@ -83,5 +83,5 @@ type Snapshot struct {
 	// RebootPostponed is why the last reboot attempt was postponed (a failed pre-reboot
 	// hook); empty once a reboot is requested or the status is reset.
 	RebootPostponed string `json:"reboot_postponed,omitempty"`
-	Seq             uint64    `json:"seq"` // increases on every change
+	Seq             uint64 `json:"seq"` // increases on every change
 }
