@@ -32,6 +32,7 @@ import (
 	"github.com/switchyard-os/switchyard/update-engine/disk"
 	"github.com/switchyard-os/switchyard/update-engine/engine"
 	"github.com/switchyard-os/switchyard/update-engine/health"
+	"github.com/switchyard-os/switchyard/update-engine/hook"
 	"github.com/switchyard-os/switchyard/update-engine/identity"
 	"github.com/switchyard-os/switchyard/update-engine/install"
 	"github.com/switchyard-os/switchyard/update-engine/media"
@@ -371,6 +372,11 @@ func wire(ctx context.Context, cfg config.Config, log *slog.Logger) (*daemon, er
 		return nil, fmt.Errorf("XZ_DECODER=%s: %w", cfg.XZDecoder, err)
 	}
 
+	// best-effort is decided once, here: etcd-lock with an etcd endpoint, else reboot.
+	if cfg.RebootStrategy == strategy.BestEffort {
+		cfg.RebootStrategy = cfg.ResolvedRebootStrategy()
+		log.Info("REBOOT_STRATEGY=best-effort resolved", "strategy", cfg.RebootStrategy, "etcd_endpoints", cfg.EtcdEndpoints)
+	}
 	rb, err := rebooter(cfg, machineID, bootID, hc, log, d)
 	if err != nil {
 		return nil, err
@@ -391,7 +397,8 @@ func wire(ctx context.Context, cfg config.Config, log *slog.Logger) (*daemon, er
 	}
 	e, err := engine.New(engine.Options{
 		Server: oc, Trust: trust.TUF{Client: tc}, Boot: dk, Installer: inst, Rebooter: rb, Health: hcheck, Store: store,
-		Log: log, Metrics: m,
+		PostReboot: rebootHook("post-reboot", cfg.PostRebootHook, cfg.RebootHookTimeout, log),
+		Log:        log, Metrics: m,
 		Policy: schedule.Policy{FirstDelay: cfg.FirstCheckDelay, FirstFuzz: cfg.FirstCheckFuzz, Interval: cfg.CheckInterval,
 			Fuzz: cfg.CheckFuzz, MaxBackoff: cfg.MaxBackoff, MinPoll: cfg.MinPollInterval, MaxPoll: cfg.MaxPollInterval},
 		Version: cfg.Version, Board: cfg.Board, BootID: bootID, BuildTime: cfg.BuildTime, RebootStrategy: string(cfg.RebootStrategy),
@@ -438,10 +445,24 @@ func rebooter(cfg config.Config, machineID, bootID string, hc *http.Client, log 
 		log.Info("reboot strategy is off: reboot by hand to finish each update")
 		return nil, nil
 	}
-	c, err := strategy.New(strategy.Config{Strategy: cfg.RebootStrategy, Windows: windows, Lock: lock,
-		Rebooter: strategy.Command(cfg.RebootCommand), Logger: log})
+	sc := strategy.Config{Strategy: cfg.RebootStrategy, Windows: windows, Lock: lock,
+		Rebooter: strategy.Command(cfg.RebootCommand), Logger: log,
+		// Called only while the engine runs, after wire has set d.engine.
+		Postponed: func(err error) { d.engine.RebootPostponed(err) }}
+	if h := rebootHook("pre-reboot", cfg.PreRebootHook, cfg.RebootHookTimeout, log); h != nil {
+		sc.PreReboot = h
+	}
+	c, err := strategy.New(sc)
 	if err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// rebootHook is a configured hook command, or nil (as an interface) when none is set.
+func rebootHook(name string, argv []string, timeout time.Duration, log *slog.Logger) engine.Hook {
+	if len(argv) == 0 {
+		return nil
+	}
+	return hook.Command{Name: name, Argv: argv, Timeout: timeout, Log: log}
 }

@@ -120,6 +120,9 @@ func printStatus(w io.Writer, s engine.Snapshot, asJSON bool) error {
 	if s.LastError != "" {
 		fmt.Fprintf(w, "LAST_ERROR_CODE=%d\nLAST_ERROR=%s\n", s.LastErrorCode, s.LastError)
 	}
+	if s.RebootPostponed != "" {
+		fmt.Fprintf(w, "REBOOT_POSTPONED=%s\n", s.RebootPostponed)
+	}
 	return nil
 }
 

@@ -27,6 +27,7 @@ commands:
   mark-good  mark the running USR partition good
   rollback   make the other, known-good USR partition boot next
   install    install a release from local media: install [--socket S] DIR|FILE.tar
+  reset-status  back to IDLE after a failure, or abandon an update waiting for its reboot
   gpt     show and change the A/B partition table (show, set, prioritize, next, mark-good, repair)
   lock    the reboot lock (status, lock, unlock, set-max, reclaim)
 `
@@ -54,6 +55,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runDaemon(ctx, args, stdout, stderr)
 	case "install":
 		return runInstall(ctx, args[1:], stdout, stderr)
+	case "reset-status":
+		return runResetStatus(ctx, args[1:], stdout, stderr)
 	case "gpt":
 		return runGPT(ctx, args[1:], stdout, stderr)
 	case "lock":

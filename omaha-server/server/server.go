@@ -189,7 +189,7 @@ func New(ctx context.Context, cfg Config, st store.Store, logger *slog.Logger) (
 	omahaH := omahahandler.New(omahahandler.Config{
 		Catalog: s.catalog, Store: st, PublicURL: cfg.PublicURL, ServerName: cfg.ServerName,
 		MaxBodyBytes: cfg.MaxOmahaBodyBytes, Now: cfg.Now, Logger: logger, Registerer: s.registry,
-		Hosts: hosts,
+		Hosts:   hosts,
 		MaxApps: s.limits.MaxOmahaApps, MaxEvents: s.limits.MaxOmahaEvents,
 	})
 	r := s.router

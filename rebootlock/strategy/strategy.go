@@ -7,15 +7,24 @@
 //	fleetlock  the same with a FleetLock server's slot (fleetlock.Client)
 //	reboot     window, then reboot; no lock
 //	off        never reboot (Reboot returns ErrOff)
+//	best-effort  etcd-lock when an etcd endpoint is configured, otherwise reboot
 //
-// An empty strategy name means "reboot", as in Flatcar.
+// An empty strategy name means "reboot", as in Flatcar. best-effort is locksmithd's old
+// default (it chose etcd-lock when etcd ran on the host); the daemon decides once at start
+// with Resolve which of the two it means, and New accepts only the resolved strategy.
 //
 // # The sequence, one cycle (Coordinator.Reboot)
 //
 //	waiting-window --window open--> locking --slot held--> checking
-//	checking --window still open--> rebooting
+//	checking --window still open--> pre-reboot hook --succeeded--> rebooting
 //	checking --window closed------> releasing --> waiting-window
+//	pre-reboot hook --failed------> releasing --> backoff --> waiting-window
 //	locking  --lock error---------> backoff --> locking (never rebooting)
+//
+// The pre-reboot hook (Config.PreReboot, e.g. draining a Kubernetes node) runs while the
+// slot is held and the window open. When it fails or times out the reboot is postponed: the
+// slot is released rather than held through a drain that did not happen, Config.Postponed is
+// told, and the cycle starts over after the same jittered backoff a lock error gets.
 //
 // Invariant: under etcd-lock and fleetlock the Rebooter is called only after Lock returned
 // nil in this cycle, whatever etcd or the server does; an error keeps the host waiting
@@ -47,7 +56,13 @@ const (
 	FleetLock Strategy = "fleetlock"
 	Reboot    Strategy = "reboot"
 	Off       Strategy = "off"
+	// BestEffort is etcd-lock or reboot; Resolve decides which.
+	BestEffort Strategy = "best-effort"
 )
+
+// unlockOnStop bounds the one attempt to give the slot back when the daemon stops during
+// the pre-reboot hook.
+const unlockOnStop = 10 * time.Second
 
 // ErrOff is returned by Reboot under the off strategy.
 var ErrOff = errors.New("strategy: reboots are off")
@@ -57,10 +72,28 @@ func Parse(name string) (Strategy, error) {
 	switch s := Strategy(name); s {
 	case "":
 		return Reboot, nil
-	case EtcdLock, FleetLock, Reboot, Off:
+	case EtcdLock, FleetLock, Reboot, Off, BestEffort:
 		return s, nil
 	}
-	return "", fmt.Errorf("strategy: unknown strategy %q (etcd-lock, fleetlock, reboot or off)", name)
+	return "", fmt.Errorf("strategy: unknown strategy %q (etcd-lock, fleetlock, reboot, off or best-effort)", name)
+}
+
+// Resolve returns the strategy s stands for on a host: best-effort becomes etcd-lock when
+// etcdConfigured (an etcd endpoint is set), otherwise reboot, as locksmithd did; every
+// other strategy is itself.
+func Resolve(s Strategy, etcdConfigured bool) Strategy {
+	if s != BestEffort {
+		return s
+	}
+	if etcdConfigured {
+		return EtcdLock
+	}
+	return Reboot
+}
+
+// Hook is a command run around the reboot (update-engine/hook.Command).
+type Hook interface {
+	Run(ctx context.Context) error
 }
 
 // Locker is the fleet's reboot lock for this host: rebootlock.Slot or fleetlock.Client.
@@ -112,8 +145,14 @@ type Config struct {
 	// Lock is required for etcd-lock and fleetlock.
 	Lock     Locker
 	Rebooter Rebooter
-	Logger   *slog.Logger
-	Clock    Clock
+	// PreReboot, when set, runs after the lock and the window, right before the Rebooter;
+	// its failure postpones the reboot.
+	PreReboot Hook
+	// Postponed, when set, is called with the hook's error each time the pre-reboot hook
+	// postpones the reboot, before the backoff (update-engine shows it in its status).
+	Postponed func(error)
+	Logger    *slog.Logger
+	Clock     Clock
 	// MinBackoff and MaxBackoff bound the retry delay after a lock error (1 s and 5 min
 	// when zero).
 	MinBackoff, MaxBackoff time.Duration
@@ -129,6 +168,9 @@ type Coordinator struct {
 func New(cfg Config) (*Coordinator, error) {
 	if _, err := Parse(string(cfg.Strategy)); err != nil {
 		return nil, err
+	}
+	if cfg.Strategy == BestEffort {
+		return nil, errors.New("strategy: best-effort must be resolved first (Resolve)")
 	}
 	if cfg.Strategy == "" {
 		cfg.Strategy = Reboot
@@ -165,6 +207,7 @@ func (c *Coordinator) Reboot(ctx context.Context) error {
 	if c.cfg.Strategy == Off {
 		return ErrOff
 	}
+	delay := c.cfg.MinBackoff // between postponements by the pre-reboot hook
 	for {
 		if err := c.waitWindow(ctx); err != nil {
 			return err
@@ -179,6 +222,39 @@ func (c *Coordinator) Reboot(ctx context.Context) error {
 				if err := c.unlock(ctx); err != nil {
 					return err
 				}
+				continue
+			}
+		}
+		if c.cfg.PreReboot != nil {
+			if herr := c.cfg.PreReboot.Run(ctx); herr != nil {
+				if ctx.Err() != nil {
+					err := fmt.Errorf("strategy: pre-reboot hook: %w", errors.Join(ctx.Err(), herr))
+					if c.locking() {
+						// The daemon stops: the slot must not stay held by a host that
+						// will not reboot. ctx is done, so this is one best attempt.
+						uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), unlockOnStop)
+						uerr := c.cfg.Lock.Unlock(uctx)
+						cancel()
+						if uerr != nil {
+							return errors.Join(err, uerr)
+						}
+					}
+					return err
+				}
+				wait := delay/2 + rand.N(delay/2+1)
+				c.log.Warn("pre-reboot hook failed: reboot postponed", "err", herr, "retry_in", wait)
+				if c.locking() {
+					if err := c.unlock(ctx); err != nil {
+						return err
+					}
+				}
+				if c.cfg.Postponed != nil {
+					c.cfg.Postponed(herr)
+				}
+				if err := c.sleep(ctx, wait); err != nil {
+					return fmt.Errorf("strategy: reboot postponed by the pre-reboot hook: %w", errors.Join(err, herr))
+				}
+				delay = min(delay*2, c.cfg.MaxBackoff)
 				continue
 			}
 		}

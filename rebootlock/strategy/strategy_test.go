@@ -131,7 +131,8 @@ func TestParseStrategy(t *testing.T) {
 		{in: "fleetlock", want: FleetLock},
 		{in: "reboot", want: Reboot},
 		{in: "off", want: Off},
-		{in: "best-effort", wantErr: true},
+		{in: "best-effort", want: BestEffort},
+		{in: "besteffort", wantErr: true},
 		{in: "ETCD-LOCK", wantErr: true},
 	}
 	for _, tt := range tests {
@@ -235,6 +236,134 @@ func TestCoordinator(t *testing.T) {
 		})
 	}
 }
+
+func TestResolve(t *testing.T) {
+	tests := []struct {
+		in   Strategy
+		etcd bool
+		want Strategy
+	}{
+		{in: BestEffort, etcd: true, want: EtcdLock},
+		{in: BestEffort, etcd: false, want: Reboot},
+		{in: Reboot, etcd: true, want: Reboot},
+		{in: FleetLock, etcd: true, want: FleetLock},
+		{in: EtcdLock, etcd: false, want: EtcdLock}, // config.Validate refuses this one
+		{in: Off, etcd: true, want: Off},
+	}
+	for _, tt := range tests {
+		if got := Resolve(tt.in, tt.etcd); got != tt.want {
+			t.Errorf("Resolve(%s, etcd=%v) = %s, want %s", tt.in, tt.etcd, got, tt.want)
+		}
+	}
+	if _, err := New(Config{Strategy: BestEffort, Rebooter: &recorder{}}); err == nil {
+		t.Error("New accepted an unresolved best-effort")
+	}
+}
+
+// fakeHook fails its first failures runs and journals each run, noting whether the lock
+// was held while it ran.
+type fakeHook struct {
+	j        *journal
+	lock     *fakeLock // nil: no lock to check
+	failures int
+}
+
+func (h *fakeHook) Run(ctx context.Context) error {
+	if h.lock != nil && !h.lock.held {
+		h.j.add("HOOK-WITHOUT-LOCK")
+	}
+	if h.failures > 0 {
+		h.failures--
+		h.j.add("hook-failed")
+		return errors.New("kubectl drain: cannot evict pod")
+	}
+	h.j.add("hook")
+	return nil
+}
+
+// TestPreRebootHook: a failing pre-reboot hook postpones the reboot with the slot released,
+// and the cycle is tried again after a backoff; a hook that succeeds runs with the slot held
+// right before the reboot.
+func TestPreRebootHook(t *testing.T) {
+	tests := []struct {
+		name      string
+		strategy  Strategy
+		failures  int
+		want      string
+		postponed int
+	}{
+		{name: "etcd-lock, hook succeeds", strategy: EtcdLock, want: "lock hook reboot"},
+		{name: "etcd-lock, hook fails twice", strategy: EtcdLock, failures: 2,
+			want: "lock hook-failed unlock lock hook-failed unlock lock hook reboot", postponed: 2},
+		{name: "reboot, hook fails once", strategy: Reboot, failures: 1, want: "hook-failed hook reboot", postponed: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+			clock := &fakeClock{now: start}
+			j := &journal{clock: clock}
+			lock := &fakeLock{j: j}
+			rec := &recorder{j: j}
+			h := &fakeHook{j: j, failures: tt.failures}
+			if tt.strategy == EtcdLock {
+				rec.lock, h.lock = lock, lock
+			}
+			var postponed []error
+			c, err := New(Config{Strategy: tt.strategy, Lock: lock, Rebooter: rec, PreReboot: h,
+				Postponed: func(err error) {
+					if lock.held {
+						j.add("POSTPONED-WITH-LOCK")
+					}
+					postponed = append(postponed, err)
+				},
+				Logger: slog.New(slog.DiscardHandler), Clock: clock, MinBackoff: time.Minute, MaxBackoff: time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Reboot(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if got := j.String(); got != tt.want {
+				t.Fatalf("events %q, want %q", got, tt.want)
+			}
+			if len(postponed) != tt.postponed {
+				t.Fatalf("told of %d postponements, want %d", len(postponed), tt.postponed)
+			}
+			for _, err := range postponed {
+				if !strings.Contains(err.Error(), "cannot evict pod") {
+					t.Errorf("postponed with %v, want the hook's error", err)
+				}
+			}
+			if tt.postponed > 0 && !clock.Now().After(start) {
+				t.Error("retried without a backoff")
+			}
+		})
+	}
+}
+
+// TestPreRebootHookStopped: when the daemon stops during the hook, the slot is given back.
+func TestPreRebootHookStopped(t *testing.T) {
+	clock := &fakeClock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+	j := &journal{clock: clock}
+	lock := &fakeLock{j: j}
+	ctx, cancel := context.WithCancel(t.Context())
+	h := hookFunc(func(context.Context) error { cancel(); return context.Canceled })
+	c, err := New(Config{Strategy: EtcdLock, Lock: lock, Rebooter: &recorder{j: j, lock: lock}, PreReboot: h,
+		Logger: slog.New(slog.DiscardHandler), Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Reboot(ctx); err == nil {
+		t.Fatal("Reboot succeeded though the daemon stopped during the hook")
+	}
+	if got := j.String(); got != "lock unlock" {
+		t.Fatalf("events %q, want \"lock unlock\"", got)
+	}
+}
+
+type hookFunc func(context.Context) error
+
+func (f hookFunc) Run(ctx context.Context) error { return f(ctx) }
 
 // TestRelease: the Coordinator is the daemon's Rebooter; Release gives the slot back under
 // the locking strategies and is a no-op otherwise.

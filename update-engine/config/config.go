@@ -76,6 +76,9 @@ type Config struct {
 	EtcdKeyFile        string
 	FleetLockURL       string
 	RebootCommand      []string // run to reboot; default systemctl reboot
+	PreRebootHook      []string // run (no shell) before the reboot; its failure postpones it
+	PostRebootHook     []string // run (no shell) once the update is confirmed after the reboot
+	RebootHookTimeout  time.Duration
 
 	// XZDecoder picks the REPLACE_XZ decoder: "auto" (xz-utils when installed, else Go),
 	// "go" or "xz-utils".
@@ -93,29 +96,30 @@ type Config struct {
 // Default returns the configuration before any file is read.
 func Default() Config {
 	return Config{
-		Server:          "https://public.update.flatcar-linux.net/v1/update/",
-		Group:           "stable",
-		AppID:           FlatcarAppID,
-		MachineIDFile:   "/etc/machine-id",
-		BootIDFile:      "/proc/sys/kernel/random/boot_id",
-		TUFRootFile:     "/etc/switchyard/tuf-root.json",
-		PayloadKeys:     []string{"/etc/switchyard/payload-keys"},
-		StateDir:        "/var/lib/switchyard",
-		ControlSocket:   "/run/switchyard/update-engine.sock",
-		FirstCheckDelay: 7 * time.Minute,
-		FirstCheckFuzz:  10 * time.Minute,
-		CheckInterval:   45 * time.Minute,
-		CheckFuzz:       10 * time.Minute,
-		MaxBackoff:      4 * time.Hour,
-		MinPollInterval: 5 * time.Minute,
-		MaxPollInterval: 24 * time.Hour,
-		HTTPTimeout:     90 * time.Second,
-		RebootStrategy:  strategy.Reboot,
-		LockGroup:       "default",
-		RebootCommand:   []string{"systemctl", "reboot"},
-		HealthMinUptime: 45 * time.Second,
-		HealthTimeout:   2 * time.Minute,
-		XZDecoder:       "auto",
+		Server:            "https://public.update.flatcar-linux.net/v1/update/",
+		Group:             "stable",
+		AppID:             FlatcarAppID,
+		MachineIDFile:     "/etc/machine-id",
+		BootIDFile:        "/proc/sys/kernel/random/boot_id",
+		TUFRootFile:       "/etc/switchyard/tuf-root.json",
+		PayloadKeys:       []string{"/etc/switchyard/payload-keys"},
+		StateDir:          "/var/lib/switchyard",
+		ControlSocket:     "/run/switchyard/update-engine.sock",
+		FirstCheckDelay:   7 * time.Minute,
+		FirstCheckFuzz:    10 * time.Minute,
+		CheckInterval:     45 * time.Minute,
+		CheckFuzz:         10 * time.Minute,
+		MaxBackoff:        4 * time.Hour,
+		MinPollInterval:   5 * time.Minute,
+		MaxPollInterval:   24 * time.Hour,
+		HTTPTimeout:       90 * time.Second,
+		RebootStrategy:    strategy.Reboot,
+		LockGroup:         "default",
+		RebootCommand:     []string{"systemctl", "reboot"},
+		RebootHookTimeout: 15 * time.Minute,
+		HealthMinUptime:   45 * time.Second,
+		HealthTimeout:     2 * time.Minute,
+		XZDecoder:         "auto",
 	}
 }
 
@@ -137,6 +141,11 @@ func dur(f func(*Config) *time.Duration) setter {
 		*f(c) = d
 		return nil
 	}
+}
+
+// command sets a command line split on blanks (no shell); an empty value means none.
+func command(f func(*Config) *[]string) setter {
+	return func(c *Config, v string) error { *f(c) = strings.Fields(v); return nil }
 }
 
 func list(f func(*Config) *[]string) setter {
@@ -197,11 +206,7 @@ func Keys() []Key {
 		{"MIN_POLL_INTERVAL", "lower bound on the server's PollInterval", dur(func(c *Config) *time.Duration { return &c.MinPollInterval })},
 		{"MAX_POLL_INTERVAL", "upper bound on the server's PollInterval", dur(func(c *Config) *time.Duration { return &c.MaxPollInterval })},
 		{"HTTP_TIMEOUT", "timeout of one Omaha or TUF request", dur(func(c *Config) *time.Duration { return &c.HTTPTimeout })},
-		{"REBOOT_STRATEGY", "etcd-lock, fleetlock, reboot or off", func(c *Config, v string) error {
-			if v == "best-effort" { // CoreOS Container Linux's old default: etcd-lock if etcd is configured
-				c.RebootStrategy = strategy.EtcdLock
-				return nil
-			}
+		{"REBOOT_STRATEGY", "etcd-lock, fleetlock, reboot, off or best-effort (etcd-lock with LOCKSMITHD_ENDPOINT, else reboot)", func(c *Config, v string) error {
 			s, err := strategy.Parse(v)
 			if err != nil {
 				return err
@@ -243,6 +248,19 @@ func Keys() []Key {
 				return errors.New("empty command")
 			}
 			c.RebootCommand = f
+			return nil
+		}},
+		{"PRE_REBOOT_HOOK", "(Switchyard) command (no shell) run before the reboot, e.g. a drain; failing postpones the reboot", command(func(c *Config) *[]string { return &c.PreRebootHook })},
+		{"POST_REBOOT_HOOK", "(Switchyard) command (no shell) run once the update is confirmed after the reboot, e.g. an uncordon", command(func(c *Config) *[]string { return &c.PostRebootHook })},
+		{"REBOOT_HOOK_TIMEOUT", "(Switchyard) time each reboot hook gets before its process group is killed", func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return err
+			}
+			if d <= 0 {
+				return errors.New("must be positive")
+			}
+			c.RebootHookTimeout = d
 			return nil
 		}},
 		{"HEALTH_COMMANDS", "';'-separated commands (no shell) that must exit 0 after boot", func(c *Config, v string) error {
@@ -369,10 +387,19 @@ func (c *Config) Validate() error {
 			errs = append(errs, errors.New("REBOOT_STRATEGY=fleetlock needs FLEETLOCK_URL"))
 		}
 	}
+	if c.RebootStrategy == strategy.Off && (len(c.PreRebootHook) > 0) {
+		errs = append(errs, errors.New("PRE_REBOOT_HOOK is set but REBOOT_STRATEGY=off never reboots"))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
 	return nil
+}
+
+// ResolvedRebootStrategy is the strategy the daemon runs: REBOOT_STRATEGY with best-effort
+// resolved to etcd-lock when an etcd endpoint is configured, otherwise to reboot.
+func (c *Config) ResolvedRebootStrategy() strategy.Strategy {
+	return strategy.Resolve(c.RebootStrategy, len(c.EtcdEndpoints) > 0)
 }
 
 // TUFBaseURL is the TUF repository's base URL: TUF_URL when set, otherwise the Omaha

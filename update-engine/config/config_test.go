@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -177,6 +178,8 @@ func TestValidate(t *testing.T) {
 		{"cert without key", func(c *Config) { c.ClientCertFile = "/c.pem" }, false},
 		{"window without length", func(c *Config) { c.RebootWindowStart = "Thu 23:00" }, false},
 		{"backoff below interval", func(c *Config) { c.MaxBackoff = time.Minute }, false},
+		{"best-effort without endpoints", func(c *Config) { c.RebootStrategy = strategy.BestEffort }, true},
+		{"pre-reboot hook under off", func(c *Config) { c.RebootStrategy = strategy.Off; c.PreRebootHook = []string{"drain"} }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -211,7 +214,8 @@ func writeFile(t *testing.T, name, data string) {
 }
 
 // TestRebootStrategyNames: REBOOT_STRATEGY takes the strategy package's names, plus
-// CoreOS's old best-effort as etcd-lock.
+// CoreOS's old best-effort, which ResolvedRebootStrategy turns into etcd-lock when an etcd
+// endpoint is configured and into reboot otherwise.
 func TestRebootStrategyNames(t *testing.T) {
 	for in, want := range map[string]strategy.Strategy{
 		"etcd-lock":   strategy.EtcdLock,
@@ -219,7 +223,7 @@ func TestRebootStrategyNames(t *testing.T) {
 		"reboot":      strategy.Reboot,
 		"off":         strategy.Off,
 		"":            strategy.Reboot,
-		"best-effort": strategy.EtcdLock,
+		"best-effort": strategy.BestEffort,
 	} {
 		c := Default()
 		c.RebootStrategy = "unset"
@@ -230,5 +234,43 @@ func TestRebootStrategyNames(t *testing.T) {
 	c := Default()
 	if err := c.Set("REBOOT_STRATEGY", "Etcd-Lock"); err == nil {
 		t.Error("REBOOT_STRATEGY=Etcd-Lock accepted")
+	}
+	for _, tt := range []struct {
+		endpoints string
+		want      strategy.Strategy
+	}{{"", strategy.Reboot}, {"https://etcd-1:2379,https://etcd-2:2379", strategy.EtcdLock}} {
+		c := Default()
+		c.Set("REBOOT_STRATEGY", "best-effort")
+		if err := c.Set("LOCKSMITHD_ENDPOINT", tt.endpoints); err != nil {
+			t.Fatal(err)
+		}
+		if got := c.ResolvedRebootStrategy(); got != tt.want {
+			t.Errorf("best-effort with LOCKSMITHD_ENDPOINT=%q resolves to %s, want %s", tt.endpoints, got, tt.want)
+		}
+	}
+}
+
+func TestRebootHookKeys(t *testing.T) {
+	c := Default()
+	if c.RebootHookTimeout <= 0 {
+		t.Fatalf("default REBOOT_HOOK_TIMEOUT %s", c.RebootHookTimeout)
+	}
+	for _, kv := range [][2]string{
+		{"PRE_REBOOT_HOOK", "/usr/local/bin/drain-node  --grace 60"},
+		{"POST_REBOOT_HOOK", "/usr/local/bin/uncordon-node"},
+		{"REBOOT_HOOK_TIMEOUT", "20m"},
+	} {
+		if err := c.Set(kv[0], kv[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !slices.Equal(c.PreRebootHook, []string{"/usr/local/bin/drain-node", "--grace", "60"}) ||
+		!slices.Equal(c.PostRebootHook, []string{"/usr/local/bin/uncordon-node"}) || c.RebootHookTimeout != 20*time.Minute {
+		t.Errorf("hooks %q %q %s", c.PreRebootHook, c.PostRebootHook, c.RebootHookTimeout)
+	}
+	for _, bad := range []string{"0s", "-1m", "soon"} {
+		if err := c.Set("REBOOT_HOOK_TIMEOUT", bad); err == nil || !strings.Contains(err.Error(), "REBOOT_HOOK_TIMEOUT") {
+			t.Errorf("REBOOT_HOOK_TIMEOUT=%s: %v", bad, err)
+		}
 	}
 }

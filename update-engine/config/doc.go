@@ -22,10 +22,13 @@
 //
 // Flatcar's keys keep their meaning: SERVER (the Omaha endpoint), GROUP (sent as track),
 // FLATCAR_RELEASE_VERSION / FLATCAR_RELEASE_BOARD / FLATCAR_RELEASE_APPID, MACHINE_ALIAS,
-// REBOOT_STRATEGY (etcd-lock, fleetlock, reboot, off), LOCKSMITHD_REBOOT_WINDOW_START ("Thu
+// REBOOT_STRATEGY (etcd-lock, fleetlock, reboot, off, best-effort), LOCKSMITHD_REBOOT_WINDOW_START ("Thu
 // 23:00"), LOCKSMITHD_REBOOT_WINDOW_LENGTH ("1h30m"), LOCKSMITHD_GROUP, LOCKSMITHD_ENDPOINT,
-// LOCKSMITHD_ETCD_CAFILE, LOCKSMITHD_ETCD_CERTFILE, LOCKSMITHD_ETCD_KEYFILE. The Switchyard
-// keys are listed in the Keys table in keys.go; `update-engine -h` prints them too.
+// LOCKSMITHD_ETCD_CAFILE, LOCKSMITHD_ETCD_CERTFILE, LOCKSMITHD_ETCD_KEYFILE. best-effort is
+// locksmithd's old strategy: etcd-lock when an etcd endpoint is configured, otherwise reboot
+// (ResolvedRebootStrategy). The Switchyard keys, among them PRE_REBOOT_HOOK, POST_REBOOT_HOOK
+// and REBOOT_HOOK_TIMEOUT, are listed in the Keys table in config.go; `update-engine -keys`
+// prints them too.
 //
 // Files are parsed by Parse (pure, fuzzed); Load merges files and returns a Config with the
 // defaults of Default filled in. Only cmd/update-engine reads the real paths; this package

@@ -69,6 +69,11 @@ func (c *Client) Install(ctx context.Context, path string) (engine.Snapshot, err
 	return c.send(ctx, http.MethodPost, "/v1/install", bytes.NewReader(b))
 }
 
+// ResetStatus brings the engine back to IDLE (engine.ResetStatus).
+func (c *Client) ResetStatus(ctx context.Context) (engine.Snapshot, error) {
+	return c.do(ctx, http.MethodPost, "/v1/reset-status")
+}
+
 func (c *Client) do(ctx context.Context, method, path string) (engine.Snapshot, error) {
 	return c.send(ctx, method, path, nil)
 }

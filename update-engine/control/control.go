@@ -15,6 +15,8 @@
 //	                             refused; 409 when busy, 422 when refused. Served only by
 //	                             daemons that implement LocalInstaller. The daemon opens the
 //	                             path itself; closing the connection cancels the install.
+//	POST /v1/reset-status        engine.ResetStatus: back to IDLE (update_engine_client
+//	                             -reset_status); 409 while a check or update runs
 //
 // Errors are {"error": "..."} with a 4xx/5xx status. Access control is the socket's file
 // mode (0660, root and the group of the socket's directory): whoever can connect may ask
@@ -52,6 +54,7 @@ type Daemon interface {
 	CheckNow() error
 	MarkGood(ctx context.Context) error
 	Rollback(ctx context.Context) error
+	ResetStatus(ctx context.Context) error
 }
 
 // LocalInstaller is implemented by daemons that install from local media.
@@ -129,6 +132,7 @@ func Handler(d Daemon, log *slog.Logger) http.Handler {
 			}
 		})
 	}
+	mux.Handle("POST /v1/reset-status", action("reset-status", d.ResetStatus))
 	return mux
 }
 

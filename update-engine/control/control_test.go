@@ -79,6 +79,19 @@ func (d *fakeDaemon) Rollback(context.Context) error {
 	return nil
 }
 
+// ResetStatus behaves as engine.ResetStatus does: refused while busy, else back to IDLE
+// with the error cleared.
+func (d *fakeDaemon) ResetStatus(context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.snap.Status.Settled() && d.snap.Status != engine.StatusReportingErrorEvent {
+		return engine.ErrBusy
+	}
+	d.snap.Status, d.snap.LastError, d.snap.LastErrorCode = engine.StatusIdle, "", 0
+	d.snap.Seq++
+	return nil
+}
+
 func serve(t *testing.T, d Daemon) *Client {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "run", "ue.sock")
@@ -126,6 +139,16 @@ func TestAPI(t *testing.T) {
 	if _, err := c.Rollback(ctx); err != nil || d.rollback != 1 {
 		t.Errorf("Rollback = %v", err)
 	}
+	if _, err := c.ResetStatus(ctx); !errors.Is(err, ErrBusy) {
+		t.Errorf("ResetStatus while downloading = %v, want ErrBusy", err)
+	}
+	d.set(func(s *engine.Snapshot) {
+		s.Status, s.LastError, s.LastErrorCode = engine.StatusReportingErrorEvent, "engine: TUF does not vouch for the offer", 12
+	})
+	if s, err := c.ResetStatus(ctx); err != nil || s.Status != engine.StatusIdle || s.LastError != "" {
+		t.Errorf("ResetStatus = %+v, %v", s, err)
+	}
+	d.set(func(s *engine.Snapshot) { s.Status = engine.StatusIdle })
 
 	// Long poll: Wait returns once the sequence moves.
 	cur, _ := c.Status(ctx)

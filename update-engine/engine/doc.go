@@ -29,7 +29,7 @@
 //	FINALIZING             UPDATED_NEED_REBOOT       the GPT flip is written, 3/1 reported
 //	FINALIZING             REPORTING_ERROR_EVENT     the flip failed
 //	UPDATED_NEED_REBOOT    IDLE                      mark-good, rollback or reset
-//	REPORTING_ERROR_EVENT  IDLE                      3/0 with the error code sent
+//	REPORTING_ERROR_EVENT  IDLE                      3/0 with the error code sent, or a reset
 //
 // In UPDATED_NEED_REBOOT a scheduled check is a ping only, as in Flatcar.
 //
@@ -61,4 +61,16 @@
 // lock is released. If the host came back on the old partition and the target has tries 0
 // and is not successful, the update did not stick: 3/0 errorcode 44 is reported and the lock
 // released. Failing health checks leave the partition unmarked, so the next boot falls back.
+//
+// Between the confirmation (or the recorded rollback) and the release of the lock the
+// post-reboot hook runs (Options.PostReboot, e.g. an uncordon); its failure is logged and
+// shown as LastError, and rolls nothing back. The pre-reboot hook belongs to the reboot
+// strategy (rebootlock/strategy); when it postpones the reboot the daemon calls
+// RebootPostponed and the status shows the reason.
+//
+// # Reset
+//
+// ResetStatus (Flatcar's ResetStatus) clears a recorded failure, or abandons an applied
+// update still waiting for its reboot: the reboot attempt is cancelled, the slot released,
+// the flip undone. It is refused (ErrBusy) while a check or an update runs.
 package engine

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -29,7 +28,10 @@ type Options struct {
 	Installer Installer
 	Rebooter  Rebooter // nil: strategy off
 	Health    Health   // nil: no checks
-	Store     StateStore
+	// PostReboot runs once an update is confirmed after its reboot, or its rollback
+	// recorded, before the reboot lock is released; nil: none.
+	PostReboot Hook
+	Store      StateStore
 
 	Clock   Clock      // nil: RealClock
 	Rand    *rand.Rand // nil: seeded from the clock
@@ -63,9 +65,21 @@ type Engine struct {
 	lastPct float64
 
 	// owned by the Run goroutine
-	failures  int
-	poll      time.Duration
-	rebooting atomic.Bool // a reboot goroutine runs, or ran and rebooted
+	failures int
+	poll     time.Duration
+	rmu      sync.Mutex
+	reboot   *rebootAttempt // one runs, or one rebooted; nil: none
+	// resetting keeps a new reboot attempt from starting while ResetStatus abandons the
+	// update it would reboot into.
+	resetting bool
+	wg        sync.WaitGroup // the reboot goroutines; Run waits for them
+}
+
+// rebootAttempt is one run of the Rebooter in its own goroutine.
+type rebootAttempt struct {
+	cancel   context.CancelFunc
+	done     chan struct{}
+	rebooted bool // set before done closes: the reboot was requested
 }
 
 // New returns an engine; it reads nothing until Run, Once or PostBoot.
@@ -158,6 +172,8 @@ func (e *Engine) CheckNow() error {
 
 // Run is the daemon: post-boot work, then checks on the schedule until ctx ends.
 func (e *Engine) Run(ctx context.Context) error {
+	// The reboot goroutine works under ctx: once ctx ends it ends, and Run waits for it.
+	defer e.wg.Wait()
 	if err := e.start(ctx); err != nil {
 		return err
 	}
@@ -210,17 +226,72 @@ func (e *Engine) Run(ctx context.Context) error {
 }
 
 func (e *Engine) startReboot(ctx context.Context) {
-	if e.o.Rebooter == nil || !e.rebooting.CompareAndSwap(false, true) {
+	if e.o.Rebooter == nil {
 		return
 	}
+	e.rmu.Lock()
+	defer e.rmu.Unlock()
+	if e.reboot != nil || e.resetting {
+		return
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	a := &rebootAttempt{cancel: cancel, done: make(chan struct{})}
+	e.reboot = a
+	e.wg.Add(1)
 	go func() {
+		defer e.wg.Done()
+		defer cancel()
+		defer close(a.done)
 		e.log.Info("update applied: waiting for the reboot window and lock", "strategy", e.o.RebootStrategy)
-		if err := e.o.Rebooter.Reboot(ctx); err != nil && ctx.Err() == nil {
+		err := e.o.Rebooter.Reboot(rctx)
+		if err == nil {
+			a.rebooted = true
+			e.update(func(s *Snapshot) { s.RebootPostponed = "" })
+			return
+		}
+		if rctx.Err() == nil {
 			// The next cycle tries again (the window, the lock and the command are re-checked).
 			e.log.Error("reboot failed; trying again at the next cycle", "err", err)
-			e.rebooting.Store(false)
 		}
+		e.rmu.Lock()
+		if e.reboot == a {
+			e.reboot = nil
+		}
+		e.rmu.Unlock()
 	}()
+}
+
+// stopReboot cancels the running reboot attempt and waits for it to end. It fails when the
+// attempt already requested the reboot.
+func (e *Engine) stopReboot(ctx context.Context) error {
+	e.rmu.Lock()
+	a := e.reboot
+	e.rmu.Unlock()
+	if a == nil {
+		return nil
+	}
+	a.cancel()
+	select {
+	case <-a.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if a.rebooted {
+		return ErrRebooting
+	}
+	e.rmu.Lock()
+	if e.reboot == a {
+		e.reboot = nil
+	}
+	e.rmu.Unlock()
+	return nil
+}
+
+// RebootPostponed records that the reboot strategy postponed the reboot (its pre-reboot
+// hook failed); the status shows it until the reboot is requested or the status reset. The
+// daemon wires it to the strategy's Postponed hook.
+func (e *Engine) RebootPostponed(err error) {
+	e.update(func(s *Snapshot) { s.RebootPostponed = err.Error() })
 }
 
 // start loads the state, initialises the aleph version and the displayed status.

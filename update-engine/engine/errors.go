@@ -16,6 +16,7 @@ var (
 	ErrNeedReboot  = errors.New("engine: an applied update waits for a reboot")
 	ErrNoPending   = errors.New("engine: no update to confirm")
 	ErrNotRebooted = errors.New("engine: the host has not rebooted since the flip")
+	ErrRebooting   = errors.New("engine: the reboot was already requested")
 )
 
 // Failure is an error with the Omaha error code reported for it.

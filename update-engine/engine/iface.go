@@ -92,6 +92,11 @@ type Rebooter interface {
 	Release(ctx context.Context) error
 }
 
+// Hook is a command run after the reboot (the post-reboot hook, e.g. an uncordon).
+type Hook interface {
+	Run(ctx context.Context) error
+}
+
 // Health runs the post-boot checks.
 type Health interface {
 	Run(ctx context.Context) error

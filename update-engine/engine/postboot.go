@@ -84,12 +84,16 @@ func (e *Engine) confirm(ctx context.Context, st *state.State, active Slot) erro
 		return err
 	}
 	e.report(ctx, omaha.EventRebooted(from))
-	e.release(ctx)
 	e.log.Info("update confirmed", "version", p.Version, "previous", from)
+	hookErr := e.afterReboot(ctx)
 	e.update(func(s *Snapshot) {
 		s.Status = StatusIdle
 		s.NewVersion, s.NewSize, s.Progress = "", 0, 0
 		s.ActivePartition = active.Label
+		s.RebootPostponed = ""
+		if hookErr != nil {
+			s.LastError = hookErr.Error()
+		}
 	})
 	return nil
 }
@@ -105,14 +109,33 @@ func (e *Engine) recordRollback(ctx context.Context, st *state.State) error {
 	}
 	e.report(ctx, omaha.EventRollback(0))
 	e.o.Metrics.Update(uint32(omaha.ErrorCodeRollback))
-	e.release(ctx)
+	hookErr := e.afterReboot(ctx)
 	e.update(func(s *Snapshot) {
 		s.Status = StatusIdle
+		s.RebootPostponed = ""
 		s.LastError = fmt.Sprintf("update to %s rolled back", p.Version)
+		if hookErr != nil {
+			s.LastError += "; " + hookErr.Error()
+		}
 		s.LastErrorCode = uint32(omaha.ErrorCodeRollback)
 		s.NewVersion, s.NewSize, s.Progress = "", 0, 0
 	})
 	return nil
+}
+
+// afterReboot runs the post-reboot hook, then gives back the reboot lock. A failing hook is
+// logged and returned for the status; it rolls nothing back and keeps nothing held (the
+// partition is already confirmed or the rollback recorded).
+func (e *Engine) afterReboot(ctx context.Context) error {
+	var err error
+	if e.o.PostReboot != nil {
+		if err = e.o.PostReboot.Run(ctx); err != nil {
+			err = fmt.Errorf("engine: post-reboot hook: %w", err)
+			e.log.Error("post-reboot hook failed; the update stays confirmed", "err", err)
+		}
+	}
+	e.release(ctx)
+	return err
 }
 
 func (e *Engine) release(ctx context.Context) {
@@ -150,7 +173,9 @@ func (e *Engine) MarkGood(ctx context.Context) error {
 			return err
 		}
 		e.report(ctx, omaha.EventRebooted(from))
-		e.release(ctx)
+		if err := e.afterReboot(ctx); err != nil {
+			e.update(func(s *Snapshot) { s.LastError = err.Error() })
+		}
 	}
 	e.log.Info("running partition marked good", "partition", active.Label)
 	e.update(func(s *Snapshot) {

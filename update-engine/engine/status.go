@@ -80,5 +80,8 @@ type Snapshot struct {
 	LastError       string    `json:"last_error,omitempty"`
 	LastErrorCode   uint32    `json:"last_error_code,omitempty"`
 	RebootStrategy  string    `json:"reboot_strategy,omitempty"`
-	Seq             uint64    `json:"seq"` // increases on every change
+	// RebootPostponed is why the last reboot attempt was postponed (a failed pre-reboot
+	// hook); empty once a reboot is requested or the status is reset.
+	RebootPostponed string `json:"reboot_postponed,omitempty"`
+	Seq             uint64 `json:"seq"` // increases on every change
 }
