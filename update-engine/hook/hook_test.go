@@ -20,6 +20,23 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // alive reports whether pid is a process that has not exited (a zombie has exited).
 func alive(t *testing.T, pid int) bool {
 	t.Helper()
+	// SIGKILL is delivered when the process is next scheduled, so a killed process may still
+	// read as running for a moment: give it until the deadline to become a zombie or vanish.
+	// A process nobody killed stays alive, and the test fails.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if !running(pid) {
+			return false
+		}
+		if time.Now().After(deadline) {
+			return true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// running reports whether pid exists and is not a zombie.
+func running(pid int) bool {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return false
