@@ -57,6 +57,11 @@ func (c *Client) Rollback(ctx context.Context) (engine.Snapshot, error) {
 	return c.do(ctx, http.MethodPost, "/v1/rollback")
 }
 
+// ResetStatus returns an UPDATED_NEED_REBOOT daemon to IDLE (Flatcar's ResetStatus).
+func (c *Client) ResetStatus(ctx context.Context) (engine.Snapshot, error) {
+	return c.do(ctx, http.MethodPost, "/v1/reset-status")
+}
+
 func (c *Client) do(ctx context.Context, method, path string) (engine.Snapshot, error) {
 	req, err := http.NewRequestWithContext(ctx, method, "http://update-engine"+path, nil)
 	if err != nil {

@@ -10,6 +10,8 @@
 //	                             409 when the engine is busy
 //	POST /v1/mark-good           mark the running USR partition good
 //	POST /v1/rollback            make the other, known-good partition boot next
+//	POST /v1/reset-status        Flatcar's ResetStatus: UPDATED_NEED_REBOOT back to IDLE,
+//	                             the partition table untouched; 409 while an update runs
 //
 // Errors are {"error": "..."} with a 4xx/5xx status. Access control is the socket's file
 // mode (0660, root and the group of the socket's directory): whoever can connect may ask
@@ -47,6 +49,7 @@ type Daemon interface {
 	CheckNow() error
 	MarkGood(ctx context.Context) error
 	Rollback(ctx context.Context) error
+	ResetStatus(ctx context.Context) error
 }
 
 // Handler returns the API's http.Handler.
@@ -91,6 +94,7 @@ func Handler(d Daemon, log *slog.Logger) http.Handler {
 	mux.Handle("POST /v1/check", action("check", func(context.Context) error { return d.CheckNow() }))
 	mux.Handle("POST /v1/mark-good", action("mark-good", d.MarkGood))
 	mux.Handle("POST /v1/rollback", action("rollback", d.Rollback))
+	mux.Handle("POST /v1/reset-status", action("reset-status", d.ResetStatus))
 	return mux
 }
 

@@ -19,6 +19,7 @@ type fakeDaemon struct {
 	checks   int
 	markErr  error
 	rollback int
+	resets   int
 }
 
 func newFakeDaemon() *fakeDaemon {
@@ -74,6 +75,17 @@ func (d *fakeDaemon) Rollback(context.Context) error {
 	return nil
 }
 
+func (d *fakeDaemon) ResetStatus(context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.snap.Status.Settled() {
+		return engine.ErrBusy
+	}
+	d.resets++
+	d.snap.Status = engine.StatusIdle
+	return nil
+}
+
 func serve(t *testing.T, d Daemon) *Client {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "run", "ue.sock")
@@ -120,6 +132,13 @@ func TestAPI(t *testing.T) {
 	}
 	if _, err := c.Rollback(ctx); err != nil || d.rollback != 1 {
 		t.Errorf("Rollback = %v", err)
+	}
+	if _, err := c.ResetStatus(ctx); !errors.Is(err, ErrBusy) || d.resets != 0 {
+		t.Errorf("ResetStatus while downloading = %v (resets %d), want ErrBusy", err, d.resets)
+	}
+	d.set(func(s *engine.Snapshot) { s.Status = engine.StatusUpdatedNeedReboot })
+	if s, err := c.ResetStatus(ctx); err != nil || d.resets != 1 || s.Status != engine.StatusIdle {
+		t.Errorf("ResetStatus = %+v, %v (resets %d)", s, err, d.resets)
 	}
 
 	// Long poll: Wait returns once the sequence moves.
