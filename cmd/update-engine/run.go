@@ -251,6 +251,10 @@ func (d *daemon) serve(ctx context.Context, cfg config.Config, log *slog.Logger)
 	errc := make(chan error, 3)
 	go func() { errc <- control.Serve(ctx, l, d.engine, log) }()
 	n := 1
+	if cfg.DBus != config.DBusOff {
+		n++
+		go func() { errc <- serveDBus(ctx, cfg.DBus, d.engine, log) }()
+	}
 	if cfg.MetricsAddr != "" {
 		host, _, err := net.SplitHostPort(cfg.MetricsAddr)
 		if err != nil || !transport.IsLoopback(host) {
