@@ -63,6 +63,8 @@ type Engine struct {
 	failures  int
 	poll      time.Duration
 	rebooting atomic.Bool // a reboot goroutine runs, or ran and rebooted
+
+	reboots sync.WaitGroup // the reboot goroutines; Run returns after they end
 }
 
 // New returns an engine; it reads nothing until Run, Once or PostBoot.
@@ -155,6 +157,7 @@ func (e *Engine) CheckNow() error {
 
 // Run is the daemon: post-boot work, then checks on the schedule until ctx ends.
 func (e *Engine) Run(ctx context.Context) error {
+	defer e.reboots.Wait()
 	if err := e.start(ctx); err != nil {
 		return err
 	}
@@ -204,7 +207,9 @@ func (e *Engine) startReboot(ctx context.Context) {
 	if e.o.Rebooter == nil || !e.rebooting.CompareAndSwap(false, true) {
 		return
 	}
+	e.reboots.Add(1)
 	go func() {
+		defer e.reboots.Done()
 		e.log.Info("update applied: waiting for the reboot window and lock", "strategy", e.o.RebootStrategy)
 		if err := e.o.Rebooter.Reboot(ctx); err != nil && ctx.Err() == nil {
 			// The next cycle tries again (the window, the lock and the command are re-checked).
