@@ -76,6 +76,11 @@ func (d *scriptedDaemon) Rollback(context.Context) error {
 	return errors.New("engine: rollback: slots: no other known-good partition")
 }
 
+// ResetStatus completes control.Daemon; updatectl has no reset-status command yet.
+func (d *scriptedDaemon) ResetStatus(context.Context) error {
+	return errors.New("engine: reset-status is not scripted")
+}
+
 func startDaemon(t *testing.T, d *scriptedDaemon) string {
 	t.Helper()
 	d.changed = make(chan struct{})
