@@ -16,7 +16,8 @@
 //	object     /com/coreos/update1
 //	interface  com.coreos.update1.Manager
 //	  AttemptUpdate()                 an on-demand (interactive) check; while an update
-//	                                  runs it does nothing and succeeds, as Flatcar's
+//	                                  runs it does nothing and succeeds, as Flatcar's; in
+//	                                  UPDATED_NEED_REBOOT it pings (Flatcar's skips)
 //	  ResetStatus()                   UPDATED_NEED_REBOOT back to IDLE (engine.ResetStatus);
 //	                                  fails with org.freedesktop.DBus.Error.Failed while an
 //	                                  update runs
