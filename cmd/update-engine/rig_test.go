@@ -398,6 +398,7 @@ func (w *world) conf(version, active string, extra ...string) string {
 		"ACTIVE_PARTITION=" + active,
 		"REBOOT_STRATEGY=off",
 		"HEALTH_MIN_UPTIME=0s",
+		"DBUS=off", // never the host's system bus
 	}
 	lines = append(lines, extra...)
 	return w.path("update.conf", []byte(strings.Join(lines, "\n")+"\n"))

@@ -255,6 +255,10 @@ func (d *daemon) serve(ctx context.Context, cfg config.Config, log *slog.Logger)
 		CacheDir: filepath.Join(cfg.StateDir, "tuf"), Log: log}} // updatectl install
 	go func() { errc <- control.Serve(ctx, l, api, log) }()
 	n := 1
+	if cfg.DBus != config.DBusOff {
+		n++
+		go func() { errc <- serveDBus(ctx, cfg.DBus, d.engine, log) }()
+	}
 	if cfg.MetricsAddr != "" {
 		host, _, err := net.SplitHostPort(cfg.MetricsAddr)
 		if err != nil || !transport.IsLoopback(host) {

@@ -24,6 +24,13 @@ const (
 	SwitchyardConfFile = "/etc/switchyard/update.conf"
 )
 
+// Settings of DBUS besides a bus address: the system bus (a missing one is logged, not
+// fatal), or no D-Bus service at all.
+const (
+	DBusSystem = "system"
+	DBusOff    = "off"
+)
+
 // Config is everything update-engine is told by its files and flags.
 type Config struct {
 	Server       string // Omaha endpoint, POST target
@@ -52,6 +59,7 @@ type Config struct {
 	StateDir      string
 	ControlSocket string
 	MetricsAddr   string // loopback host:port; empty: no metrics listener
+	DBus          string // DBusSystem, DBusOff or a D-Bus address for com.coreos.update1
 
 	Disk            string // block device or image file
 	ActivePartition string // label (USR-A) or number; empty: the partition backing /usr
@@ -105,6 +113,7 @@ func Default() Config {
 		PayloadKeys:       []string{"/etc/switchyard/payload-keys"},
 		StateDir:          "/var/lib/switchyard",
 		ControlSocket:     "/run/switchyard/update-engine.sock",
+		DBus:              DBusSystem,
 		FirstCheckDelay:   7 * time.Minute,
 		FirstCheckFuzz:    10 * time.Minute,
 		CheckInterval:     45 * time.Minute,
@@ -195,6 +204,13 @@ func Keys() []Key {
 		}},
 		{"STATE_DIR", "state directory", str(func(c *Config) *string { return &c.StateDir })},
 		{"CONTROL_SOCKET", "unix socket of the local control API", str(func(c *Config) *string { return &c.ControlSocket })},
+		{"DBUS", "bus for the com.coreos.update1 D-Bus service: system, off, or a D-Bus address", func(c *Config, v string) error {
+			if v != DBusSystem && v != DBusOff && !strings.Contains(v, ":") {
+				return fmt.Errorf("want system, off or a D-Bus address (unix:path=...), not %q", v)
+			}
+			c.DBus = v
+			return nil
+		}},
 		{"METRICS_ADDR", "loopback address for Prometheus metrics (empty: off)", str(func(c *Config) *string { return &c.MetricsAddr })},
 		{"DISK", "disk (block device or image file) holding USR-A and USR-B", str(func(c *Config) *string { return &c.Disk })},
 		{"ACTIVE_PARTITION", "active USR partition label or number (image files)", str(func(c *Config) *string { return &c.ActivePartition })},

@@ -85,6 +85,7 @@ HEALTH_COMMANDS=/bin/true ; /usr/bin/test -e /etc/os-release
 HEALTH_UNITS=sshd.service, containerd.service
 PAYLOAD_KEYS=/a.pem,/b.pem
 BUILD_TIME=2026-01-02T03:04:05Z
+DBUS=unix:path=/run/test/bus
 SOMETHING_NEW=1
 `)
 	c := Default()
@@ -110,6 +111,8 @@ SOMETHING_NEW=1
 		{"payload keys", c.PayloadKeys, []string{"/a.pem", "/b.pem"}},
 		{"build time", c.BuildTime, time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)},
 		{"unknown", c.Unknown, []string{"SOMETHING_NEW"}},
+		{"dbus", c.DBus, "unix:path=/run/test/bus"},
+		{"default dbus", Default().DBus, DBusSystem},
 		{"default first delay", c.FirstCheckDelay, 7 * time.Minute},
 	}
 	for _, ck := range checks {
@@ -153,6 +156,7 @@ func TestApplyErrors(t *testing.T) {
 		{"REBOOT_STRATEGY", "whenever"},
 		{"ALLOW_PLAIN_HTTP", "perhaps"},
 		{"BUILD_TIME", "yesterday"},
+		{"DBUS", "session"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key+"="+tt.value, func(t *testing.T) {
