@@ -6,8 +6,8 @@ BINARIES := omaha-server syctl update-engine updatectl
 STATICCHECK_VERSION := v0.8.2
 # Debian packages the tests use as real components and independent judges.
 TEST_DEBS := cgpt gdisk postgresql etcd-server xz-utils curl chromium libxml2-utils e2fsprogs openssl
-# rpm reads the built .rpm packages (rpm -qlp) in packaging's test.
-TEST_DEBS += rpm
+# packaging's test: systemd-analyze verifies the installed units, rpm reads the .rpm packages.
+TEST_DEBS += systemd rpm
 # And those the VM scenarios need.
 E2E_DEBS := qemu-system-x86 e2fsprogs busybox-static cpio
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)

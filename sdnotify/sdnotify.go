@@ -101,6 +101,6 @@ func (n *Notifier) Watchdog(ctx context.Context, healthy func(context.Context) e
 			n.log.Info("health check passes again: feeding systemd's watchdog")
 			failing = false
 		}
-		n.send(daemon.SdNotifyWatchdog) //nolint:errcheck // logged by send; the next tick tries again
+		n.send(daemon.SdNotifyWatchdog) // a failure is logged by send; the next tick tries again
 	}
 }
