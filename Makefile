@@ -6,8 +6,6 @@ BINARIES := omaha-server syctl update-engine updatectl
 STATICCHECK_VERSION := v0.8.2
 # Debian packages the tests use as real components and independent judges.
 TEST_DEBS := cgpt gdisk postgresql etcd-server xz-utils curl chromium libxml2-utils e2fsprogs openssl
-# packaging's test: systemd-analyze verifies the installed units, rpm reads the .rpm packages.
-TEST_DEBS += systemd rpm
 # And those the VM scenarios need.
 E2E_DEBS := qemu-system-x86 e2fsprogs busybox-static cpio
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
@@ -16,6 +14,8 @@ export PATH := $(PATH):$(shell $(GO) env GOPATH)/bin
 # nfpm builds the .deb and .rpm packages; run at a pinned version, outside go.mod.
 NFPM := $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
 PACKAGES := build/packages
+# packaging's test: systemd-analyze verifies the installed units, rpm reads the .rpm packages.
+TEST_DEBS += systemd rpm
 
 .PHONY: help build packages check fmt vet staticcheck race test unit e2e e2e-deps bench demo deps tools clean
 
