@@ -29,7 +29,7 @@ build: ## build every binary into bin/
 packages: build ## .deb and .rpm of the host side (update-engine, updatectl) and the server side (omaha-server, syctl) into build/packages/ (VERSION= overrides git describe)
 	@mkdir -p $(PACKAGES)
 	rm -f $(PACKAGES)/*.deb $(PACKAGES)/*.rpm $(PACKAGES)/*.yaml
-	@# The D-Bus policy is packaged once it exists: its two lines are marked "# optional".
+	@# The D-Bus policy is packaged once it exists: its lines are marked "# optional".
 	set -e; version=$${VERSION:-$$(./packaging/version.sh)}; arch=$$($(GO) env GOARCH); \
 	for side in host server; do \
 		if [ -f packaging/dbus/com.coreos.update1.conf ]; then cp packaging/nfpm/$$side.yaml $(PACKAGES)/$$side.yaml; \
