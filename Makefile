@@ -11,7 +11,13 @@ E2E_DEBS := qemu-system-x86 e2fsprogs busybox-static cpio
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 export PATH := $(PATH):$(shell $(GO) env GOPATH)/bin
 
-.PHONY: help build check fmt vet staticcheck race test unit e2e e2e-deps bench demo deps tools clean
+# nfpm builds the .deb and .rpm packages; run at a pinned version, outside go.mod.
+NFPM := $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
+PACKAGES := build/packages
+# packaging's test: systemd-analyze verifies the installed units, rpm reads the .rpm packages.
+TEST_DEBS += systemd rpm
+
+.PHONY: help build packages check fmt vet staticcheck race test unit e2e e2e-deps bench demo deps tools clean
 
 help: ## print the targets and what they do
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
@@ -19,6 +25,19 @@ help: ## print the targets and what they do
 build: ## build every binary into bin/
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ $(addprefix ./cmd/,$(BINARIES))
+
+packages: build ## .deb and .rpm of the host side (update-engine, updatectl) and the server side (omaha-server, syctl) into build/packages/ (VERSION= overrides git describe)
+	@mkdir -p $(PACKAGES)
+	rm -f $(PACKAGES)/*.deb $(PACKAGES)/*.rpm $(PACKAGES)/*.yaml
+	@# The D-Bus policy is packaged once it exists: its lines are marked "# optional".
+	set -e; version=$${VERSION:-$$(./packaging/version.sh)}; arch=$$($(GO) env GOARCH); \
+	for side in host server; do \
+		if [ -f packaging/dbus/com.coreos.update1.conf ]; then cp packaging/nfpm/$$side.yaml $(PACKAGES)/$$side.yaml; \
+		else sed '/# optional$$/d' packaging/nfpm/$$side.yaml > $(PACKAGES)/$$side.yaml; fi; \
+		for format in deb rpm; do \
+			VERSION=$$version GOARCH=$$arch $(NFPM) package -f $(PACKAGES)/$$side.yaml -p $$format -t $(PACKAGES)/; \
+		done; \
+	done
 
 deps: ## install the Debian packages the tests need (when missing)
 	@missing=""; for p in $(TEST_DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; done; \
@@ -52,7 +71,7 @@ test: deps ## install what the tests need, then run the whole suite (unit tests,
 	$(MAKE) unit
 	$(MAKE) e2e
 
-unit: deps ## every test but the VM scenarios
+unit: deps packages ## every test but the VM scenarios (packaging's test installs the packages)
 	$(GO) test -timeout 40m $$($(GO) list ./... | grep -v /testimages)
 
 e2e-deps: deps

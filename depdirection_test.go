@@ -71,9 +71,13 @@ var allowedAreas = map[string][]string{
 	"rebootlock":    {"internal"},
 	"update-engine": {"internal", "omaha", "partitions", "signing", "rebootlock"},
 	"omaha-server":  {"internal", "omaha", "signing", "rebootlock"},
-	"cmd":           {"internal", "omaha", "partitions", "signing", "rebootlock", "update-engine", "omaha-server"},
+	"cmd":           {"internal", "omaha", "partitions", "signing", "rebootlock", "update-engine", "omaha-server", "sdnotify"},
 	"testimages":    {"internal", "omaha", "partitions", "signing", "rebootlock", "update-engine", "omaha-server"},
 	"":              {},
+	// sdnotify speaks systemd's sd_notify protocol for the daemons in cmd; packaging holds
+	// the package definitions and units, and Go only in its tests.
+	"sdnotify":  {},
+	"packaging": {},
 }
 
 func TestDependencyDirection(t *testing.T) {

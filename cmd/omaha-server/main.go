@@ -29,6 +29,7 @@ import (
 	"github.com/switchyard-os/switchyard/omaha-server/store"
 	"github.com/switchyard-os/switchyard/omaha-server/store/postgres"
 	"github.com/switchyard-os/switchyard/omaha-server/store/sqlite"
+	"github.com/switchyard-os/switchyard/sdnotify"
 )
 
 const usage = `usage:
@@ -178,6 +179,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer, ready func(addr
 		return fmt.Errorf("%w: --log-level: %v", errUsage, err)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	notify, err := sdnotify.New(log)
+	if err != nil {
+		return err
+	}
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return fmt.Errorf("%w: --tls-cert and --tls-key go together", errUsage)
 	}
@@ -270,12 +275,23 @@ func serve(ctx context.Context, args []string, stderr io.Writer, ready func(addr
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	// systemd (Type=notify): ready once the listener accepts; the watchdog is fed while the
+	// store answers, like /healthz.
+	notify.Ready()
+	wctx, wcancel := context.WithCancel(ctx)
+	wdone := make(chan struct{})
+	go func() {
+		defer close(wdone)
+		notify.Watchdog(wctx, func(hctx context.Context) error { _, err := st.Generation(hctx); return err })
+	}()
+	defer func() { wcancel(); <-wdone }()
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
 	}
 	log.Info("shutting down")
+	notify.Stopping()
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/switchyard-os/switchyard/rebootlock/fleetlock"
 	"github.com/switchyard-os/switchyard/rebootlock/strategy"
 	"github.com/switchyard-os/switchyard/rebootlock/window"
+	"github.com/switchyard-os/switchyard/sdnotify"
 	"github.com/switchyard-os/switchyard/signing/keys"
 	"github.com/switchyard-os/switchyard/signing/payload"
 	tufclient "github.com/switchyard-os/switchyard/signing/tuf/client"
@@ -245,6 +246,10 @@ func (d *daemon) close() {
 func (d *daemon) serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	notify, err := sdnotify.New(log)
+	if err != nil {
+		return err
+	}
 	l, err := control.Listen(cfg.ControlSocket)
 	if err != nil {
 		return err
@@ -282,9 +287,18 @@ func (d *daemon) serve(ctx context.Context, cfg config.Config, log *slog.Logger)
 			errc <- nil
 		}()
 	}
+	// systemd (Type=notify): the watchdog is fed while the engine's state lock can be taken
+	// (a loop stuck holding it starves the watchdog); ready once the sockets listen.
+	n++
+	go func() {
+		notify.Watchdog(ctx, func(context.Context) error { d.engine.Snapshot(); return nil })
+		errc <- nil
+	}()
+	notify.Ready()
 	log.Info("update-engine started", "server", cfg.Server, "group", cfg.Group, "version", cfg.Version,
 		"disk", cfg.Disk, "socket", cfg.ControlSocket, "strategy", cfg.RebootStrategy)
 	err = d.engine.Run(ctx)
+	notify.Stopping()
 	cancel()
 	for i := 0; i < n; i++ {
 		if e := <-errc; e != nil && err == nil {
