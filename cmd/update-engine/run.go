@@ -255,7 +255,7 @@ func (d *daemon) serve(ctx context.Context, cfg config.Config, log *slog.Logger)
 		return err
 	}
 	defer os.Remove(cfg.ControlSocket)
-	errc := make(chan error, 3)
+	errc := make(chan error, 4) // control, D-Bus, metrics, watchdog
 	api := &media.Daemon{Engine: d.engine, Config: media.Config{TrustedRoot: cfg.TUFRootFile,
 		CacheDir: filepath.Join(cfg.StateDir, "tuf"), Log: log}} // updatectl install
 	go func() { errc <- control.Serve(ctx, l, api, log) }()
