@@ -280,10 +280,21 @@ func (e *Engine) cycle(ctx context.Context, onDemand bool) error {
 	if err != nil {
 		e.failures++
 		e.o.Metrics.Check(now, "error")
+		code := CodeOf(err)
+		if refusedAnswer(code) && ctx.Err() == nil {
+			// The server answered, but with nothing usable: tell it, as Flatcar does.
+			e.log.Error("update check answer refused", "code", uint32(code), "err", err)
+			e.update(func(s *Snapshot) {
+				s.Status = StatusReportingErrorEvent
+				s.LastError = err.Error()
+				s.LastErrorCode = uint32(code)
+			})
+			e.report(ctx, omaha.EventError(code, truncate(err.Error(), 200)))
+		}
 		e.update(func(s *Snapshot) {
 			s.Status = StatusIdle
 			s.LastError = err.Error()
-			s.LastErrorCode = uint32(CodeOf(err))
+			s.LastErrorCode = uint32(code)
 		})
 		return fmt.Errorf("engine: update check: %w", err)
 	}
@@ -334,6 +345,19 @@ func (e *Engine) cycle(ctx context.Context, onDemand bool) error {
 	}
 	e.setStatus(StatusIdle)
 	return err
+}
+
+// refusedAnswer reports whether code is an update check the server answered with HTTP 200
+// and a body the host refuses: empty (30), not Omaha XML (31), or an error status or an
+// invalid offer (34). Those are reported as 3/0 with the code, like every failure after the
+// check; a check that got no answer (2) or an HTTP error status (2000+) is not, since the
+// server either never heard it or already knows what it answered.
+func refusedAnswer(code omaha.ErrorCode) bool {
+	switch code.Base() {
+	case omaha.ErrorCodeOmahaRequestEmptyResponseError, omaha.ErrorCodeOmahaRequestXMLParseError, omaha.ErrorCodeOmahaResponseInvalid:
+		return true
+	}
+	return false
 }
 
 // truncate shortens s to at most n bytes without cutting a character in half.
