@@ -91,7 +91,9 @@ func TestRefusedAnswerIsReported(t *testing.T) {
 			omaha.ErrorCodeOmahaRequestEmptyResponseError, []string{"3/0 code=30"}},
 		{"not XML", func(w http.ResponseWriter, _ *omaha.Request) { w.Write([]byte("<html>captive portal")) },
 			omaha.ErrorCodeOmahaRequestXMLParseError, []string{"3/0 code=31"}},
-		{"HTTP error", func(w http.ResponseWriter, _ *omaha.Request) { http.Error(w, "maintenance", http.StatusServiceUnavailable) },
+		{"HTTP error", func(w http.ResponseWriter, _ *omaha.Request) {
+			http.Error(w, "maintenance", http.StatusServiceUnavailable)
+		},
 			omaha.ErrorCodeHTTPResponseBase + 503, nil},
 	}
 	for _, tt := range tests {
