@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -423,7 +422,8 @@ func (e *Engine) apply(ctx context.Context, ref time.Time, st *state.State, offe
 			fmt.Errorf("%w: Omaha says release %d, TUF %d", ErrMismatch, offer.Release, tgt.Release))
 	}
 	if h := offer.Package.HashSHA256; h != "" {
-		if b, err := hex.DecodeString(h); err != nil || !bytes.Equal(b, tgt.SHA256) {
+		// Hex from Nebraska and omaha-server, base64 from go-omaha: either must be TUF's.
+		if b, err := omaha.ParseHashSHA256(h); err != nil || !bytes.Equal(b, tgt.SHA256) {
 			return fail(omaha.ErrorCodePayloadHashMismatchError,
 				fmt.Errorf("%w: package hash_sha256 %s is not TUF's %x", ErrMismatch, h, tgt.SHA256))
 		}

@@ -1,6 +1,9 @@
 package engine
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -118,6 +121,58 @@ func TestRefusedAnswerIsReported(t *testing.T) {
 			}
 			if len(r.inst.started) != 0 {
 				t.Error("the installer ran")
+			}
+		})
+	}
+}
+
+// TestHashSHA256Forms: package@hash_sha256 is read in both forms peers send, hex (Nebraska,
+// omaha-server) and base64 (go-omaha's server), through a real Omaha endpoint; either must be
+// TUF's SHA-256, and a value in neither form is an invalid answer.
+func TestHashSHA256Forms(t *testing.T) {
+	other := sha256.Sum256([]byte("other"))
+	tests := []struct {
+		name string
+		hash string
+		code omaha.ErrorCode // 0: the update is applied
+	}{
+		{"hex", hex.EncodeToString(payloadSum[:]), 0},
+		{"base64, as go-omaha sends it", base64.StdEncoding.EncodeToString(payloadSum[:]), 0},
+		{"base64 of another payload", base64.StdEncoding.EncodeToString(other[:]), omaha.ErrorCodePayloadHashMismatchError},
+		{"hex of another payload", hex.EncodeToString(other[:]), omaha.ErrorCodePayloadHashMismatchError},
+		{"neither form", "sha256:" + hex.EncodeToString(payloadSum[:]), omaha.ErrorCodeOmahaResponseInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := &omahaServer{answer: func(w http.ResponseWriter, req *omaha.Request) {
+				app := omaha.NewAppResponse(req.Apps[0])
+				if err := app.SetOffer(testOffer()); err != nil {
+					t.Error(err)
+				}
+				// Written after SetOffer, which validates: this is what another server sends.
+				app.UpdateCheck.Manifests[0].Packages[0].HashSHA256 = tt.hash
+				writeResponse(w, req, app)
+			}}
+			ts := httptest.NewServer(srv)
+			defer ts.Close()
+			r := newRig(t)
+			r.opts.Server = &omahaclient.Client{URL: ts.URL + "/v1/update/", HTTP: ts.Client(), Host: omaha.Host{
+				Version: "4000.0.0", Track: "stable", Board: "amd64-usr", Machine: "x86_64",
+				MachineID: "0123456789abcdef0123456789abcdef", BootID: "{0c288430-2504-4db4-913a-8c3de52afd07}",
+			}}
+			snap, err := r.engine(t).Once(t.Context())
+			if tt.code == 0 {
+				if err != nil || snap.Status != StatusUpdatedNeedReboot {
+					t.Fatalf("Once = %s, %v; want the update applied", snap.Status, err)
+				}
+				return
+			}
+			if got := CodeOf(err); got != tt.code {
+				t.Fatalf("Once = %v (code %d), want code %d", err, got, tt.code)
+			}
+			ev := srv.recorded()
+			if want := fmt.Sprintf("3/0 code=%d", tt.code); len(ev) == 0 || ev[len(ev)-1] != want {
+				t.Errorf("events %q, want the last to be %s", ev, want)
 			}
 		})
 	}
