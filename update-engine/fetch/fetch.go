@@ -18,9 +18,10 @@
 // watchdog counts the bytes each connection delivers and, when a whole LowSpeedTime window
 // brings fewer than LowSpeedLimit×LowSpeedTime bytes, cancels that connection's request. The
 // read then fails, counts as an attempt, and the next one resumes with Range at the first
-// byte not yet delivered. The response headers are bounded by the transport's header timeout;
-// the watchdog covers everything after them, so no body can hold a reader forever. The
-// watchdog is one goroutine per connection and ends before the connection is given up.
+// byte not yet delivered. The watchdog runs from the request on, so it also ends a server
+// that sends no headers for a whole window (the transport's header timeout may end it
+// sooner); no server can hold a reader forever. The watchdog is one goroutine per connection
+// and ends before the connection is given up.
 //
 // Source counts every byte it receives (Received), so callers and tests can see what resume
 // saved.
