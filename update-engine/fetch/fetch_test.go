@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -275,5 +276,79 @@ func TestStallResumes(t *testing.T) {
 		case <-guard.C:
 			t.Fatal("a stalled transfer was still waiting: no low-speed limit ended it")
 		}
+	}
+}
+
+// TestStallBeforeBody: headers and then nothing is a stall too; and once the reader is done,
+// no watchdog goroutine is left.
+func TestStallBeforeBody(t *testing.T) {
+	data := random(t, 8<<10)
+	var hits atomic.Int32
+	headersSent := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hits.Add(1) == 1 {
+			w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+			w.WriteHeader(http.StatusOK)
+			w.(http.Flusher).Flush()
+			close(headersSent)
+			<-r.Context().Done()
+			return
+		}
+		http.ServeContent(w, r, "payload", time.Time{}, bytes.NewReader(data))
+	}))
+	defer srv.Close()
+	const window, backoff = time.Minute, time.Second
+	after, asked := handClock()
+	s := &Source{URLs: []string{srv.URL}, Length: int64(len(data)), HTTP: srv.Client(),
+		Options: Options{After: after, WindowAfter: after, Backoff: backoff, LowSpeedTime: window}}
+	r, err := s.Open(t.Context(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close() // on failure, ends the stalled connection so the server can close
+	done := make(chan error, 1)
+	go func() {
+		got, err := io.ReadAll(r)
+		if err == nil && !bytes.Equal(got, data) {
+			err = errors.New("payload differs after the resume")
+		}
+		done <- err
+	}()
+	windows := 0
+	guard := time.NewTimer(10 * time.Second) // a failure deadline, not a wait for progress
+	defer guard.Stop()
+	for windows >= 0 {
+		select {
+		case tk := <-asked:
+			switch {
+			case tk.d == backoff:
+				tk.ch <- time.Time{}
+			case tk.d == window && windows == 0:
+				// The first connection's first window ends once the server has sent the
+				// headers: no body byte came, so the connection is cut.
+				select {
+				case <-headersSent:
+				case <-guard.C:
+					t.Fatal("the server never got the first request")
+				}
+				windows++
+				tk.ch <- time.Time{}
+			}
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			windows = -1
+		case <-guard.C:
+			t.Fatal("a transfer with no body bytes was still waiting")
+		}
+	}
+	if hits.Load() != 2 {
+		t.Errorf("%d requests, want 2", hits.Load())
+	}
+	r.Close()
+	buf := make([]byte, 1<<20)
+	if st := string(buf[:runtime.Stack(buf, true)]); strings.Contains(st, "fetch.(*Source).watch") {
+		t.Errorf("a watchdog goroutine outlived its reader:\n%s", st)
 	}
 }
