@@ -142,6 +142,7 @@ func (r *reader) Read(p []byte) (int, error) {
 	}
 	for {
 		if err := r.ctx.Err(); err != nil {
+			r.closeBody() // and its watchdog
 			return 0, err
 		}
 		if r.body == nil {
@@ -237,7 +238,7 @@ func (r *reader) fail(err error) error {
 func (r *reader) connect() (err error) {
 	url := r.s.URLs[r.url]
 	ctx, cancel := context.WithCancel(r.ctx)
-	w := r.s.watch(cancel)
+	w := r.s.watch(ctx, cancel)
 	defer func() {
 		if err != nil {
 			if w.fired() {
@@ -299,8 +300,10 @@ type watchdog struct {
 	cancel context.CancelFunc
 }
 
-// watch starts a watchdog for one connection; cancel ends the connection's request.
-func (s *Source) watch(cancel context.CancelFunc) *watchdog {
+// watch starts a watchdog for one connection; ctx is the request's context and cancel ends
+// it. The watchdog also ends with ctx, so a reader abandoned without Close leaves nothing
+// behind once its context ends.
+func (s *Source) watch(ctx context.Context, cancel context.CancelFunc) *watchdog {
 	limit, window := s.LowSpeedLimit, s.LowSpeedTime
 	if limit <= 0 {
 		limit = DefaultLowSpeedLimit
@@ -319,6 +322,8 @@ func (s *Source) watch(cancel context.CancelFunc) *watchdog {
 		for {
 			select {
 			case <-w.quit:
+				return
+			case <-ctx.Done():
 				return
 			case <-after(window):
 			}
