@@ -144,17 +144,6 @@ func dur(f func(*Config) *time.Duration) setter {
 	}
 }
 
-// positive refuses "0" for a duration whose zero would turn a timeout off: an unbounded wait
-// on a server that never answers is never what an operator means.
-func positive(set setter) setter {
-	return func(c *Config, v string) error {
-		if d, err := time.ParseDuration(v); err == nil && d == 0 {
-			return errors.New("must be above zero (a timeout cannot be turned off)")
-		}
-		return set(c, v)
-	}
-}
-
 func list(f func(*Config) *[]string) setter {
 	return func(c *Config, v string) error { *f(c) = splitList(v); return nil }
 }
@@ -212,7 +201,7 @@ func Keys() []Key {
 		{"MAX_BACKOFF", "longest interval after server errors", dur(func(c *Config) *time.Duration { return &c.MaxBackoff })},
 		{"MIN_POLL_INTERVAL", "lower bound on the server's PollInterval", dur(func(c *Config) *time.Duration { return &c.MinPollInterval })},
 		{"MAX_POLL_INTERVAL", "upper bound on the server's PollInterval", dur(func(c *Config) *time.Duration { return &c.MaxPollInterval })},
-		{"HTTP_TIMEOUT", "timeout of one Omaha or TUF request and of a payload server's response headers (above zero)", positive(dur(func(c *Config) *time.Duration { return &c.HTTPTimeout }))},
+		{"HTTP_TIMEOUT", "timeout of one Omaha or TUF request", dur(func(c *Config) *time.Duration { return &c.HTTPTimeout })},
 		{"REBOOT_STRATEGY", "etcd-lock, fleetlock, reboot or off", func(c *Config, v string) error {
 			switch v {
 			case StrategyEtcdLock, StrategyFleetLock, StrategyReboot, StrategyOff:
@@ -363,7 +352,8 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("CHECK_INTERVAL must be positive"))
 	}
 	if c.HTTPTimeout <= 0 {
-		errs = append(errs, errors.New("HTTP_TIMEOUT must be above zero"))
+		// 0 would leave Omaha and TUF requests unbounded: never what an operator means.
+		errs = append(errs, errors.New("HTTP_TIMEOUT must be above zero (a timeout cannot be turned off)"))
 	}
 	if c.MaxBackoff < c.CheckInterval {
 		errs = append(errs, errors.New("MAX_BACKOFF is below CHECK_INTERVAL"))

@@ -147,9 +147,6 @@ func TestApplyErrors(t *testing.T) {
 	tests := []struct{ key, value string }{
 		{"CHECK_INTERVAL", "soon"},
 		{"CHECK_INTERVAL", "-5m"},
-		{"HTTP_TIMEOUT", "0"},
-		{"HTTP_TIMEOUT", "0s"},
-		{"HTTP_TIMEOUT", "-1s"},
 		{"REBOOT_STRATEGY", "whenever"},
 		{"ALLOW_PLAIN_HTTP", "perhaps"},
 		{"BUILD_TIME", "yesterday"},
@@ -178,7 +175,6 @@ func TestValidate(t *testing.T) {
 		{"cert without key", func(c *Config) { c.ClientCertFile = "/c.pem" }, false},
 		{"window without length", func(c *Config) { c.RebootWindowStart = "Thu 23:00" }, false},
 		{"backoff below interval", func(c *Config) { c.MaxBackoff = time.Minute }, false},
-		{"no HTTP timeout", func(c *Config) { c.HTTPTimeout = 0 }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
