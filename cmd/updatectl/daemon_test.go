@@ -30,6 +30,13 @@ type scriptedDaemon struct {
 	rolled  int
 }
 
+// publish makes s the current snapshot at once (a change the daemon makes on its own).
+func (d *scriptedDaemon) publish(s engine.Snapshot) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.publishLocked(s)
+}
+
 // publishLocked makes s the current snapshot; d.mu is held.
 func (d *scriptedDaemon) publishLocked(s engine.Snapshot) {
 	s.Seq = d.snap.Seq + 1
@@ -164,8 +171,9 @@ func TestDaemonCommands(t *testing.T) {
 }
 
 func TestStatusJSONDecodes(t *testing.T) {
-	d := &scriptedDaemon{snap: engine.Snapshot{Status: engine.StatusUpdatedNeedReboot, NewVersion: "4001.0.0", NewSize: 42, Seq: 3}}
+	d := &scriptedDaemon{}
 	sock := startDaemon(t, d)
+	d.publish(engine.Snapshot{Status: engine.StatusUpdatedNeedReboot, NewVersion: "4001.0.0", NewSize: 42})
 	var out bytes.Buffer
 	if err := run(t.Context(), []string{"status", "--socket", sock, "--json"}, &out, &out); err != nil {
 		t.Fatal(err)
