@@ -72,7 +72,7 @@ type Manifest struct {
 type Package struct {
 	Name       string `xml:"name,attr"`
 	Hash       string `xml:"hash,attr,omitempty"`        // base64 SHA-1 (legacy)
-	HashSHA256 string `xml:"hash_sha256,attr,omitempty"` // hex SHA-256, as Nebraska writes it
+	HashSHA256 string `xml:"hash_sha256,attr,omitempty"` // SHA-256: hex as Nebraska writes it, or go-omaha's base64 (ParseHashSHA256)
 	Size       uint64 `xml:"size,attr"`
 	Required   bool   `xml:"required,attr"`
 	// TUFTarget is a Switchyard extension (sy_target, 2026-11-25): the TUF target path that

@@ -191,8 +191,10 @@ func (o *Offer) Validate() error {
 		if err := checkFileName(p.Name); err != "" {
 			return bad("package@name", p.Name, err)
 		}
-		if p.HashSHA256 != "" && !isHexSHA256(p.HashSHA256) {
-			return bad("package@hash_sha256", p.HashSHA256, "not a hex SHA-256 (64 hex digits)")
+		if p.HashSHA256 != "" {
+			if _, err := ParseHashSHA256(p.HashSHA256); err != nil {
+				return bad("package@hash_sha256", p.HashSHA256, "not a SHA-256 (64 hex digits or base64 of 32 bytes)")
+			}
 		}
 	}
 	if len(o.SHA256) != 32 {

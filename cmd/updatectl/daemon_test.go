@@ -15,24 +15,34 @@ import (
 	"github.com/switchyard-os/switchyard/update-engine/engine"
 )
 
-// scriptedDaemon walks through a list of snapshots when a check is asked for, one step every
-// few milliseconds, the way the engine publishes them.
+// scriptedDaemon walks through a list of snapshots when a check is asked for. It publishes
+// the next step only when a watcher has seen the current one (it waits for a sequence number
+// past it), so every step reaches the watcher however slowly the test runs: a watcher of the
+// real engine may miss a step that is replaced before it asks again, and a test that paced
+// the steps by time failed on a loaded machine when one was.
 type scriptedDaemon struct {
 	mu      sync.Mutex
 	snap    engine.Snapshot
 	changed chan struct{}
 	script  []engine.Snapshot
+	pending []engine.Snapshot // the steps of the requested check not yet published
 	marked  int
 	rolled  int
 }
 
+// publish makes s the current snapshot at once (a change the daemon makes on its own).
 func (d *scriptedDaemon) publish(s engine.Snapshot) {
 	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.publishLocked(s)
+}
+
+// publishLocked makes s the current snapshot; d.mu is held.
+func (d *scriptedDaemon) publishLocked(s engine.Snapshot) {
 	s.Seq = d.snap.Seq + 1
 	d.snap = s
 	close(d.changed)
 	d.changed = make(chan struct{})
-	d.mu.Unlock()
 }
 
 func (d *scriptedDaemon) Snapshot() engine.Snapshot {
@@ -44,6 +54,11 @@ func (d *scriptedDaemon) Snapshot() engine.Snapshot {
 func (d *scriptedDaemon) Wait(ctx context.Context, after uint64) (engine.Snapshot, error) {
 	for {
 		d.mu.Lock()
+		if d.snap.Seq <= after && len(d.pending) > 0 {
+			// The watcher has seen the current step: play the next.
+			d.publishLocked(d.pending[0])
+			d.pending = d.pending[1:]
+		}
 		s, ch := d.snap, d.changed
 		d.mu.Unlock()
 		if s.Seq > after {
@@ -58,15 +73,12 @@ func (d *scriptedDaemon) Wait(ctx context.Context, after uint64) (engine.Snapsho
 }
 
 func (d *scriptedDaemon) CheckNow() error {
-	if !d.Snapshot().Status.Settled() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.snap.Status.Settled() || len(d.pending) > 0 {
 		return engine.ErrBusy
 	}
-	go func() {
-		for _, s := range d.script {
-			time.Sleep(5 * time.Millisecond)
-			d.publish(s)
-		}
-	}()
+	d.pending = append([]engine.Snapshot(nil), d.script...)
 	return nil
 }
 
@@ -159,8 +171,9 @@ func TestDaemonCommands(t *testing.T) {
 }
 
 func TestStatusJSONDecodes(t *testing.T) {
-	d := &scriptedDaemon{snap: engine.Snapshot{Status: engine.StatusUpdatedNeedReboot, NewVersion: "4001.0.0", NewSize: 42, Seq: 3}}
+	d := &scriptedDaemon{}
 	sock := startDaemon(t, d)
+	d.publish(engine.Snapshot{Status: engine.StatusUpdatedNeedReboot, NewVersion: "4001.0.0", NewSize: 42})
 	var out bytes.Buffer
 	if err := run(t.Context(), []string{"status", "--socket", sock, "--json"}, &out, &out); err != nil {
 		t.Fatal(err)

@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/switchyard-os/switchyard/partitions/blockdev"
 	"github.com/switchyard-os/switchyard/partitions/gpt"
@@ -281,5 +283,46 @@ func TestGPTPartitionDevice(t *testing.T) {
 	}
 	if p, tr, su := gpttest.CgptState(t, dev, 4); [3]int{p, tr, su} != [3]int{2, 1, 0} {
 		t.Fatalf("cgpt reads USR-B as %d/%d/%d", p, tr, su)
+	}
+}
+
+// TestGPTRefusesFIFO: a FIFO is refused with a clear error at once, for reading and for
+// writing; opening it would block until a writer appears, beyond any signal's reach.
+func TestGPTRefusesFIFO(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "disk.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"show", []string{"show", fifo}},
+		{"show json", []string{"show", fifo, "--json"}},
+		{"flip", []string{"flip", fifo, "-i", "4"}},
+	} {
+		args := tc.args
+		t.Run(tc.name, func(t *testing.T) {
+			done := make(chan error, 1)
+			go func() {
+				_, err := gptCmd(t, args...)
+				done <- err
+			}()
+			guard := time.NewTimer(10 * time.Second) // a failure deadline, not a wait for progress
+			defer guard.Stop()
+			select {
+			case err := <-done:
+				if !errors.Is(err, blockdev.ErrNotDisk) || !strings.Contains(err.Error(), "is a FIFO") {
+					t.Fatalf("err = %v, want ErrNotDisk naming the FIFO", err)
+				}
+			case <-guard.C:
+				// Be the writer the blocked open waits for, so the command can end.
+				if f, err := os.OpenFile(fifo, os.O_RDWR, 0); err == nil {
+					<-done
+					f.Close()
+				}
+				t.Fatal("updatectl gpt blocked on a FIFO")
+			}
+		})
 	}
 }

@@ -34,8 +34,17 @@ commands:
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first signal cancels ctx; once it has, the default action is back, so a second
+	// signal ends the process even if a system call does not return for the first.
+	restored := make(chan struct{})
+	go func() {
+		<-ctx.Done()
+		stop()
+		close(restored)
+	}()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
+	<-restored
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "updatectl:", err)
 		if errors.Is(err, errUsage) {

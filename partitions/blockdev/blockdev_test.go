@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -52,6 +53,20 @@ func TestOpenFile(t *testing.T) {
 	}
 	if _, err := blockdev.Open(ctx, t.TempDir(), blockdev.Options{}); err == nil || !strings.Contains(err.Error(), "neither a block device nor a regular file") {
 		t.Errorf("Open(dir) = %v", err)
+	}
+	if _, err := blockdev.Open(ctx, "/dev/null", blockdev.Options{}); !errors.Is(err, blockdev.ErrNotDisk) || !strings.Contains(err.Error(), "character device") {
+		t.Errorf("Open(/dev/null) = %v", err)
+	}
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, opts := range []blockdev.Options{{}, {Write: true}} {
+		// Refused before open(2), which on a FIFO without a writer would block: a blocked
+		// Open hangs the test instead of failing it, and the test binary's timeout reports it.
+		if _, err := blockdev.Open(ctx, fifo, opts); !errors.Is(err, blockdev.ErrNotDisk) || !strings.Contains(err.Error(), "is a FIFO") {
+			t.Errorf("Open(FIFO, %+v) = %v", opts, err)
+		}
 	}
 	if _, err := blockdev.Open(ctx, filepath.Join(t.TempDir(), "missing"), blockdev.Options{}); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("Open(missing) = %v", err)

@@ -14,6 +14,10 @@ import (
 // ErrHeld: another writer holds the disk's lock.
 var ErrHeld = errors.New("blockdev: disk is held by another writer")
 
+// ErrNotDisk: the path is neither a block device nor a regular file (a FIFO, a socket, a
+// character device, a directory).
+var ErrNotDisk = errors.New("blockdev: neither a block device nor a regular file")
+
 // Options configure Open.
 type Options struct {
 	// Write opens the disk read-write and takes the exclusive writer lock.
@@ -36,19 +40,35 @@ type Disk struct {
 	block      bool
 }
 
-// Open opens path (a block device or a regular file).
+// Open opens path (a block device or a regular file). Anything else is refused with
+// ErrNotDisk before it is opened: opening a FIFO blocks until a writer appears, and no
+// context can end a blocked open(2).
 func Open(ctx context.Context, path string, opts Options) (*Disk, error) {
 	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("blockdev: %w", err)
+	}
+	if err := checkKind(path, fi.Mode()); err != nil {
 		return nil, err
 	}
 	flag := os.O_RDONLY
 	if opts.Write {
 		flag = os.O_RDWR
 	}
-	// Not O_EXCL: on a block device that fails while any partition is mounted.
-	f, err := os.OpenFile(path, flag|unix.O_CLOEXEC, 0)
+	// Not O_EXCL: on a block device that fails while any partition is mounted. O_NONBLOCK so
+	// that a FIFO put in the file's place after the stat cannot block the open either (init
+	// refuses it); reads and writes of files and block devices ignore the flag, and it is
+	// cleared right after.
+	f, err := os.OpenFile(path, flag|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("blockdev: %w", err)
+	}
+	if err := unix.SetNonblock(int(f.Fd()), false); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("blockdev: %s: %w", path, err)
 	}
 	d := &Disk{f: f, path: path}
 	if err := d.init(opts); err != nil {
@@ -107,7 +127,7 @@ func (d *Disk) init(opts Options) error {
 	case fi.Mode().IsRegular():
 		d.size, d.sectorSize = fi.Size(), 512
 	default:
-		return fmt.Errorf("blockdev: %s is neither a block device nor a regular file", d.path)
+		return checkKind(d.path, fi.Mode())
 	}
 	if opts.SectorSize != 0 {
 		if opts.SectorSize < 512 || opts.SectorSize&(opts.SectorSize-1) != 0 {
@@ -119,6 +139,25 @@ func (d *Disk) init(opts Options) error {
 		d.sectorSize = opts.SectorSize
 	}
 	return nil
+}
+
+// checkKind refuses every file type but a block device and a regular file.
+func checkKind(path string, m os.FileMode) error {
+	if m.IsRegular() || m&os.ModeDevice != 0 && m&os.ModeCharDevice == 0 {
+		return nil
+	}
+	kind := "a special file"
+	switch {
+	case m&os.ModeNamedPipe != 0:
+		kind = "a FIFO"
+	case m&os.ModeSocket != 0:
+		kind = "a socket"
+	case m&os.ModeCharDevice != 0:
+		kind = "a character device"
+	case m.IsDir():
+		kind = "a directory"
+	}
+	return fmt.Errorf("%w: %s is %s", ErrNotDisk, path, kind)
 }
 
 // Path is the path the disk was opened with.

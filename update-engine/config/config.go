@@ -381,6 +381,10 @@ func (c *Config) Validate() error {
 	if c.CheckInterval <= 0 {
 		errs = append(errs, errors.New("CHECK_INTERVAL must be positive"))
 	}
+	if c.HTTPTimeout <= 0 {
+		// 0 would leave Omaha and TUF requests unbounded: never what an operator means.
+		errs = append(errs, errors.New("HTTP_TIMEOUT must be above zero (a timeout cannot be turned off)"))
+	}
 	if c.MaxBackoff < c.CheckInterval {
 		errs = append(errs, errors.New("MAX_BACKOFF is below CHECK_INTERVAL"))
 	}

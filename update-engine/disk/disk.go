@@ -31,7 +31,6 @@ import (
 	"github.com/switchyard-os/switchyard/partitions/blockdev"
 	"github.com/switchyard-os/switchyard/partitions/gpt"
 	"github.com/switchyard-os/switchyard/partitions/slots"
-	"github.com/switchyard-os/switchyard/update-engine/engine"
 )
 
 // Errors callers branch on.
@@ -127,22 +126,14 @@ func sameFile(a, b string) bool {
 	return ra == rb
 }
 
-func toEngine(s slots.Slot) engine.Slot {
-	return engine.Slot{Number: s.Number, Label: s.Label, Priority: s.Priority, Tries: s.Tries, Successful: s.Successful}
-}
-
 // Slots returns the active and target partitions with their boot attributes.
-func (d *Disk) Slots(ctx context.Context) (engine.Slot, engine.Slot, error) {
+func (d *Disk) Slots(ctx context.Context) (slots.Slot, slots.Slot, error) {
 	t, bd, err := d.table(ctx)
 	if err != nil {
-		return engine.Slot{}, engine.Slot{}, err
+		return slots.Slot{}, slots.Slot{}, err
 	}
 	defer bd.Close()
-	a, b, err := d.pair(ctx, t)
-	if err != nil {
-		return engine.Slot{}, engine.Slot{}, err
-	}
-	return toEngine(a), toEngine(b), nil
+	return d.pair(ctx, t)
 }
 
 // apply runs op on the table after checking that n is the target (never the active one).

@@ -19,7 +19,7 @@
 //	IDLE                   UPDATED_NEED_REBOOT       start: a flipped update waits for its reboot
 //	CHECKING_FOR_UPDATE    IDLE                      noupdate, or the check failed (backoff)
 //	CHECKING_FOR_UPDATE    UPDATE_AVAILABLE          the server offered a version
-//	CHECKING_FOR_UPDATE    REPORTING_ERROR_EVENT     the offer is refused before any download
+//	CHECKING_FOR_UPDATE    REPORTING_ERROR_EVENT     the answer is refused (codes 30, 31, 34)
 //	UPDATE_AVAILABLE       DOWNLOADING               trusted (steps 1–5 below), target unbootable
 //	UPDATE_AVAILABLE       REPORTING_ERROR_EVENT     refused: downgrade, clock, TUF, hash/size
 //	DOWNLOADING            VERIFYING                 the last operation is written
@@ -35,7 +35,9 @@
 //
 // # One update (DESIGN.md section 7's order)
 //
-//  1. Omaha check (events: none; 3/2 and 3/0 44 are sent as soon as they are known).
+//  1. Omaha check (events: none; 3/2 and 3/0 44 are sent as soon as they are known). An
+//     answer the host refuses (empty, not Omaha XML, an error status or an invalid offer:
+//     codes 30, 31, 34) is reported as 3/0 with its code; no answer or an HTTP error is not.
 //  2. Downgrade: the offered version must be above the running one (code 35).
 //  3. Clock sanity: now is not before the build time or the last successful TUF refresh
 //     (code 20).

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -360,10 +359,21 @@ func (e *Engine) cycle(ctx context.Context, onDemand bool) error {
 	if err != nil {
 		e.failures++
 		e.o.Metrics.Check(now, "error")
+		code := CodeOf(err)
+		if refusedAnswer(code) && ctx.Err() == nil {
+			// The server answered, but with nothing usable: tell it, as Flatcar does.
+			e.log.Error("update check answer refused", "code", uint32(code), "err", err)
+			e.update(func(s *Snapshot) {
+				s.Status = StatusReportingErrorEvent
+				s.LastError = err.Error()
+				s.LastErrorCode = uint32(code)
+			})
+			e.report(ctx, omaha.EventError(code, truncate(err.Error(), 200)))
+		}
 		e.update(func(s *Snapshot) {
 			s.Status = StatusIdle
 			s.LastError = err.Error()
-			s.LastErrorCode = uint32(CodeOf(err))
+			s.LastErrorCode = uint32(code)
 		})
 		return fmt.Errorf("engine: update check: %w", err)
 	}
@@ -414,6 +424,19 @@ func (e *Engine) cycle(ctx context.Context, onDemand bool) error {
 	}
 	e.setStatus(StatusIdle)
 	return err
+}
+
+// refusedAnswer reports whether code is an update check the server answered with HTTP 200
+// and a body the host refuses: empty (30), not Omaha XML (31), or an error status or an
+// invalid offer (34). Those are reported as 3/0 with the code, like every failure after the
+// check; a check that got no answer (2) or an HTTP error status (2000+) is not, since the
+// server either never heard it or already knows what it answered.
+func refusedAnswer(code omaha.ErrorCode) bool {
+	switch code.Base() {
+	case omaha.ErrorCodeOmahaRequestEmptyResponseError, omaha.ErrorCodeOmahaRequestXMLParseError, omaha.ErrorCodeOmahaResponseInvalid:
+		return true
+	}
+	return false
 }
 
 // truncate shortens s to at most n bytes without cutting a character in half.
@@ -482,7 +505,8 @@ func (e *Engine) apply(ctx context.Context, ref time.Time, st *state.State, offe
 			fmt.Errorf("%w: Omaha says release %d, TUF %d", ErrMismatch, offer.Release, tgt.Release))
 	}
 	if h := offer.Package.HashSHA256; h != "" {
-		if b, err := hex.DecodeString(h); err != nil || !bytes.Equal(b, tgt.SHA256) {
+		// Hex from Nebraska and omaha-server, base64 from go-omaha: either must be TUF's.
+		if b, err := omaha.ParseHashSHA256(h); err != nil || !bytes.Equal(b, tgt.SHA256) {
 			return fail(omaha.ErrorCodePayloadHashMismatchError,
 				fmt.Errorf("%w: package hash_sha256 %s is not TUF's %x", ErrMismatch, h, tgt.SHA256))
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/switchyard-os/switchyard/omaha"
+	"github.com/switchyard-os/switchyard/partitions/slots"
 	"github.com/switchyard-os/switchyard/update-engine/state"
 )
 
@@ -167,20 +168,20 @@ func (t *fakeTrust) Lookup(ctx context.Context, version, board string) (Target, 
 type fakeBoot struct {
 	mu     sync.Mutex
 	active int
-	slots  map[int]*Slot
+	slots  map[int]*slots.Slot
 	err    error
 }
 
 func newFakeBoot() *fakeBoot {
-	return &fakeBoot{active: 3, slots: map[int]*Slot{
-		3: {Number: 3, Label: "USR-A", Priority: 1, Successful: true},
+	return &fakeBoot{active: 3, slots: map[int]*slots.Slot{
+		3: {Number: 3, Label: "USR-A", State: slots.State{Priority: 1, Successful: true}},
 		4: {Number: 4, Label: "USR-B"},
 	}}
 }
 
 func (b *fakeBoot) other(n int) int { return 7 - n }
 
-func (b *fakeBoot) Slots(context.Context) (Slot, Slot, error) {
+func (b *fakeBoot) Slots(context.Context) (slots.Slot, slots.Slot, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return *b.slots[b.active], *b.slots[b.other(b.active)], nil
@@ -191,7 +192,7 @@ func (b *fakeBoot) Prepare(_ context.Context, n int) error {
 	if b.err != nil {
 		return b.err
 	}
-	*b.slots[n] = Slot{Number: n, Label: b.slots[n].Label}
+	*b.slots[n] = slots.Slot{Number: n, Label: b.slots[n].Label}
 	return nil
 }
 func (b *fakeBoot) Flip(_ context.Context, n int) error {
@@ -237,7 +238,7 @@ func (b *fakeBoot) boot() {
 	b.active = best
 }
 
-func (b *fakeBoot) slot(n int) Slot {
+func (b *fakeBoot) slot(n int) slots.Slot {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return *b.slots[n]

@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/switchyard-os/switchyard/omaha"
+	"github.com/switchyard-os/switchyard/partitions/slots"
 	"github.com/switchyard-os/switchyard/update-engine/state"
 )
 
@@ -38,21 +39,13 @@ type Trust interface {
 	Lookup(ctx context.Context, version, board string) (Target, error)
 }
 
-// Slot is one USR partition and its boot attributes.
-type Slot struct {
-	Number     int
-	Label      string
-	Priority   int
-	Tries      int
-	Successful bool
-}
-
 // Boot is the A/B partition table. Six methods rather than four: each is one absolute,
 // idempotent operation of the boot protocol, and splitting them would only spread one
 // device lock over several values.
 type Boot interface {
-	// Slots returns the active (running) and the target (other) USR partitions.
-	Slots(ctx context.Context) (active, target Slot, err error)
+	// Slots returns the active (running) and the target (other) USR partitions, with their
+	// boot attributes as the slots package decodes them.
+	Slots(ctx context.Context) (active, target slots.Slot, err error)
 	Prepare(ctx context.Context, n int) error
 	Flip(ctx context.Context, n int) error
 	MarkGood(ctx context.Context, n int) error

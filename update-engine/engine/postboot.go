@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/switchyard-os/switchyard/omaha"
+	"github.com/switchyard-os/switchyard/partitions/slots"
 	"github.com/switchyard-os/switchyard/update-engine/state"
 )
 
@@ -61,7 +62,7 @@ func (e *Engine) PostBoot(ctx context.Context) error {
 }
 
 // confirm runs the health checks on the new partition, marks it good and reports 3/2.
-func (e *Engine) confirm(ctx context.Context, st *state.State, active Slot) error {
+func (e *Engine) confirm(ctx context.Context, st *state.State, active slots.Slot) error {
 	p := st.Pending
 	e.log.Info("booted the new partition: running health checks", "version", p.Version, "partition", active.Label)
 	if e.o.Health != nil {

@@ -13,6 +13,16 @@
 // that ignores Range (200 instead of 206) is tolerated by discarding the bytes before off
 // (logged, since it wastes bandwidth). Every URL passes the transport policy first.
 //
+// A transfer that stalls is ended like a dropped one, as curl's low-speed limit ends it for
+// Flatcar's update_engine (below 10 bytes/s for 90 s, then a resume after a pause): a
+// watchdog counts the bytes each connection delivers and, when a whole LowSpeedTime window
+// brings fewer than LowSpeedLimit×LowSpeedTime bytes, cancels that connection's request. The
+// read then fails, counts as an attempt, and the next one resumes with Range at the first
+// byte not yet delivered. The watchdog runs from the request on, so it also ends a server
+// that sends no headers for a whole window (the transport's header timeout may end it
+// sooner); no server can hold a reader forever. The watchdog is one goroutine per connection
+// and ends before the connection is given up.
+//
 // Source counts every byte it receives (Received), so callers and tests can see what resume
 // saved.
 package fetch
@@ -63,9 +73,25 @@ type Options struct {
 	MaxFailuresPerURL int           // 0: 3
 	MaxAttempts       int           // 0: 20, as Flatcar's transfer retries
 	Backoff           time.Duration // 0: 2 s; doubled per consecutive failure, at most 30 s
+	// LowSpeedLimit and LowSpeedTime end a stalled transfer: a connection that delivers
+	// fewer than LowSpeedLimit bytes per second over a whole LowSpeedTime window is cut and
+	// the transfer resumed. 0 (or less) means Flatcar's: 10 bytes/s over 90 s.
+	LowSpeedLimit int64
+	LowSpeedTime  time.Duration
 	// After waits between attempts; nil uses a timer.
 	After func(time.Duration) <-chan time.Time
+	// WindowAfter paces the low-speed windows; nil uses a timer.
+	WindowAfter func(time.Duration) <-chan time.Time
 }
+
+// Defaults of Options, as Flatcar's update_engine sets libcurl's low-speed limit.
+const (
+	DefaultLowSpeedLimit = 10               // bytes per second
+	DefaultLowSpeedTime  = 90 * time.Second // the window the limit is averaged over
+)
+
+// ErrStalled is a connection the low-speed limit ended.
+var ErrStalled = errors.New("fetch: transfer stalled below the low-speed limit")
 
 // Received returns the bytes received from servers so far, across all readers.
 func (s *Source) Received() int64 { return s.received.Load() }
@@ -93,6 +119,7 @@ type reader struct {
 	ctx      context.Context
 	pos      int64
 	body     io.ReadCloser
+	watch    *watchdog // of the open connection; nil when none
 	url      int
 	urlFails int
 	attempts int
@@ -115,6 +142,7 @@ func (r *reader) Read(p []byte) (int, error) {
 	}
 	for {
 		if err := r.ctx.Err(); err != nil {
+			r.closeBody() // and its watchdog
 			return 0, err
 		}
 		if r.body == nil {
@@ -141,9 +169,13 @@ func (r *reader) Read(p []byte) (int, error) {
 		if err == nil {
 			continue
 		}
+		stalled := r.watch != nil && r.watch.fired()
 		r.closeBody()
 		if r.ctx.Err() != nil {
 			return 0, r.ctx.Err()
+		}
+		if stalled {
+			err = fmt.Errorf("%w at byte %d of %d", ErrStalled, r.pos, r.s.Length)
 		}
 		if err == io.EOF {
 			err = fmt.Errorf("connection closed at byte %d of %d", r.pos, r.s.Length)
@@ -201,9 +233,21 @@ func (r *reader) fail(err error) error {
 	return nil
 }
 
-func (r *reader) connect() error {
+// connect opens a connection at r.pos. On success r.body and r.watch are set; on failure
+// neither is, and the watchdog has ended.
+func (r *reader) connect() (err error) {
 	url := r.s.URLs[r.url]
-	req, err := http.NewRequestWithContext(r.ctx, http.MethodGet, url, nil)
+	ctx, cancel := context.WithCancel(r.ctx)
+	w := r.s.watch(ctx, cancel)
+	defer func() {
+		if err != nil {
+			if w.fired() {
+				err = fmt.Errorf("%s: %w before the payload started", url, ErrStalled)
+			}
+			w.stop()
+		}
+	}()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
 	}
@@ -214,6 +258,7 @@ func (r *reader) connect() error {
 	if err != nil {
 		return err
 	}
+	resp.Body = &counting{rc: resp.Body, w: w}
 	want := r.s.Length - r.pos
 	switch resp.StatusCode {
 	case http.StatusPartialContent:
@@ -241,8 +286,83 @@ func (r *reader) connect() error {
 		return fmt.Errorf("%s: %d bytes announced, %d expected", url, resp.ContentLength, want)
 	}
 	r.body = &limited{rc: resp.Body, n: want}
+	r.watch = w
 	return nil
 }
+
+// watchdog ends a connection that delivers too little: every window it compares the bytes
+// counted since the last look with the low-speed limit and, below it, cancels the request.
+type watchdog struct {
+	n      atomic.Int64
+	stall  atomic.Bool
+	quit   chan struct{}
+	done   chan struct{}
+	cancel context.CancelFunc
+}
+
+// watch starts a watchdog for one connection; ctx is the request's context and cancel ends
+// it. The watchdog also ends with ctx, so a reader abandoned without Close leaves nothing
+// behind once its context ends.
+func (s *Source) watch(ctx context.Context, cancel context.CancelFunc) *watchdog {
+	limit, window := s.LowSpeedLimit, s.LowSpeedTime
+	if limit <= 0 {
+		limit = DefaultLowSpeedLimit
+	}
+	if window <= 0 {
+		window = DefaultLowSpeedTime
+	}
+	need := max(int64(float64(limit)*window.Seconds()), 1)
+	after := s.WindowAfter
+	if after == nil {
+		after = time.After
+	}
+	w := &watchdog{quit: make(chan struct{}), done: make(chan struct{}), cancel: cancel}
+	go func() {
+		defer close(w.done)
+		for {
+			select {
+			case <-w.quit:
+				return
+			case <-ctx.Done():
+				return
+			case <-after(window):
+			}
+			if w.n.Swap(0) < need {
+				w.stall.Store(true)
+				cancel()
+				return
+			}
+		}
+	}()
+	return w
+}
+
+// add counts bytes delivered.
+func (w *watchdog) add(n int) { w.n.Add(int64(n)) }
+
+// fired reports whether the watchdog cut the connection.
+func (w *watchdog) fired() bool { return w.stall.Load() }
+
+// stop ends the watchdog and waits for its goroutine, then releases the request's context.
+func (w *watchdog) stop() {
+	close(w.quit)
+	<-w.done
+	w.cancel()
+}
+
+// counting counts the bytes a body delivers for its watchdog.
+type counting struct {
+	rc io.ReadCloser
+	w  *watchdog
+}
+
+func (c *counting) Read(p []byte) (int, error) {
+	n, err := c.rc.Read(p)
+	c.w.add(n)
+	return n, err
+}
+
+func (c *counting) Close() error { return c.rc.Close() }
 
 // limited reads at most n bytes and reports a longer body as an error.
 type limited struct {
@@ -272,6 +392,10 @@ func (r *reader) closeBody() {
 	if r.body != nil {
 		r.body.Close()
 		r.body = nil
+	}
+	if r.watch != nil {
+		r.watch.stop()
+		r.watch = nil
 	}
 }
 

@@ -8,6 +8,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -176,5 +179,176 @@ func TestCancel(t *testing.T) {
 	cancel()
 	if _, err := io.ReadAll(r); !errors.Is(err, context.Canceled) {
 		t.Errorf("after cancel: %v", err)
+	}
+}
+
+// tick is one wait a Source asked its clock for.
+type tick struct {
+	d  time.Duration
+	ch chan time.Time
+}
+
+// handClock is an Options.After whose waits end only when the test fires them.
+func handClock() (func(time.Duration) <-chan time.Time, chan tick) {
+	asked := make(chan tick, 64)
+	return func(d time.Duration) <-chan time.Time {
+		t := tick{d: d, ch: make(chan time.Time, 1)}
+		asked <- t
+		return t.ch
+	}, asked
+}
+
+// TestStallResumes: a server that sends part of the body and then nothing holds the
+// transfer only until a low-speed window passes without enough bytes; the next attempt asks
+// for the rest with Range.
+func TestStallResumes(t *testing.T) {
+	data := random(t, 64<<10)
+	const sent = 4096
+	var ranges []string
+	var hits atomic.Int32
+	rangeSeen := make(chan string, 4)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rangeSeen <- r.Header.Get("Range")
+		if hits.Add(1) == 1 {
+			w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+			w.Write(data[:sent])
+			w.(http.Flusher).Flush()
+			<-r.Context().Done() // stalled until the client gives up on this connection
+			return
+		}
+		http.ServeContent(w, r, "payload", time.Time{}, bytes.NewReader(data))
+	}))
+	defer srv.Close()
+	const window, backoff = time.Minute, time.Second
+	after, asked := handClock()
+	s := &Source{URLs: []string{srv.URL}, Length: int64(len(data)), HTTP: srv.Client(),
+		Options: Options{After: after, WindowAfter: after, Backoff: backoff, LowSpeedLimit: 10, LowSpeedTime: window}}
+	r, err := s.Open(t.Context(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	head := make([]byte, sent)
+	if _, err := io.ReadFull(r, head); err != nil || !bytes.Equal(head, data[:sent]) {
+		t.Fatalf("the first %d bytes: %v", sent, err)
+	}
+	type result struct {
+		b   []byte
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		b, err := io.ReadAll(r)
+		done <- result{b, err}
+	}()
+	// The first window saw the 4096 bytes, the second none: the connection is cut. Backoff
+	// waits pass at once; the second connection's windows never end, so it cannot be cut.
+	windows := 0
+	guard := time.NewTimer(10 * time.Second) // a failure deadline, not a wait for progress
+	defer guard.Stop()
+	for {
+		select {
+		case tk := <-asked:
+			switch {
+			case tk.d == backoff:
+				tk.ch <- time.Time{}
+			case tk.d == window && windows < 2:
+				windows++
+				tk.ch <- time.Time{}
+			}
+		case res := <-done:
+			if res.err != nil {
+				t.Fatalf("after the stall: %v", res.err)
+			}
+			if !bytes.Equal(res.b, data[sent:]) {
+				t.Fatal("payload differs after the resume")
+			}
+			for len(rangeSeen) > 0 {
+				ranges = append(ranges, <-rangeSeen)
+			}
+			if want := []string{"", "bytes=4096-"}; strings.Join(ranges, "|") != strings.Join(want, "|") {
+				t.Errorf("requests with Range %q, want %q", ranges, want)
+			}
+			if windows != 2 {
+				t.Errorf("%d low-speed windows passed, want 2", windows)
+			}
+			return
+		case <-guard.C:
+			t.Fatal("a stalled transfer was still waiting: no low-speed limit ended it")
+		}
+	}
+}
+
+// TestStallBeforeBody: headers and then nothing is a stall too; and once the reader is done,
+// no watchdog goroutine is left.
+func TestStallBeforeBody(t *testing.T) {
+	data := random(t, 8<<10)
+	var hits atomic.Int32
+	headersSent := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hits.Add(1) == 1 {
+			w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+			w.WriteHeader(http.StatusOK)
+			w.(http.Flusher).Flush()
+			close(headersSent)
+			<-r.Context().Done()
+			return
+		}
+		http.ServeContent(w, r, "payload", time.Time{}, bytes.NewReader(data))
+	}))
+	defer srv.Close()
+	const window, backoff = time.Minute, time.Second
+	after, asked := handClock()
+	s := &Source{URLs: []string{srv.URL}, Length: int64(len(data)), HTTP: srv.Client(),
+		Options: Options{After: after, WindowAfter: after, Backoff: backoff, LowSpeedTime: window}}
+	r, err := s.Open(t.Context(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close() // on failure, ends the stalled connection so the server can close
+	done := make(chan error, 1)
+	go func() {
+		got, err := io.ReadAll(r)
+		if err == nil && !bytes.Equal(got, data) {
+			err = errors.New("payload differs after the resume")
+		}
+		done <- err
+	}()
+	windows := 0
+	guard := time.NewTimer(10 * time.Second) // a failure deadline, not a wait for progress
+	defer guard.Stop()
+	for windows >= 0 {
+		select {
+		case tk := <-asked:
+			switch {
+			case tk.d == backoff:
+				tk.ch <- time.Time{}
+			case tk.d == window && windows == 0:
+				// The first connection's first window ends once the server has sent the
+				// headers: no body byte came, so the connection is cut.
+				select {
+				case <-headersSent:
+				case <-guard.C:
+					t.Fatal("the server never got the first request")
+				}
+				windows++
+				tk.ch <- time.Time{}
+			}
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			windows = -1
+		case <-guard.C:
+			t.Fatal("a transfer with no body bytes was still waiting")
+		}
+	}
+	if hits.Load() != 2 {
+		t.Errorf("%d requests, want 2", hits.Load())
+	}
+	r.Close()
+	buf := make([]byte, 1<<20)
+	if st := string(buf[:runtime.Stack(buf, true)]); strings.Contains(st, "fetch.(*Source).watch") {
+		t.Errorf("a watchdog goroutine outlived its reader:\n%s", st)
 	}
 }
