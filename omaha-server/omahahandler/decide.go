@@ -70,6 +70,22 @@ func (h *Handler) decide(snap *catalog.Snapshot, g store.Group, c checkin, cur *
 	return decision{version: rel.Version, offer: offer}
 }
 
+// updating reports whether the instance has an update under way.
+func updating(cur *store.Instance) bool { return cur != nil && inProgress[cur.Status] }
+
+// answerError reports whether code says the host could not use the server's answer (no
+// answer, an empty or unparsable one, one it refused, an HTTP error status) rather than
+// that an update failed on the host.
+func answerError(code omaha.ErrorCode) bool {
+	switch code.Base() {
+	case omaha.ErrorCodeOmahaRequestError, omaha.ErrorCodeOmahaRequestEmptyResponseError,
+		omaha.ErrorCodeOmahaRequestXMLParseError, omaha.ErrorCodeOmahaResponseInvalid:
+		return true
+	}
+	_, isHTTP := code.HTTPStatus()
+	return isHTTP
+}
+
 // rolloutWrite is what a counted check-in records: the grant, and how the host's attempt
 // ended when this request's events ended it (a 3/1 or a completion is a success, an
 // error a failure, error code 44 a rollback).
@@ -82,6 +98,11 @@ func rolloutWrite(cur *store.Instance, upd *store.InstanceUpdate, granted string
 				w.Outcome = store.OutcomeSucceeded
 			}
 		case store.StatusError:
+			if !updating(cur) && answerError(omaha.ErrorCode(h.ErrorCode)) {
+				// The host could not use an answer to a plain check (no update under way):
+				// that ends no attempt, least of all turn a past success into a failure.
+				continue
+			}
 			w.Outcome = store.OutcomeFailed
 		case store.StatusRolledBack:
 			w.Outcome = store.OutcomeRolledBack

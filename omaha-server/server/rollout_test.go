@@ -382,3 +382,39 @@ func TestScaleOutSharesCounters(t *testing.T) {
 func newFixtureClock(t *testing.T, st store.Store, now func() time.Time) *fixture {
 	return newFixtureConfig(t, st, server.Config{Now: now})
 }
+
+// TestRefusedAnswerAfterSuccessEndsNoAttempt: a host that updated, then could not use the
+// answer to a later plain check (it reports 3/0 with code 34, as update-engine does for an
+// answer it refuses, e.g. error-internal while the store is down) does not turn its
+// success into a failure, so a server-side outage cannot halt a rollout. The same report
+// while the update is under way still ends the attempt as failed.
+func TestRefusedAnswerAfterSuccessEndsNoAttempt(t *testing.T) {
+	forEachStore(t, func(t *testing.T, st store.Store) {
+		f := newFixture(t, st)
+		f.setup()
+		f.setPolicy(policy.Policy{HaltFailures: 1, HaltOf: 1})
+		h := host("answer-1", "4081.1.0")
+		if !f.offered("answer-1", "4081.1.0") {
+			t.Fatal("no offer")
+		}
+		f.send(omaha.NewEventRequest(h, omaha.EventInstalled()))
+		// Rebooted into the new version: the attempt succeeded.
+		h = host("answer-1", "4081.2.0")
+		f.send(omaha.NewUpdateCheckRequest(h, false, omaha.EventRebooted("4081.1.0")))
+		if d := f.instance("answer-1"); d.Status != store.StatusComplete {
+			t.Fatalf("after the reboot: %s, want complete", d.Status)
+		}
+		f.send(omaha.NewEventRequest(h, omaha.EventError(omaha.ErrorCodeOmahaResponseInvalid, "")))
+		if g := ok(f.admin.GetGroup(context.Background(), store.FlatcarAppID, "stable"))(t); g.Halted() {
+			t.Fatalf("a refused answer after a success halted the group: %s", g.HaltReason)
+		}
+		h2 := host("answer-2", "4081.1.0")
+		if !f.offered("answer-2", "4081.1.0") {
+			t.Fatal("no offer for the second host")
+		}
+		f.send(omaha.NewEventRequest(h2, omaha.EventError(omaha.ErrorCodeOmahaResponseInvalid, "")))
+		if g := ok(f.admin.GetGroup(context.Background(), store.FlatcarAppID, "stable"))(t); !g.Halted() {
+			t.Fatal("a refused offer during an update did not end the attempt as failed")
+		}
+	})
+}

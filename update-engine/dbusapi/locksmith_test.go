@@ -10,6 +10,7 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/switchyard-os/switchyard/omaha"
+	"github.com/switchyard-os/switchyard/partitions/slots"
 	"github.com/switchyard-os/switchyard/update-engine/engine"
 	"github.com/switchyard-os/switchyard/update-engine/schedule"
 	"github.com/switchyard-os/switchyard/update-engine/state"
@@ -38,8 +39,8 @@ func (vouch) Lookup(context.Context, string, string) (engine.Target, error) {
 
 type table struct{}
 
-func (table) Slots(context.Context) (engine.Slot, engine.Slot, error) {
-	return engine.Slot{Number: 3, Label: "USR-A", Priority: 1, Successful: true}, engine.Slot{Number: 4, Label: "USR-B"}, nil
+func (table) Slots(context.Context) (slots.Slot, slots.Slot, error) {
+	return slots.Slot{Number: 3, Label: "USR-A", State: slots.State{Priority: 1, Successful: true}}, slots.Slot{Number: 4, Label: "USR-B"}, nil
 }
 func (table) Prepare(context.Context, int) error         { return nil }
 func (table) Flip(context.Context, int) error            { return nil }
