@@ -2,46 +2,16 @@ package main
 
 import (
 	"net"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
-)
 
-// notifySocket plays systemd's side of sd_notify: a unixgram socket in NOTIFY_SOCKET, with
-// a 20 ms watchdog in WATCHDOG_USEC. The directory is short: a socket path holds 107 bytes.
-func notifySocket(t *testing.T) func() string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "sdn")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	path := filepath.Join(dir, "notify")
-	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	t.Setenv("NOTIFY_SOCKET", path)
-	t.Setenv("WATCHDOG_USEC", "20000")
-	return func() string {
-		t.Helper()
-		// A bound for a broken build only: each awaited datagram is due within 10 ms.
-		c.SetReadDeadline(time.Now().Add(30 * time.Second))
-		buf := make([]byte, 4096)
-		n, err := c.Read(buf)
-		if err != nil {
-			t.Fatalf("waiting for a notification: %v", err)
-		}
-		return string(buf[:n])
-	}
-}
+	"github.com/switchyard-os/switchyard/sdnotify/sdnotifytest"
+)
 
 // TestServeNotifiesSystemd: under a Type=notify unit the server says READY=1 once it
 // accepts, feeds the watchdog while its store answers, and says STOPPING=1 on shutdown.
 func TestServeNotifiesSystemd(t *testing.T) {
-	next := notifySocket(t)
+	next := sdnotifytest.Listen(t, 20*time.Millisecond)
 	addr, _, stop := serveInBackground(t, []string{"--data-dir", t.TempDir(), "--listen", "127.0.0.1:0"})
 	if got := next(); got != "READY=1" {
 		t.Fatalf("first notification %q, want READY=1", got)

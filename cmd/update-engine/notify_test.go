@@ -2,50 +2,19 @@ package main
 
 import (
 	"context"
-	"net"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/switchyard-os/switchyard/sdnotify/sdnotifytest"
 	"github.com/switchyard-os/switchyard/update-engine/control"
 )
-
-// notifySocket plays systemd's side of sd_notify: a unixgram socket in NOTIFY_SOCKET, with
-// a 20 ms watchdog in WATCHDOG_USEC. The directory is short: a socket path holds 107 bytes.
-func notifySocket(t *testing.T) func() string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "sdn")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	path := filepath.Join(dir, "notify")
-	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	t.Setenv("NOTIFY_SOCKET", path)
-	t.Setenv("WATCHDOG_USEC", "20000")
-	return func() string {
-		t.Helper()
-		// A bound for a broken build only: each awaited datagram is due within 10 ms.
-		c.SetReadDeadline(time.Now().Add(30 * time.Second))
-		buf := make([]byte, 4096)
-		n, err := c.Read(buf)
-		if err != nil {
-			t.Fatalf("waiting for a notification: %v", err)
-		}
-		return string(buf[:n])
-	}
-}
 
 // TestDaemonNotifiesSystemd: under a Type=notify unit the daemon says READY=1 once its
 // control socket answers, feeds the watchdog while the engine answers, and says STOPPING=1
 // when it stops.
 func TestDaemonNotifiesSystemd(t *testing.T) {
-	next := notifySocket(t)
+	next := sdnotifytest.Listen(t, 20*time.Millisecond)
 	w := newWorld(t, worldOptions{})
 	conf := w.conf(fromVersion, "USR-A", "FIRST_CHECK_DELAY=1h", "FIRST_CHECK_FUZZ=0s")
 	ctx, cancel := context.WithCancel(t.Context())
