@@ -483,12 +483,19 @@ func TestTransitionTable(t *testing.T) {
 type countingRebooter struct {
 	mu               sync.Mutex
 	reboots, release int
+	called           chan struct{} // when set, notified of Reboot calls (never blocks)
 }
 
 func (c *countingRebooter) Reboot(context.Context) error {
 	c.mu.Lock()
 	c.reboots++
 	c.mu.Unlock()
+	if c.called != nil {
+		select {
+		case c.called <- struct{}{}:
+		default:
+		}
+	}
 	return nil
 }
 
@@ -507,7 +514,7 @@ func (c *countingRebooter) counts() (int, int) {
 
 func TestRunRebootsAndReleases(t *testing.T) {
 	r := newRig(t)
-	rb := &countingRebooter{}
+	rb := &countingRebooter{called: make(chan struct{}, 1)}
 	r.opts.Rebooter = rb
 	r.opts.Policy.FirstDelay, r.opts.Policy.FirstFuzz = 0, 0
 	e := r.engine(t)
@@ -528,14 +535,10 @@ func TestRunRebootsAndReleases(t *testing.T) {
 			t.Fatalf("no update applied: %+v", s)
 		}
 	}
-	for {
-		if n, _ := rb.counts(); n == 1 {
-			break
-		}
-		if wait.Err() != nil {
-			t.Fatal("the reboot strategy was not started")
-		}
-		time.Sleep(time.Millisecond)
+	select {
+	case <-rb.called:
+	case <-wait.Done():
+		t.Fatal("the reboot strategy was not started")
 	}
 	cancel()
 	<-done
