@@ -66,7 +66,9 @@ usr_image() { # VERSION OUT
 	# some real content, so the payload has something to compress
 	cp -r /usr/share/doc/bash /usr/share/doc/coreutils "$root/lib/switchyard/" 2>/dev/null || true
 	head -c 3M /dev/urandom > "$root/lib/switchyard/firmware-$1.bin"
-	mkfs.ext4 -q -F -L USR -d "$root" "$2" 24M
+	# The image fills the USR partition exactly (mkdisk --usr-size below): the applier refuses
+	# a target whose size is not the payload's partition size.
+	mkfs.ext4 -q -F -L USR -d "$root" "$2" 32M
 }
 
 printf '%sSwitchyard demo%s in %s\n' "$bold" "$reset" "$WORK"
