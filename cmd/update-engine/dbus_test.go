@@ -13,6 +13,7 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
+	"github.com/switchyard-os/switchyard/sdnotify/sdnotifytest"
 	"github.com/switchyard-os/switchyard/update-engine/dbusapi"
 	"github.com/switchyard-os/switchyard/update-engine/dbusapi/dbustest"
 	"github.com/switchyard-os/switchyard/update-engine/engine"
@@ -56,12 +57,22 @@ func TestDaemonDBus(t *testing.T) {
 		}
 	}
 
+	notified := sdnotifytest.Listen(t, 0)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
 		_, err := w.engine(ctx, conf)
 		done <- err
 	}()
+	// READY=1 comes only once the name is owned: a locksmithd started after the unit is
+	// ready finds the service.
+	if got := notified(); got != "READY=1" {
+		t.Fatalf("first notification %q, want READY=1", got)
+	}
+	var owned bool
+	if err := client.BusObject().Call("org.freedesktop.DBus.NameHasOwner", 0, dbusapi.Name).Store(&owned); err != nil || !owned {
+		t.Fatalf("at READY=1 %s has no owner (%v)", dbusapi.Name, err)
+	}
 	defer func() {
 		cancel()
 		<-done
@@ -126,8 +137,12 @@ func TestDBusMissingBus(t *testing.T) {
 	var logs bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	missing := "unix:path=" + filepath.Join(t.TempDir(), "no-bus")
-	if err := serveDBus(t.Context(), missing, nil, log); err != nil {
+	settled := false
+	if err := serveDBus(t.Context(), missing, nil, log, func() { settled = true }); err != nil {
 		t.Fatalf("serveDBus with no bus = %v, want nil", err)
+	}
+	if !settled {
+		t.Error("serveDBus with no bus never said it settled: READY=1 would wait forever")
 	}
 	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "no-bus") {
 		t.Errorf("no warning naming the bus: %s", logs.String())

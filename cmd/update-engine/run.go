@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -260,9 +261,16 @@ func (d *daemon) serve(ctx context.Context, cfg config.Config, log *slog.Logger)
 		CacheDir: filepath.Join(cfg.StateDir, "tuf"), Log: log}} // updatectl install
 	go func() { errc <- control.Serve(ctx, l, api, log) }()
 	n := 1
+	// READY=1 waits for the D-Bus name (or for it to be clear there will be none), so that a
+	// locksmithd ordered after this unit finds com.coreos.update1.
+	dbusSettled := make(chan struct{})
 	if cfg.DBus != config.DBusOff {
 		n++
-		go func() { errc <- serveDBus(ctx, cfg.DBus, d.engine, log) }()
+		var once sync.Once
+		settled := func() { once.Do(func() { close(dbusSettled) }) }
+		go func() { errc <- serveDBus(ctx, cfg.DBus, d.engine, log, settled) }()
+	} else {
+		close(dbusSettled)
 	}
 	if cfg.MetricsAddr != "" {
 		host, _, err := net.SplitHostPort(cfg.MetricsAddr)
@@ -294,6 +302,10 @@ func (d *daemon) serve(ctx context.Context, cfg config.Config, log *slog.Logger)
 		notify.Watchdog(ctx, func(context.Context) error { d.engine.Snapshot(); return nil })
 		errc <- nil
 	}()
+	select {
+	case <-dbusSettled:
+	case <-ctx.Done():
+	}
 	notify.Ready()
 	log.Info("update-engine started", "server", cfg.Server, "group", cfg.Group, "version", cfg.Version,
 		"disk", cfg.Disk, "socket", cfg.ControlSocket, "strategy", cfg.RebootStrategy)

@@ -178,9 +178,11 @@ func (m *manager) GetStatus() (lastChecked int64, progress float64, op, newVersi
 }
 
 // Serve owns com.coreos.update1 on conn and serves eng until ctx ends (see the package
-// doc). It returns nil when ctx ends, ErrNameTaken when the name is owned by another
-// connection, or an error when the bus refuses the name or the connection breaks.
-func Serve(ctx context.Context, conn *dbus.Conn, eng Engine, log *slog.Logger) (err error) {
+// doc). owned, when set, is called once the name is owned and the object answers (a
+// daemon tells systemd it is ready then). It returns nil when ctx ends, ErrNameTaken when
+// the name is owned by another connection, or an error when the bus refuses the name or
+// the connection breaks.
+func Serve(ctx context.Context, conn *dbus.Conn, eng Engine, log *slog.Logger, owned func()) (err error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -209,6 +211,9 @@ func Serve(ctx context.Context, conn *dbus.Conn, eng Engine, log *slog.Logger) (
 		}
 	}()
 	log.Info("D-Bus service started", "name", Name)
+	if owned != nil {
+		owned()
+	}
 
 	// Follow the engine until ctx ends or the bus connection breaks.
 	wctx, cancel := context.WithCancel(ctx)

@@ -100,7 +100,7 @@ func serve(t *testing.T, addr string, eng Engine) {
 	// Serve owns the name once it answers a call: wait for the name, not for time.
 	owned := make(chan struct{})
 	started := make(chan error, 1)
-	go func() { started <- Serve(ctx, conn, eng, nil) }()
+	go func() { started <- Serve(ctx, conn, eng, nil, nil) }()
 	watcher := connect(t, addr)
 	if err := watcher.AddMatchSignal(dbus.WithMatchSender("org.freedesktop.DBus"), dbus.WithMatchMember("NameOwnerChanged"), dbus.WithMatchArg(0, Name)); err != nil {
 		t.Fatal(err)
@@ -320,7 +320,7 @@ func TestNameTakenAndReleased(t *testing.T) {
 	served := make(chan error, 1)
 	// Own the name through the first Serve, then try again on the second connection.
 	serveCtx, stop := context.WithCancel(t.Context())
-	go func() { served <- Serve(serveCtx, conn, newFakeEngine(), nil) }()
+	go func() { served <- Serve(serveCtx, conn, newFakeEngine(), nil, nil) }()
 	var has bool
 	for !has {
 		// NameHasOwner is asked again only after a NameOwnerChanged signal.
@@ -331,7 +331,7 @@ func TestNameTakenAndReleased(t *testing.T) {
 			waitOwnerChange(t, second)
 		}
 	}
-	if err := Serve(t.Context(), second, newFakeEngine(), nil); !errors.Is(err, ErrNameTaken) {
+	if err := Serve(t.Context(), second, newFakeEngine(), nil, nil); !errors.Is(err, ErrNameTaken) {
 		t.Errorf("second Serve = %v, want ErrNameTaken", err)
 	}
 	stop()
