@@ -149,9 +149,21 @@ type Store interface {
 	// id, starting after the machine id after ("" for the first page).
 	ListHostKeys(ctx context.Context, after string, limit int) ([]HostKey, error)
 
+	// CreateToken stores a token (Hash, Role, Name, Description, ExpiresAt; ExpiresAt
+	// zero or after now) and returns it with its ID and creation time.
 	CreateToken(ctx context.Context, t Token) (Token, error)
-	// LookupToken finds a token by the SHA-256 of its secret (hex).
+	// LookupToken finds a live token by the SHA-256 of its secret (hex): ErrNotFound when
+	// none has that hash or it is revoked or expired at the store's clock. It reads the
+	// database every time, so a revoke on one replica holds on all at once, and records
+	// the use (LastUsedAt, written at most once per TokenUseInterval).
 	LookupToken(ctx context.Context, hash string) (Token, error)
+	// GetToken returns a token by ID, revoked and expired ones too.
+	GetToken(ctx context.Context, id int64) (Token, error)
+	// ListTokens returns every token, revoked and expired ones too, by ID.
+	ListTokens(ctx context.Context) ([]Token, error)
+	// RevokeToken revokes a token and returns it; ErrNotFound when no token has that ID
+	// or it is revoked already.
+	RevokeToken(ctx context.Context, id int64) (Token, error)
 
 	Close() error
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -35,6 +36,17 @@ func open(t *testing.T, url string) *postgres.Store {
 
 func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return open(t, cluster.DB(t)) })
+}
+
+func TestStoreClocked(t *testing.T) {
+	storetest.RunClocked(t, func(t *testing.T, now func() time.Time) store.Store {
+		s, err := postgres.Open(context.Background(), cluster.DB(t), postgres.Options{Now: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
 }
 
 func TestTwoProcessesMigrateOneDatabase(t *testing.T) {
