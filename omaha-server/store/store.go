@@ -4,7 +4,7 @@
 //
 // Parties: the Omaha handler reads the catalog (applications, groups, channels and the
 // releases they point at) and records check-ins; the admin API writes the catalog and reads
-// instances; `omaha-server token create` writes tokens. Implementations live in
+// instances; `omaha-server token` and the admin API write tokens. Implementations live in
 // store/sqlite (embedded, the default) and store/postgres (several replicas on one
 // database); both share the SQL of store/internal/sqldb and pass the suite in
 // store/storetest.
@@ -30,6 +30,10 @@
 //   - A group row carries a version incremented by every write; UpdateGroup with an
 //     expected version refuses (ErrStale) when it moved, so two operators editing one
 //     group never lose an edit.
+//
+//   - A token is looked up by the hash of its secret, never the secret; a revoked token keeps
+//     its row and never authorises again, and an expired one stops at its expiry by the
+//     store's clock. Its last use is written at most once per TokenUseInterval.
 //
 //   - A machine id has at most one host key (host_keys); a pin on first contact never
 //     replaces one, only an enrollment or a delete does.
