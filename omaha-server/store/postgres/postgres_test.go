@@ -49,6 +49,25 @@ func TestStoreClocked(t *testing.T) {
 	})
 }
 
+// TestTokensMigration6 opens a database an older release left (migrations 1–5) holding
+// tokens, and checks that migration 6 names them and keeps them working.
+func TestTokensMigration6(t *testing.T) {
+	ctx := context.Background()
+	url := cluster.DB(t)
+	raw, err := postgres.MigrateTo(ctx, url, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	for _, tok := range storetest.Migration5Tokens {
+		if _, err := raw.ExecContext(ctx, `INSERT INTO tokens (hash, role, description, created_at) VALUES ($1, $2, $3, 1000)`,
+			tok.Hash, tok.Role, tok.Description); err != nil {
+			t.Fatal(err)
+		}
+	}
+	storetest.TokensAfterMigration6(t, open(t, url))
+}
+
 func TestTwoProcessesMigrateOneDatabase(t *testing.T) {
 	url := cluster.DB(t)
 	a, b := open(t, url), open(t, url)
