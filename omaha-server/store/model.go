@@ -196,7 +196,8 @@ type Token struct {
 	CreatedAt   time.Time `json:"created_at"`
 	// ExpiresAt is when the token stops working; zero for never.
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
-	// LastUsedAt is the last request it authorised, to within TokenUseInterval.
+	// LastUsedAt is when it was last presented while live (a lookup found it), to within
+	// TokenUseInterval.
 	LastUsedAt time.Time `json:"last_used_at,omitzero"`
 	// RevokedAt is when it was revoked; zero while it is not.
 	RevokedAt time.Time `json:"revoked_at,omitzero"`

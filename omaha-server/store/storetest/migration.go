@@ -19,7 +19,7 @@ var Migration5Tokens = []struct{ Hash, Role, Description string }{
 
 // TokensAfterMigration6 checks a store opened on a database that held Migration5Tokens
 // when it was at migration 5: each token keeps working, is named after the first
-// MaxTokenName bytes of its description, and never expires.
+// MaxTokenName characters of its description, and never expires.
 func TokensAfterMigration6(t *testing.T, s store.Store) {
 	t.Helper()
 	ctx := context.Background()
