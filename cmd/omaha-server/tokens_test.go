@@ -3,11 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/http"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/switchyard-os/switchyard/omaha-server/adminapi"
+	"github.com/switchyard-os/switchyard/omaha-server/adminclient"
 	"github.com/switchyard-os/switchyard/omaha-server/auth"
 	"github.com/switchyard-os/switchyard/omaha-server/store"
 	"github.com/switchyard-os/switchyard/omaha-server/store/sqlite"
@@ -94,5 +99,65 @@ func TestTokenLifecycle(t *testing.T) {
 	defer st.Close()
 	if _, err := st.LookupToken(ctx, auth.Hash(value)); err == nil {
 		t.Error("the revoked token still looks up")
+	}
+}
+
+// TestServeLogsNoToken runs the server at debug level and uses tokens every way there is
+// (API create, list, revoke, a revoked token, a viewer's write, a dashboard sign-in with a
+// good and a bad token): the log holds no token value and no token hash.
+func TestServeLogsNoToken(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	var out bytes.Buffer
+	if err := runToken(ctx, []string{"create", "--data-dir", dir, "--role", "admin", "--name", "ops"}, &out, io.Discard, time.Now); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	admin := lines[len(lines)-1]
+	addr, log, stop := serveInBackground(t, []string{"--data-dir", dir, "--listen", "127.0.0.1:0", "--log-level", "debug"})
+	base := "http://" + addr
+	c, err := adminclient.New(base, admin, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	created, err := c.CreateToken(ctx, adminapi.TokenInput{Name: "viewer", Role: store.RoleViewer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	viewer, err := adminclient.New(base, created.Value, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := viewer.CreateApp(ctx, "x", "X"); !adminclient.IsStatus(err, http.StatusForbidden) {
+		t.Errorf("viewer write: %v, want 403", err)
+	}
+	if _, err := c.ListTokens(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []string{created.Value, auth.Prefix + "not-a-token"} {
+		resp, err := http.PostForm(base+"/login", url.Values{"token": {tok}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	if _, err := c.RevokeToken(ctx, created.Token.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := viewer.ListApps(ctx); !adminclient.IsStatus(err, http.StatusUnauthorized) {
+		t.Errorf("revoked token: %v, want 401", err)
+	}
+	if _, err := c.RevokeToken(ctx, 1, false); !adminclient.IsStatus(err, http.StatusConflict) {
+		t.Errorf("self-revoke without confirmation: %v, want 409", err)
+	}
+	stop()
+	text := log.String()
+	if !strings.Contains(text, "token revoked") {
+		t.Fatalf("the log has no line for the revoke (is it the server's log?):\n%s", text)
+	}
+	for _, secret := range []string{admin, created.Value, auth.Hash(admin), auth.Hash(created.Value), auth.Prefix + "not-a-token"} {
+		if strings.Contains(text, secret) {
+			t.Errorf("the log holds %q:\n%s", secret, text)
+		}
 	}
 }
