@@ -2,7 +2,7 @@
 // hosting, the admin API and metrics (see package omaha-server/server).
 //
 //	omaha-server [serve] [--listen ADDR] [--data-dir DIR] [--db postgres://…] [--tls-cert F --tls-key F] …
-//	omaha-server token create [--data-dir DIR | --db postgres://…] --role admin|viewer
+//	omaha-server token create|list|revoke [--data-dir DIR | --db postgres://…] … (tokens.go)
 //
 // main only wires flags into a config and calls run.
 package main
@@ -24,7 +24,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/switchyard-os/switchyard/omaha-server/auth"
 	"github.com/switchyard-os/switchyard/omaha-server/server"
 	"github.com/switchyard-os/switchyard/omaha-server/store"
 	"github.com/switchyard-os/switchyard/omaha-server/store/postgres"
@@ -35,6 +34,8 @@ import (
 const usage = `usage:
   omaha-server [serve] [flags]         serve the Omaha endpoint, payloads, admin API and metrics
   omaha-server token create [flags]    create an admin API token (printed as the last line)
+  omaha-server token list [flags]      list tokens (never their values)
+  omaha-server token revoke [flags] ID revoke a token at once, on every replica
 run "omaha-server serve -h" or "omaha-server token create -h" for the flags`
 
 var errUsage = errors.New("usage")
@@ -59,10 +60,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		case "serve":
 			return serve(ctx, args[1:], stderr, nil)
 		case "token":
-			if len(args) < 2 || args[1] != "create" {
-				return fmt.Errorf("%w: token takes the subcommand create", errUsage)
-			}
-			return tokenCreate(ctx, args[2:], stdout, stderr)
+			return runToken(ctx, args[1:], stdout, stderr, time.Now)
 		case "help", "-h", "--help":
 			fmt.Fprintln(stdout, usage)
 			return nil
@@ -98,40 +96,6 @@ func (s *storeFlags) open(ctx context.Context) (store.Store, string, error) {
 	}
 	st, err := sqlite.Open(ctx, filepath.Join(s.dataDir, sqlite.FileName), nil)
 	return st, "sqlite", err
-}
-
-func tokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("token create", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var sf storeFlags
-	sf.register(fs)
-	role := fs.String("role", "", "admin (read and write) or viewer (read only)")
-	desc := fs.String("description", "", "what the token is for")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
-	}
-	r := store.Role(*role)
-	if r != store.RoleAdmin && r != store.RoleViewer {
-		return fmt.Errorf("%w: --role must be admin or viewer", errUsage)
-	}
-	st, _, err := sf.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	tok, hash, err := auth.NewToken()
-	if err != nil {
-		return err
-	}
-	t, err := st.CreateToken(ctx, store.Token{Hash: hash, Role: r, Description: *desc})
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "created %s token %d; it is shown only once:\n%s\n", t.Role, t.ID, tok)
-	return nil
 }
 
 // serveConfig is what serve's flags set.

@@ -53,7 +53,9 @@ func newAdminFlagSetTimeout(name string, stderr io.Writer, timeoutFlag string) (
 	fs.SetOutput(stderr)
 	a := &adminFlags{}
 	fs.StringVar(&a.server, "server", os.Getenv("SYCTL_SERVER"), "omaha-server base URL (env SYCTL_SERVER)")
-	fs.StringVar(&a.token, "token", os.Getenv("SYCTL_TOKEN"), "admin API bearer token (env SYCTL_TOKEN)")
+	// The token's default is not the environment's value: flag prints a default in the
+	// usage text, and a token must never be printed. client() falls back to $SYCTL_TOKEN.
+	fs.StringVar(&a.token, "token", "", "admin API bearer token (from $SYCTL_TOKEN when not given)")
 	fs.StringVar(&a.cacert, "cacert", "", "PEM file of the CA (or self-signed certificate) the server's certificate chains to")
 	fs.DurationVar(&a.timeout, timeoutFlag, 0, "give up after this long (0: no limit; uploads can be long)")
 	return fs, a
@@ -83,7 +85,11 @@ func (a *adminFlags) client() (*adminclient.Client, error) {
 		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
-	return adminclient.New(a.server, a.token, &http.Client{Transport: tr, Timeout: a.timeout})
+	token := a.token
+	if token == "" {
+		token = os.Getenv("SYCTL_TOKEN")
+	}
+	return adminclient.New(a.server, token, &http.Client{Transport: tr, Timeout: a.timeout})
 }
 
 // parse parses args, allowing flags after positional arguments; it returns the positional

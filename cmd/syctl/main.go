@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 )
 
 // errUsage marks an error that is the caller's wording; main prints usage with it.
@@ -32,6 +33,7 @@ operating a server (--server, --token or SYCTL_SERVER, SYCTL_TOKEN):
   group     create, update and list groups
   instance  list and show hosts
   host      enroll, show, list and remove host keys
+  token     create, list and revoke admin API tokens
 `
 
 func main() {
@@ -65,6 +67,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runRollout(ctx, args, stdout, stderr)
 	case "host":
 		return runHost(ctx, args, stdout, stderr)
+	case "token":
+		return runToken(ctx, args, stdout, stderr, time.Now)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -23,6 +23,7 @@
 //	POST        /api/v1/tuf/roots                              publish the next TUF root (with Config.TUF)
 //	GET         /api/v1/hosts/keys?after=&limit=               host keys (hosts.go)
 //	GET PUT DEL /api/v1/hosts/{machine-id}/key                 {public_key}: enroll a host key
+//	GET  POST   /api/v1/tokens, DELETE /api/v1/tokens/{id}     tokens, admin only (tokens.go)
 //
 // Publishing a release: a JSON body {version, board, url, size, sha256[, sha1]} records a
 // payload hosted elsewhere; a multipart/form-data body uploads one the server hosts, with
@@ -147,6 +148,7 @@ func (a *API) Register(r *mux.Router) {
 		s.HandleFunc("/tuf/roots", a.publishRoot).Methods(http.MethodPost)
 	}
 	a.registerHosts(s)
+	a.registerTokens(s)
 	s.NotFoundHandler = a.authorize(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such API resource: "+r.URL.Path)
 	}))

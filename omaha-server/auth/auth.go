@@ -5,6 +5,14 @@
 // usable tokens, and a lookup is one indexed equality on the hash. Roles: admin may do
 // everything, viewer only reads (GET and HEAD). The Omaha endpoint and payload downloads
 // need no token.
+//
+// Lifecycle: a token has a name, an optional expiry, and may be revoked (it keeps its row).
+// Every request reads the token from the store (store.Store.LookupToken), with no cache in
+// this process, so a revoke or an expiry holds at once on every replica sharing the
+// database; the lookup also records the token's last use, at most once a minute.
+//
+// Secrecy: a token is shown once, when it is created. Nothing here puts one in an error,
+// a log line or a help text; the error for an unknown token does not repeat it.
 package auth
 
 import (
@@ -17,6 +25,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/switchyard-os/switchyard/omaha-server/store"
 )
@@ -54,12 +63,11 @@ type Lookup interface {
 // Authorize checks the request's bearer token and that its role may use the request's
 // method. It returns the token.
 func Authorize(ctx context.Context, l Lookup, r *http.Request) (store.Token, error) {
-	h := r.Header.Get("Authorization")
-	scheme, tok, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || !strings.HasPrefix(strings.TrimSpace(tok), Prefix) {
+	tok, ok := Bearer(r)
+	if !ok {
 		return store.Token{}, ErrUnauthenticated
 	}
-	t, err := l.LookupToken(ctx, Hash(strings.TrimSpace(tok)))
+	t, err := l.LookupToken(ctx, Hash(tok))
 	if errors.Is(err, store.ErrNotFound) {
 		return store.Token{}, ErrUnauthenticated
 	}
@@ -70,6 +78,39 @@ func Authorize(ctx context.Context, l Lookup, r *http.Request) (store.Token, err
 		return t, fmt.Errorf("%w: %s may not %s", ErrForbidden, t.Role, r.Method)
 	}
 	return t, nil
+}
+
+// Bearer returns the request's bearer token when it has one of this package's form.
+func Bearer(r *http.Request) (string, bool) {
+	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	tok = strings.TrimSpace(tok)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || !strings.HasPrefix(tok, Prefix) {
+		return "", false
+	}
+	return tok, true
+}
+
+// ParseExpiry reads when a new token should expire: "" for never, a duration from now
+// ("720h", "90m"), a date ("2027-01-31", midnight UTC) or an RFC 3339 time. The result is
+// after now or an error.
+func ParseExpiry(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	var at time.Time
+	if d, err := time.ParseDuration(s); err == nil {
+		at = now.Add(d)
+	} else if t, err := time.Parse(time.DateOnly, s); err == nil {
+		at = t
+	} else if t, err := time.Parse(time.RFC3339, s); err == nil {
+		at = t
+	} else {
+		return time.Time{}, fmt.Errorf("auth: expiry %q: want a duration (720h), a date (2027-01-31) or an RFC 3339 time", s)
+	}
+	if !at.After(now) {
+		return time.Time{}, fmt.Errorf("auth: expiry %q is not in the future", s)
+	}
+	return at.UTC(), nil
 }
 
 // Allowed reports whether role may use an HTTP method.

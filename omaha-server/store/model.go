@@ -183,14 +183,52 @@ const (
 	RoleViewer Role = "viewer"
 )
 
-// Token is an admin API token; only the SHA-256 of its secret is stored.
+// Token is an admin API token; only the SHA-256 of its secret is stored, and no field
+// here carries the secret. A token is live until it is revoked or its expiry passes; a
+// revoked token's row stays, so what it did can still be attributed to it.
 type Token struct {
-	ID          int64     `json:"id"`
-	Hash        string    `json:"-"`
+	ID   int64  `json:"id"`
+	Hash string `json:"-"`
+	// Name says whose or what the token is ("ci", "alice"); at most MaxTokenName bytes.
+	Name        string    `json:"name"`
 	Role        Role      `json:"role"`
 	Description string    `json:"description,omitempty"`
 	CreatedAt   time.Time `json:"created_at"`
+	// ExpiresAt is when the token stops working; zero for never.
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	// LastUsedAt is when it was last presented while live (a lookup found it), to within
+	// TokenUseInterval.
+	LastUsedAt time.Time `json:"last_used_at,omitzero"`
+	// RevokedAt is when it was revoked; zero while it is not.
+	RevokedAt time.Time `json:"revoked_at,omitzero"`
 }
+
+// Live reports whether the token authorises requests at now: not revoked, not expired.
+func (t Token) Live(now time.Time) bool {
+	return t.RevokedAt.IsZero() && (t.ExpiresAt.IsZero() || now.Before(t.ExpiresAt))
+}
+
+// State is "revoked", "expired" or "live" at now.
+func (t Token) State(now time.Time) string {
+	switch {
+	case !t.RevokedAt.IsZero():
+		return "revoked"
+	case !t.Live(now):
+		return "expired"
+	}
+	return "live"
+}
+
+// Token limits.
+const (
+	// MaxTokenName bounds a token's name (and MaxTokenDescription its description).
+	MaxTokenName        = 64
+	MaxTokenDescription = 256
+	// TokenUseInterval bounds how often a token's last-used time is written: a lookup
+	// writes it only when the stored one is at least this old, so a busy token costs at
+	// most one write per interval whatever the number of replicas.
+	TokenUseInterval = time.Minute
+)
 
 // Attempt outcomes as stored (policy.Outcome plus the states of an open attempt).
 const (

@@ -4,7 +4,7 @@
 //
 // Parties: the Omaha handler reads the catalog (applications, groups, channels and the
 // releases they point at) and records check-ins; the admin API writes the catalog and reads
-// instances; `omaha-server token create` writes tokens. Implementations live in
+// instances; `omaha-server token` and the admin API write tokens. Implementations live in
 // store/sqlite (embedded, the default) and store/postgres (several replicas on one
 // database); both share the SQL of store/internal/sqldb and pass the suite in
 // store/storetest.
@@ -30,6 +30,10 @@
 //   - A group row carries a version incremented by every write; UpdateGroup with an
 //     expected version refuses (ErrStale) when it moved, so two operators editing one
 //     group never lose an edit.
+//
+//   - A token is looked up by the hash of its secret, never the secret; a revoked token keeps
+//     its row and never authorises again, and an expired one stops at its expiry by the
+//     store's clock. Its last use is written at most once per TokenUseInterval.
 //
 //   - A machine id has at most one host key (host_keys); a pin on first contact never
 //     replaces one, only an enrollment or a delete does.
@@ -149,9 +153,21 @@ type Store interface {
 	// id, starting after the machine id after ("" for the first page).
 	ListHostKeys(ctx context.Context, after string, limit int) ([]HostKey, error)
 
+	// CreateToken stores a token (Hash, Role, Name, Description, ExpiresAt; ExpiresAt
+	// zero or after now) and returns it with its ID and creation time.
 	CreateToken(ctx context.Context, t Token) (Token, error)
-	// LookupToken finds a token by the SHA-256 of its secret (hex).
+	// LookupToken finds a live token by the SHA-256 of its secret (hex): ErrNotFound when
+	// none has that hash or it is revoked or expired at the store's clock. It reads the
+	// database every time, so a revoke on one replica holds on all at once, and records
+	// the use (LastUsedAt, written at most once per TokenUseInterval).
 	LookupToken(ctx context.Context, hash string) (Token, error)
+	// GetToken returns a token by ID, revoked and expired ones too.
+	GetToken(ctx context.Context, id int64) (Token, error)
+	// ListTokens returns every token, revoked and expired ones too, by ID.
+	ListTokens(ctx context.Context) ([]Token, error)
+	// RevokeToken revokes a token and returns it; ErrNotFound when no token has that ID
+	// or it is revoked already.
+	RevokeToken(ctx context.Context, id int64) (Token, error)
 
 	Close() error
 }

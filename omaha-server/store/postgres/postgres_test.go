@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -35,6 +36,36 @@ func open(t *testing.T, url string) *postgres.Store {
 
 func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return open(t, cluster.DB(t)) })
+}
+
+func TestStoreClocked(t *testing.T) {
+	storetest.RunClocked(t, func(t *testing.T, now func() time.Time) store.Store {
+		s, err := postgres.Open(context.Background(), cluster.DB(t), postgres.Options{Now: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+// TestTokensMigration6 opens a database an older release left (migrations 1–5) holding
+// tokens, and checks that migration 6 names them and keeps them working.
+func TestTokensMigration6(t *testing.T) {
+	ctx := context.Background()
+	url := cluster.DB(t)
+	raw, err := postgres.MigrateTo(ctx, url, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	for _, tok := range storetest.Migration5Tokens {
+		if _, err := raw.ExecContext(ctx, `INSERT INTO tokens (hash, role, description, created_at) VALUES ($1, $2, $3, 1000)`,
+			tok.Hash, tok.Role, tok.Description); err != nil {
+			t.Fatal(err)
+		}
+	}
+	storetest.TokensAfterMigration6(t, open(t, url))
 }
 
 func TestTwoProcessesMigrateOneDatabase(t *testing.T) {

@@ -442,27 +442,6 @@ func testListInstances(t *testing.T, s store.Store) {
 	}
 }
 
-func testTokens(t *testing.T, s store.Store) {
-	ctx := context.Background()
-	hash := strings.Repeat("ab", 32)
-	tok := must(s.CreateToken(ctx, store.Token{Hash: hash, Role: store.RoleViewer, Description: "ci"}))(t)
-	if tok.ID == 0 {
-		t.Errorf("token ID 0")
-	}
-	_, err := s.CreateToken(ctx, store.Token{Hash: hash, Role: store.RoleAdmin})
-	wantErr(t, err, store.ErrConflict)
-	_, err = s.CreateToken(ctx, store.Token{Hash: strings.Repeat("cd", 32), Role: "root"})
-	wantErr(t, err, store.ErrInvalid)
-	_, err = s.CreateToken(ctx, store.Token{Hash: "short", Role: store.RoleAdmin})
-	wantErr(t, err, store.ErrInvalid)
-	got := must(s.LookupToken(ctx, hash))(t)
-	if got.Role != store.RoleViewer || got.Description != "ci" {
-		t.Errorf("LookupToken = %+v", got)
-	}
-	_, err = s.LookupToken(ctx, strings.Repeat("00", 32))
-	wantErr(t, err, store.ErrNotFound)
-}
-
 // testCheckinConcurrentMixed runs many check-ins at once (a group-committing store puts
 // them in shared transactions) where every third one fails: the failures write nothing,
 // the others everything.

@@ -332,33 +332,6 @@ func (db *DB) LoadCatalog(ctx context.Context) (*store.Catalog, error) {
 	return c, nil
 }
 
-// CreateToken implements store.Store.
-func (db *DB) CreateToken(ctx context.Context, t store.Token) (store.Token, error) {
-	if t.Role != store.RoleAdmin && t.Role != store.RoleViewer {
-		return store.Token{}, db.errorf("creating token: role %q is neither admin nor viewer: %w", t.Role, store.ErrInvalid)
-	}
-	if len(t.Hash) != 64 {
-		return store.Token{}, db.errorf("creating token: the hash must be a hex SHA-256: %w", store.ErrInvalid)
-	}
-	t.CreatedAt = fromMS(ms(db.now()))
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		return tx.QueryRowContext(ctx, `INSERT INTO tokens (hash, role, description, created_at) VALUES ($1, $2, $3, $4) RETURNING id`,
-			t.Hash, string(t.Role), t.Description, ms(t.CreatedAt)).Scan(&t.ID)
-	})
-	return t, db.wrap("creating token", err)
-}
-
-// LookupToken implements store.Store.
-func (db *DB) LookupToken(ctx context.Context, hash string) (store.Token, error) {
-	var t store.Token
-	var role string
-	var created int64
-	err := db.r.QueryRowContext(ctx, `SELECT id, hash, role, description, created_at FROM tokens WHERE hash = $1`, hash).
-		Scan(&t.ID, &t.Hash, &role, &t.Description, &created)
-	t.Role, t.CreatedAt = store.Role(role), fromMS(created)
-	return t, db.wrap("looking up token", err)
-}
-
 // lockGroup reads one group row (where is over alias g), locked for the rest of tx on
 // databases with row locks.
 func lockGroup(ctx context.Context, tx *sql.Tx, d Dialect, where string, args ...any) (store.Group, error) {

@@ -175,6 +175,14 @@ var migrations = []string{
 		created_at BIGINT NOT NULL,
 		updated_at BIGINT NOT NULL
 	)`,
+	// 6: named tokens with an expiry, their last use and their revocation (0: none). A
+	// revoked token keeps its row so that what it did stays attributable. Tokens made
+	// before get their description as a name.
+	`ALTER TABLE tokens ADD COLUMN name TEXT NOT NULL DEFAULT '';
+	ALTER TABLE tokens ADD COLUMN expires_at BIGINT NOT NULL DEFAULT 0;
+	ALTER TABLE tokens ADD COLUMN last_used_at BIGINT NOT NULL DEFAULT 0;
+	ALTER TABLE tokens ADD COLUMN revoked_at BIGINT NOT NULL DEFAULT 0;
+	UPDATE tokens SET name = SUBSTR(description, 1, 64)`,
 }
 
 // chainedLogs is the rest of migration 4 for a dialect with ChainedLogs: an instance's
