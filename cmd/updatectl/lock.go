@@ -92,7 +92,9 @@ func parseLockFlags(args []string, getenv func(string) string, stderr io.Writer)
 	fs.StringVar(&cfg.certFile, "cert", env("cert", ""), "client certificate for etcd (PEM)")
 	fs.StringVar(&cfg.keyFile, "key", env("key", ""), "client key for etcd (PEM)")
 	fs.StringVar(&cfg.username, "username", env("username", ""), "etcd user")
-	fs.StringVar(&cfg.password, "password", env("password", ""), "etcd password")
+	// The password's default is not shown in the usage: it is read from the environment
+	// after parsing, so a help text or usage error never prints it.
+	fs.StringVar(&cfg.password, "password", "", "etcd password (default: $UPDATECTL_ETCD_PASSWORD or $LOCKSMITHCTL_ETCD_PASSWORD)")
 	fs.BoolVar(&cfg.asJSON, "json", false, "status: print JSON")
 	fs.BoolVar(&cfg.wait, "wait", false, "lock: wait for a free slot instead of failing")
 	fs.DurationVar(&cfg.timeout, "timeout", 10*time.Second, "bound of each etcd request")
@@ -128,6 +130,9 @@ func parseLockFlags(args []string, getenv func(string) string, stderr io.Writer)
 	}
 	if cfg.timeout <= 0 {
 		return cfg, fmt.Errorf("%w: --timeout must be positive", errUsage)
+	}
+	if cfg.password == "" {
+		cfg.password = env("password", "")
 	}
 	return cfg, nil
 }

@@ -260,3 +260,24 @@ func (w *signalWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// TestLockPasswordNotInUsage: the etcd password from the environment is used, and neither
+// a help text nor a usage error prints it.
+func TestLockPasswordNotInUsage(t *testing.T) {
+	const secret = "s3cret-marker"
+	env := map[string]string{"UPDATECTL_ETCD_PASSWORD": secret}
+	for _, args := range [][]string{{"-h"}, {"status", "--frobnicate"}, {"frobnicate"}} {
+		var errb bytes.Buffer
+		_, err := parseLockFlags(args, func(k string) string { return env[k] }, &errb)
+		if err == nil {
+			t.Fatalf("%q: no usage error", args)
+		}
+		if strings.Contains(errb.String(), secret) || strings.Contains(err.Error(), secret) {
+			t.Errorf("%q prints the password:\n%s%v", args, errb.String(), err)
+		}
+	}
+	cfg, err := parseLockFlags([]string{"status"}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil || cfg.password != secret {
+		t.Fatalf("password from the environment = %q, %v", cfg.password, err)
+	}
+}
