@@ -20,7 +20,8 @@
 // Every route has a read deadline and a body cap, Omaha requests a rate limit per source
 // and bounded apps and events, and ConnState bounds the connections (see Limits).
 // Payloads live under <DataDir>/packages. Every request is counted and timed per route in
-// switchyard_omaha_server_http_requests_total and …_http_request_duration_seconds.
+// switchyard_omaha_server_http_requests_total and …_http_request_duration_seconds; each group's
+// rollout state is exported at scrape time from the cached catalog (rolloutmetrics.go).
 package server
 
 import (
