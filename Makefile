@@ -16,6 +16,8 @@ NFPM := $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
 PACKAGES := build/packages
 # packaging's test: systemd-analyze verifies the installed units, rpm reads the .rpm packages.
 TEST_DEBS += systemd rpm
+# packaging's alert rules: promtool (Debian's prometheus package) checks and unit-tests them.
+TEST_DEBS += prometheus
 
 .PHONY: help build packages check fmt vet staticcheck race test unit e2e e2e-deps bench demo deps tools clean
 

@@ -9,6 +9,9 @@
 //	scripts/           maintainer scripts shared by .deb and .rpm: daemon-reload after install
 //	                   and removal, stop and disable before removal; no service is enabled
 //	version.sh         the package version from git describe
+//	prometheus/        alerts.yml (Prometheus alert rules over the metrics the code exports)
+//	                   and alerts_test.yml (their `promtool test rules` unit tests)
+//	grafana/           switchyard-fleet.json, the fleet dashboard
 //
 // `make packages` builds both sides as .deb and .rpm into build/packages/ with nfpm. Binaries
 // go to /usr/bin, units to /usr/lib/systemd/system, documentation to
@@ -20,5 +23,7 @@
 // /var/lib/omaha-server) is data and survives removal.
 //
 // The tests install the real .deb on the machine they run on, so they need root and dpkg and
-// skip, saying why, without them. Nothing imports this package.
+// skip, saying why, without them. The monitoring tests run promtool (Debian's prometheus
+// package; skipped, saying so, without it) and check that the rules and the dashboard name
+// only metrics the Go code registers. Nothing imports this package.
 package packaging

@@ -104,6 +104,7 @@ type serveConfig struct {
 	listen, tlsCert, tlsKey string
 	server                  server.Config
 	logLevel                string
+	logFormat               string
 	tuf                     tufFlags
 	fleetLock               fleetLockFlags
 	maint                   maintenanceFlags
@@ -125,6 +126,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, ready func(addr
 	fs.DurationVar(&c.server.CatalogTTL, "catalog-ttl", time.Second, "how long a cached catalog is used before checking the database for changes")
 	registerLimits(fs, &c.server)
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.logFormat, "log-format", "text", "text (key=value) or json (one JSON object a line)")
 	c.tuf.register(fs)
 	c.fleetLock.register(fs)
 	c.maint.register(fs)
@@ -142,7 +144,15 @@ func serve(ctx context.Context, args []string, stderr io.Writer, ready func(addr
 	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
 		return fmt.Errorf("%w: --log-level: %v", errUsage, err)
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	var log *slog.Logger
+	switch opts := (&slog.HandlerOptions{Level: level}); c.logFormat {
+	case "text":
+		log = slog.New(slog.NewTextHandler(stderr, opts))
+	case "json":
+		log = slog.New(slog.NewJSONHandler(stderr, opts))
+	default:
+		return fmt.Errorf("%w: --log-format %q: want text or json", errUsage, c.logFormat)
+	}
 	notify, err := sdnotify.New(log)
 	if err != nil {
 		return err

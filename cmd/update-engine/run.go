@@ -236,7 +236,14 @@ type daemon struct {
 	engine  *engine.Engine
 	reg     *prometheus.Registry
 	closers []func()
+	// lock is the etcd reboot lock (REBOOT_STRATEGY=etcd-lock), else nil. With metrics on,
+	// serve reads it every lockMonitorInterval so its gauges stay current between reboots.
+	lock *rebootlock.Semaphore
 }
+
+// lockMonitorInterval is how often an etcd-lock daemon with metrics reads its lock group
+// (one range read of the group's keys per host).
+const lockMonitorInterval = time.Minute
 
 func (d *daemon) close() {
 	for i := len(d.closers) - 1; i >= 0; i-- {
@@ -256,7 +263,7 @@ func (d *daemon) serve(ctx context.Context, cfg config.Config, log *slog.Logger)
 		return err
 	}
 	defer os.Remove(cfg.ControlSocket)
-	errc := make(chan error, 4) // control, D-Bus, metrics, watchdog
+	errc := make(chan error, 5) // control, D-Bus, metrics, lock monitor, watchdog
 	api := &media.Daemon{Engine: d.engine, Config: media.Config{TrustedRoot: cfg.TUFRootFile,
 		CacheDir: filepath.Join(cfg.StateDir, "tuf"), Log: log}} // updatectl install
 	go func() { errc <- control.Serve(ctx, l, api, log) }()
@@ -294,6 +301,13 @@ func (d *daemon) serve(ctx context.Context, cfg config.Config, log *slog.Logger)
 			}
 			errc <- nil
 		}()
+		if d.lock != nil {
+			n++
+			go func() {
+				d.lock.Monitor(ctx, lockMonitorInterval)
+				errc <- nil
+			}()
+		}
 	}
 	// systemd (Type=notify): the watchdog is fed while the engine's state lock can be taken
 	// (a loop stuck holding it starves the watchdog); ready once the sockets listen.
@@ -425,6 +439,7 @@ func wire(ctx context.Context, cfg config.Config, log *slog.Logger) (*daemon, er
 	if err != nil {
 		return nil, err
 	}
+	m.OSInfo(cfg.Version, cfg.Board, cfg.Group)
 	e, err := engine.New(engine.Options{
 		Server: oc, Trust: trust.TUF{Client: tc}, Boot: dk, Installer: inst, Rebooter: rb, Health: hcheck, Store: store,
 		PostReboot: rebootHook("post-reboot", cfg.PostRebootHook, cfg.RebootHookTimeout, log),
@@ -452,11 +467,18 @@ func rebooter(cfg config.Config, machineID, bootID string, hc *http.Client, log 
 			return nil, err
 		}
 		d.closers = append(d.closers, func() { cli.Close() })
-		sem, err := rebootlock.New(cli, cfg.LockGroup, rebootlock.Options{Logger: log})
+		// The lock's gauges (holders, stale holders) for this host's lock group, on the
+		// daemon's registry: an etcd-lock fleet has no FleetLock server to export them.
+		lm, err := rebootlock.NewMetrics(d.reg)
+		if err != nil {
+			return nil, err
+		}
+		sem, err := rebootlock.New(cli, cfg.LockGroup, rebootlock.Options{Logger: log, Metrics: lm})
 		if err != nil {
 			return nil, err
 		}
 		d.closers = append(d.closers, func() { sem.Close() })
+		d.lock = sem
 		lock = sem.Slot(rebootlock.Holder{ID: machineID, Hostname: host, BootID: bootID, FromVersion: cfg.Version, Via: "etcd"})
 	case strategy.FleetLock:
 		c, err := fleetlock.NewClient(cfg.FleetLockURL, cfg.LockGroup, machineID, hc)

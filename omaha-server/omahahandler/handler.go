@@ -49,6 +49,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -103,6 +104,7 @@ type Handler struct {
 	events  *prometheus.CounterVec
 	refused *prometheus.CounterVec
 	holds   *prometheus.CounterVec
+	failed  *prometheus.CounterVec
 }
 
 // New returns a Handler.
@@ -136,14 +138,32 @@ func New(cfg Config) *Handler {
 		Name: "switchyard_omaha_server_rollout_holds_total",
 		Help: "Update checks held by a group's rollout policy (answered noupdate), by reason.",
 	}, []string{"reason"})
+	h.failed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchyard_omaha_server_update_failures_total",
+		Help: "Error events (result 0) recorded, by application and base Omaha error code (other for codes outside the known ones and 2000-2999).",
+	}, []string{"app", "code"})
 	if cfg.Registerer != nil {
-		cfg.Registerer.MustRegister(h.checks, h.events, h.refused, h.holds)
+		cfg.Registerer.MustRegister(h.checks, h.events, h.refused, h.holds, h.failed)
 	}
 	return h
 }
 
 var knownEvents = map[[2]int]string{
 	{3, 0}: "3/0", {3, 1}: "3/1", {3, 2}: "3/2", {3, 9}: "3/9", {13, 1}: "13/1", {14, 1}: "14/1", {800, 1}: "800/1",
+}
+
+// failureCode is the code label of an error event: the base code (flags dropped) when it
+// is one Flatcar's engine defines or an HTTP status report (2000-2999), so that anonymous
+// hosts cannot create series at will; "other" otherwise and "none" without a code.
+func failureCode(c *omaha.ErrorCode) string {
+	if c == nil {
+		return "none"
+	}
+	b := c.Base()
+	if _, isHTTP := b.HTTPStatus(); isHTTP || b <= omaha.ErrorCodeRollback || b == omaha.ErrorCodeDownloadIncomplete {
+		return strconv.FormatUint(uint64(b), 10)
+	}
+	return "other"
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -311,6 +331,9 @@ func (h *Handler) answer(r *http.Request, snap *catalog.Snapshot, app *omaha.App
 			name = "other"
 		}
 		h.events.WithLabelValues(name).Inc()
+		if e.Result == omaha.EventResultError {
+			h.failed.WithLabelValues(a.ID, failureCode(e.ErrorCode)).Inc()
+		}
 	}
 	if app.UpdateCheck != nil {
 		if offered != "" {

@@ -20,7 +20,8 @@
 // Every route has a read deadline and a body cap, Omaha requests a rate limit per source
 // and bounded apps and events, and ConnState bounds the connections (see Limits).
 // Payloads live under <DataDir>/packages. Every request is counted and timed per route in
-// switchyard_omaha_server_http_requests_total and …_http_request_duration_seconds.
+// switchyard_omaha_server_http_requests_total and …_http_request_duration_seconds; each group's
+// rollout state is exported at scrape time from the cached catalog (rolloutmetrics.go).
 package server
 
 import (
@@ -152,6 +153,7 @@ func New(ctx context.Context, cfg Config, st store.Store, logger *slog.Logger) (
 	}, []string{"route"})
 	s.registry.MustRegister(s.requests, s.duration)
 	s.limits = newLimiter(cfg.Limits, cfg.Now, s.registry)
+	s.registry.MustRegister(newRolloutCollector(s.catalog))
 	if c, ok := st.(checkpointer); ok {
 		s.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "switchyard_omaha_server_store_checkpoint_failing",
@@ -203,7 +205,7 @@ func New(ctx context.Context, cfg Config, st store.Store, logger *slog.Logger) (
 		MaxPayloadBytes: cfg.MaxPayloadBytes, CheckRelease: checkRelease, TUF: tufAdmin,
 	}).Register(r)
 	r.HandleFunc("/packages/{app}/{board}/{version}/{name}", s.servePayload).Methods(http.MethodGet, http.MethodHead)
-	r.Handle("/metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{Registry: s.registry})).Methods(http.MethodGet)
+	r.Handle("/metrics", s.refreshCatalog(promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{Registry: s.registry}))).Methods(http.MethodGet)
 	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet, http.MethodHead)
 	if s.tuf != nil {
 		r.PathPrefix("/tuf/").Handler(http.StripPrefix("/tuf", s.tuf.Handler()))

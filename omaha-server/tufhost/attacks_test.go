@@ -345,6 +345,9 @@ func TestMetrics(t *testing.T) {
 		"switchyard_tuf_metadata_expiry_timestamp_seconds/targets":   float64(tuf.Expiry(f.clock.Now(), tuf.DefaultTargetsExpiry).Unix()),
 		"switchyard_tuf_signing_failures_total":                      0,
 	}
+	for _, role := range []string{"root", "targets", "snapshot", "timestamp"} {
+		want["switchyard_omaha_server_tuf_expiry_seconds/"+role] = want["switchyard_tuf_metadata_expiry_timestamp_seconds/"+role] - float64(f.clock.Now().Unix())
+	}
 	if len(got) != len(want) {
 		t.Fatalf("metrics %v", got)
 	}

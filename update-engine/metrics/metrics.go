@@ -10,6 +10,14 @@
 //	switchyard_update_engine_updates_total{result}     finished attempts: applied, failed
 //	switchyard_update_engine_errors_total{code}        failures by Omaha error code
 //	switchyard_update_engine_next_check_timestamp_seconds
+//	switchyard_update_engine_os_info{version,board,group}  1, labelled with what the host runs
+//	switchyard_update_engine_reboot_pending            1 while updated and waiting to reboot
+//	                                                   (status NeedRebootStatus: for the reboot
+//	                                                   lock, the reboot window or a person)
+//
+// With REBOOT_STRATEGY=etcd-lock the daemon also registers rebootlock's gauges
+// (switchyard_rebootlock_holders, …_stale_holders, …_max_holders, …_reclaimed_total) for its
+// lock group on the same registry and keeps them current (see cmd/update-engine).
 //
 // A nil *Metrics is valid and records nothing, so tests and one-shot runs need no registry.
 // The registry is passed in; nothing registers globally.
@@ -22,6 +30,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// NeedRebootStatus is the status in which reboot_pending is 1 (engine.StatusUpdatedNeedReboot;
+// a test in this package checks that they agree).
+const NeedRebootStatus = "UPDATE_STATUS_UPDATED_NEED_REBOOT"
+
 // Metrics is the daemon's set of collectors.
 type Metrics struct {
 	status        *prometheus.GaugeVec
@@ -32,6 +44,8 @@ type Metrics struct {
 	progress      prometheus.Gauge
 	updates       *prometheus.CounterVec
 	errors        *prometheus.CounterVec
+	osInfo        *prometheus.GaugeVec
+	rebootPending prometheus.Gauge
 	statuses      []string
 }
 
@@ -56,9 +70,13 @@ func New(reg prometheus.Registerer, statuses []string) (*Metrics, error) {
 			Help: "Finished update attempts by result."}, []string{"result"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "errors_total",
 			Help: "Failures reported to the server, by Omaha error code."}, []string{"code"}),
+		osInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "os_info",
+			Help: "1, labelled with the running OS version, the board and the update group."}, []string{"version", "board", "group"}),
+		rebootPending: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "reboot_pending",
+			Help: "1 while an update is applied and the host waits to reboot (the reboot lock, a reboot window or a person), else 0."}),
 		statuses: statuses,
 	}
-	for _, c := range []prometheus.Collector{m.status, m.checks, m.lastCheck, m.nextCheck, m.downloadBytes, m.progress, m.updates, m.errors} {
+	for _, c := range []prometheus.Collector{m.status, m.checks, m.lastCheck, m.nextCheck, m.downloadBytes, m.progress, m.updates, m.errors, m.osInfo, m.rebootPending} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -81,6 +99,21 @@ func (m *Metrics) SetStatus(s string) {
 		}
 		m.status.WithLabelValues(o).Set(v)
 	}
+	pending := 0.0
+	if s == NeedRebootStatus {
+		pending = 1
+	}
+	m.rebootPending.Set(pending)
+}
+
+// OSInfo sets the info gauge: one series, for the running version, board and group (any
+// earlier series is removed).
+func (m *Metrics) OSInfo(version, board, group string) {
+	if m == nil {
+		return
+	}
+	m.osInfo.Reset()
+	m.osInfo.WithLabelValues(version, board, group).Set(1)
 }
 
 // Check records a finished check; result is "noupdate", "update" or "error".
