@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/switchyard-os/switchyard/cmd/internal/usage"
 	"io"
 	"os"
 	"path/filepath"
@@ -194,7 +195,6 @@ func (v *validityFlag) Set(s string) (err error) {
 func runKeysInit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("keys init", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, keysUsage); fs.PrintDefaults() }
 	dir := fs.String("dir", "", "directory for the keys and 1.root.json (created)")
 	threshold := fs.Int("root-threshold", 1, "root signatures required")
 	nRoot := fs.Int("root-keys", 1, "number of root keys")
@@ -203,8 +203,8 @@ func runKeysInit(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.Var(&expires, "root-expires", "root validity (e.g. 365d)")
 	var pf passFlags
 	pf.register(fs)
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := usage.Parse(fs, args, stdout, keysUsage); err != nil {
+		return err
 	}
 	if *dir == "" || fs.NArg() != 0 {
 		return fmt.Errorf("%w: keys init needs --dir and no arguments", errUsage)

@@ -129,8 +129,8 @@ func runPayloadBuild(ctx context.Context, args []string, stdout, stderr io.Write
 	xzEncoder := fs.String("xz-encoder", "auto", "xz encoder: go (ulikunitz/xz), xz-utils, or auto (xz-utils when on PATH)")
 	source := fs.String("source", "", "previous image: identical chunks become SOURCE_COPY (delta payload)")
 	out := fs.String("out", "", "payload file to write (required)")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := parseLeaf(fs, args, stdout); err != nil {
+		return err
 	}
 	if *image == "" || *version == "" || *board == "" || *out == "" || fs.NArg() != 0 {
 		return fmt.Errorf("%w: payload build needs --image, --version, --board and --out", errUsage)
@@ -242,8 +242,8 @@ func runPayloadSign(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs := newPayloadFlags("sign", stderr)
 	keyPath := fs.String("key", "", "payload private key, PEM (required)")
 	passFile := fs.String("passphrase-file", "", "file holding the key's passphrase")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := parseLeaf(fs, args, stdout); err != nil {
+		return err
 	}
 	if *keyPath == "" || fs.NArg() != 1 {
 		return fmt.Errorf("%w: payload sign needs --key and one payload file", errUsage)
@@ -285,8 +285,8 @@ func runPayloadVerify(ctx context.Context, args []string, stdout, stderr io.Writ
 	fs.Var(&pubs, "pubkey", "accepted payload public key, PEM (repeatable)")
 	source := fs.String("source", "", "source partition, for delta payloads")
 	xzDecoder := fs.String("xz-decoder", "auto", "decoder for xz chunks: auto (xz-utils when on PATH, as update-engine does), go (github.com/xi2/xz) or xz-utils")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := parseLeaf(fs, args, stdout); err != nil {
+		return err
 	}
 	if fs.NArg() != 1 {
 		return fmt.Errorf("%w: payload verify needs one payload file", errUsage)
@@ -356,8 +356,8 @@ func runPayloadApply(ctx context.Context, args []string, stdout, stderr io.Write
 	target := fs.String("target", "", "partition or image file to write (required; a new or empty file is sized to the partition, any other must be its size)")
 	source := fs.String("source", "", "active partition, for delta payloads")
 	xzDecoder := fs.String("xz-decoder", "auto", "decoder for xz chunks: auto (xz-utils when on PATH, as update-engine does), go (github.com/xi2/xz) or xz-utils")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := parseLeaf(fs, args, stdout); err != nil {
+		return err
 	}
 	if *target == "" || fs.NArg() != 1 {
 		return fmt.Errorf("%w: payload apply needs --target and one payload file", errUsage)

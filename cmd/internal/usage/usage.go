@@ -46,7 +46,8 @@ func Parse(fs *flag.FlagSet, args []string, stdout io.Writer, synopsis string) e
 // Print writes the usage block: "usage: SYNOPSIS", then fs's flags (if fs is not nil and
 // has any that are not hidden), each with its default.
 func Print(w io.Writer, synopsis string, fs *flag.FlagSet) {
-	fmt.Fprintf(w, "usage: %s\n", strings.TrimRight(synopsis, "\n"))
+	synopsis = strings.TrimPrefix(strings.TrimRight(synopsis, "\n"), "usage: ")
+	fmt.Fprintf(w, "usage: %s\n", synopsis)
 	if fs == nil {
 		return
 	}
