@@ -75,7 +75,7 @@ func (p *passFlags) passFunc(stderr io.Writer) (keys.PassFunc, error) {
 	if p.file != "" {
 		return keys.PassphraseFile(p.file), nil
 	}
-	if env, ok := os.LookupEnv("SYCTL_PASSPHRASE"); ok {
+	if env, ok := os.LookupEnv(passEnv); ok {
 		if env == "" {
 			return nil, errors.New("SYCTL_PASSPHRASE is set but empty")
 		}

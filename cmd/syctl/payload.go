@@ -27,13 +27,17 @@ const payloadUsage = `usage: syctl payload COMMAND [FLAGS]
   build  --image USR.img --version V --board B [--chunk 16MiB] [--compression xz|zstd|none]
          [--xz-encoder auto|go|xz-utils] [--source OLD.img] --out FILE
   sign   --key KEY.pem [--passphrase-file F] FILE
-         (passphrase: --passphrase-file, else $SYCTL_KEY_PASSPHRASE, else a prompt)
+         (passphrase: --passphrase-file, else $SYCTL_PASSPHRASE, else a prompt)
   verify --pubkey PUB.pem [--pubkey PUB2.pem] [--source PATH] [--xz-decoder auto|go|xz-utils] FILE
   apply  --pubkey PUB.pem [--pubkey ...] --target PATH [--source PATH] [--xz-decoder auto|go|xz-utils] FILE
 `
 
-// payloadPassEnv names the environment variable syctl payload sign reads a passphrase from.
-const payloadPassEnv = "SYCTL_KEY_PASSPHRASE"
+// passEnv names the environment variable every syctl command reads a passphrase from;
+// oldPayloadPassEnv is the name payload sign used to read, still accepted with a warning.
+const (
+	passEnv           = "SYCTL_PASSPHRASE"
+	oldPayloadPassEnv = "SYCTL_KEY_PASSPHRASE"
+)
 
 func runPayload(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -222,13 +226,17 @@ func payloadPassFunc(file string, stderr io.Writer) keys.PassFunc {
 	if file != "" {
 		return keys.PassphraseFile(file)
 	}
-	if p, ok := os.LookupEnv(payloadPassEnv); ok {
+	if p, ok := os.LookupEnv(passEnv); ok {
+		return keys.StaticPassphrase([]byte(p))
+	}
+	if p, ok := os.LookupEnv(oldPayloadPassEnv); ok {
+		fmt.Fprintf(stderr, "syctl: warning: %s is deprecated; set %s instead\n", oldPayloadPassEnv, passEnv)
 		return keys.StaticPassphrase([]byte(p))
 	}
 	return func(bool) ([]byte, error) {
 		tty, err := os.Open("/dev/tty")
 		if err != nil {
-			return nil, fmt.Errorf("no --passphrase-file, no $%s and no terminal to ask on", payloadPassEnv)
+			return nil, fmt.Errorf("no --passphrase-file, no $%s and no terminal to ask on", passEnv)
 		}
 		defer tty.Close()
 		fmt.Fprint(stderr, "passphrase for the payload key: ")
