@@ -13,7 +13,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
+	"slices"
 	"syscall"
 
 	"github.com/switchyard-os/switchyard/cmd/internal/buildinfo"
@@ -75,22 +75,37 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return err
 }
 
-// commandPath returns the command words of args for a usage error's hint: the group and,
-// when given, its subcommand ("release publish", "group policy set").
+// subcommands lists each group's subcommands, for the hint of a usage error.
+var subcommands = map[string][]string{
+	"keys":     {"init"},
+	"tuf":      {"init", "add-target", "remove-target", "sign-targets", "rotate-root", "sign-root", "status", "publish-root", "server-status"},
+	"payload":  {"build", "sign", "verify", "apply"},
+	"app":      {"create", "list"},
+	"release":  {"publish", "list"},
+	"channel":  {"create", "set", "list", "promote"},
+	"group":    {"create", "update", "list", "policy"},
+	"instance": {"list", "show"},
+	"rollout":  {"status", "pause", "resume"},
+	"host":     {"enroll", "show", "list", "remove"},
+}
+
+// commandPath returns the command words of args a usage error's hint names: the group and,
+// when it is one of the group's, the subcommand ("release publish", "group policy set").
 func commandPath(args []string) string {
-	n := 0
-	for n < len(args) && n < 2 && args[n] != "" && args[n][0] != '-' {
-		n++
+	if len(args) == 0 {
+		return ""
 	}
-	if n == 2 && args[0] == "group" && args[1] == "policy" && len(args) > 2 && args[2] != "" && args[2][0] != '-' {
-		n = 3
+	subs, ok := subcommands[args[0]]
+	if !ok {
+		return ""
 	}
-	if n > 0 {
-		if _, ok := groupUsage[args[0]]; !ok {
-			return ""
-		}
+	if len(args) < 2 || !slices.Contains(subs, args[1]) {
+		return args[0]
 	}
-	return strings.Join(args[:n], " ")
+	if args[0] == "group" && args[1] == "policy" && len(args) > 2 && (args[2] == "set" || args[2] == "show") {
+		return "group policy " + args[2]
+	}
+	return args[0] + " " + args[1]
 }
 
 func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
