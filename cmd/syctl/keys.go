@@ -6,7 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/switchyard-os/switchyard/cmd/internal/usage"
 	"io"
 	"os"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"github.com/switchyard-os/switchyard/cmd/internal/usage"
 	"github.com/switchyard-os/switchyard/internal/atomicfile"
 	"github.com/switchyard-os/switchyard/signing/keys"
 	"github.com/switchyard-os/switchyard/signing/tuf"

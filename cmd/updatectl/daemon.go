@@ -6,10 +6,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/switchyard-os/switchyard/cmd/internal/usage"
 	"io"
 	"strings"
 
+	"github.com/switchyard-os/switchyard/cmd/internal/usage"
 	"github.com/switchyard-os/switchyard/update-engine/control"
 	"github.com/switchyard-os/switchyard/update-engine/engine"
 )

@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"github.com/switchyard-os/switchyard/cmd/internal/usage"
 	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/switchyard-os/switchyard/cmd/internal/usage"
 	"github.com/switchyard-os/switchyard/partitions/blockdev"
 	"github.com/switchyard-os/switchyard/partitions/gpt"
 	"github.com/switchyard-os/switchyard/partitions/layout"
