@@ -269,15 +269,15 @@ func publish(ctx context.Context, c *adminclient.Client, stdout, stderr io.Write
 			return fmt.Errorf("%s: not a non-empty regular file", file)
 		}
 		m.Size, m.FileName = st.Size(), filepath.Base(file)
-		progress := newUploadProgress(f, st.Size(), stderr, time.Now)
-		rel, err = c.Upload(ctx, app, m, targets, progress)
+		prog := newProgress(stderr, "uploaded", time.Now)
+		rel, err = c.Upload(ctx, app, m, targets, &progressReader{r: f, p: prog, total: st.Size()})
 		if err != nil {
 			if errors.Is(err, io.ErrUnexpectedEOF) {
 				return fmt.Errorf("%s changed while uploading: %w", file, err)
 			}
 			return err
 		}
-		progress.finish()
+		prog.summary()
 	}
 	fmt.Fprintf(stdout, "published %s %s for %s: %s, %d bytes, sha256 %s\n", rel.AppID, rel.Version, rel.Board, rel.FileName, rel.Size, rel.SHA256)
 	return nil

@@ -285,29 +285,30 @@ func TestPublishProgressSummary(t *testing.T) {
 	}
 }
 
-func TestUploadProgressTerminalLine(t *testing.T) {
+func TestProgressTerminalLine(t *testing.T) {
 	clock := time.Unix(0, 0)
 	now := func() time.Time { return clock }
 	var w bytes.Buffer
-	p := newUploadProgress(bytes.NewReader(make([]byte, 4<<20)), 4<<20, &w, now)
-	p.tty = true // as newUploadProgress sets it for a terminal
+	p := newProgress(&w, "uploaded", now)
+	p.tty = true // as newProgress sets it for a terminal
+	r := &progressReader{r: bytes.NewReader(make([]byte, 4<<20)), p: p, total: 4 << 20}
 	buf := make([]byte, 1<<20)
 	clock = clock.Add(time.Second)
-	p.Read(buf)
+	r.Read(buf)
 	if got, want := w.String(), "\ruploaded 1.0 MiB of 4.0 MiB (25%), 1.0 MiB/s   "; got != want {
 		t.Errorf("after 1 MiB in 1s: %q, want %q", got, want)
 	}
 	w.Reset()
 	clock = clock.Add(progressInterval / 2)
-	p.Read(buf)
+	r.Read(buf)
 	if w.Len() != 0 {
 		t.Errorf("redrawn sooner than progressInterval: %q", w.String())
 	}
 	clock = clock.Add(progressInterval)
-	p.Read(buf)
-	p.Read(buf)
-	p.finish()
-	if got := w.String(); !strings.HasSuffix(got, "uploaded 4.0 MiB of 4.0 MiB (100%), 3.1 MiB/s   \n") {
+	r.Read(buf)
+	r.Read(buf) // the last bytes: drawn at once, with the newline
+	p.summary()
+	if got := w.String(); !strings.HasSuffix(got, "\ruploaded 4.0 MiB of 4.0 MiB (100%), 3.1 MiB/s   \n") || strings.Count(got, "\n") != 1 {
 		t.Errorf("final line %q", got)
 	}
 }

@@ -91,38 +91,6 @@ func newPayloadFlags(name string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// payloadProgress draws a progress bar on a terminal and prints nothing otherwise.
-type payloadProgress struct {
-	w     io.Writer
-	tty   bool
-	label string
-	last  time.Time
-	start time.Time
-}
-
-func newPayloadProgress(w io.Writer, label string) *payloadProgress {
-	f, ok := w.(*os.File)
-	return &payloadProgress{w: w, tty: ok && term.IsTerminal(int(f.Fd())), label: label, start: time.Now()}
-}
-
-func (p *payloadProgress) update(done, total int64) {
-	if !p.tty || total <= 0 {
-		return
-	}
-	now := time.Now()
-	if done < total && now.Sub(p.last) < 200*time.Millisecond {
-		return
-	}
-	p.last = now
-	const width = 40
-	filled := int(int64(width) * done / total)
-	rate := float64(done) / (1 << 20) / max(now.Sub(p.start).Seconds(), 0.001)
-	fmt.Fprintf(p.w, "\r%s [%s%s] %3d%% %.1f MiB/s", p.label, strings.Repeat("#", filled), strings.Repeat(".", width-filled), done*100/total, rate)
-	if done >= total {
-		fmt.Fprintln(p.w)
-	}
-}
-
 func runPayloadBuild(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newPayloadFlags("build", stderr)
 	image := fs.String("image", "", "partition image to ship (required)")
@@ -187,7 +155,7 @@ func runPayloadBuild(ctx context.Context, args []string, stdout, stderr io.Write
 		}
 		cfg.Source, cfg.SourceSize = src, sst.Size()
 	}
-	prog := newPayloadProgress(stderr, "building")
+	prog := newProgress(stderr, "built", time.Now)
 	cfg.Progress = prog.update
 	start := time.Now()
 	var m *payload.Manifest
@@ -325,7 +293,7 @@ func runPayloadVerify(ctx context.Context, args []string, stdout, stderr io.Writ
 		defer src.Close()
 		cfg.Source = src
 	}
-	prog := newPayloadProgress(stderr, "verifying")
+	prog := newProgress(stderr, "verified", time.Now)
 	var total int64
 	cfg.Progress = func(p payload.Progress) { prog.update(p.BytesRead, total) }
 	r := bufio.NewReaderSize(f, 1<<20)
@@ -418,7 +386,7 @@ func runPayloadApply(ctx context.Context, args []string, stdout, stderr io.Write
 	// but the partition's before writing to it.
 	cfg.Target = tf
 	cfg.Sync = tf.Sync
-	prog := newPayloadProgress(stderr, "applying")
+	prog := newProgress(stderr, "applied", time.Now)
 	total := st.Size() - vm.DataStart
 	cfg.Progress = func(p payload.Progress) { prog.update(p.BytesRead, total) }
 	if err := vm.Apply(ctx, r, cfg); err != nil {
