@@ -24,6 +24,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/switchyard-os/switchyard/cmd/internal/buildinfo"
+	"github.com/switchyard-os/switchyard/cmd/internal/usage"
 	"github.com/switchyard-os/switchyard/omaha-server/server"
 	"github.com/switchyard-os/switchyard/omaha-server/store"
 	"github.com/switchyard-os/switchyard/omaha-server/store/postgres"
@@ -31,45 +33,56 @@ import (
 	"github.com/switchyard-os/switchyard/sdnotify"
 )
 
-const usage = `usage:
-  omaha-server [serve] [flags]         serve the Omaha endpoint, payloads, admin API and metrics
-  omaha-server token create [flags]    create an admin API token (printed as the last line)
-  omaha-server token list [flags]      list tokens (never their values)
-  omaha-server token revoke [flags] ID revoke a token at once, on every replica
-run "omaha-server serve -h" or "omaha-server token create -h" for the flags`
+const serverUsage = `omaha-server [serve] [flags]         serve the Omaha endpoint, payloads, admin API and metrics
+       omaha-server token create [flags]    create an admin API token (printed as the last line)
+       omaha-server token list [flags]      list tokens (never their values)
+       omaha-server token revoke [flags] ID revoke a token at once, on every replica
+       omaha-server --version
+run "omaha-server serve --help" or "omaha-server token create --help" for the flags`
 
-var errUsage = errors.New("usage")
+// errUsage marks an error that is the caller's wording: main prints it in one line with a
+// hint to run the command's --help, and exits 2.
+var errUsage = usage.ErrUsage
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "omaha-server:", err)
-		if errors.Is(err, errUsage) {
-			fmt.Fprintln(os.Stderr, usage)
-			os.Exit(2)
-		}
-		os.Exit(1)
-	}
+	os.Exit(usage.Report(os.Stderr, "omaha-server", err))
 }
 
+// run runs one omaha-server command. --help prints that command's usage and returns nil.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	err := dispatch(ctx, args, stdout, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	return err
+}
+
+func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 {
 		switch args[0] {
 		case "serve":
-			return serve(ctx, args[1:], stderr, nil)
+			return usage.InCommand("serve", serve(ctx, args[1:], stdout, stderr, nil))
 		case "token":
-			return runToken(ctx, args[1:], stdout, stderr, time.Now)
-		case "help", "-h", "--help":
-			fmt.Fprintln(stdout, usage)
+			cmd := "token"
+			if len(args) > 1 && !strings.HasPrefix(args[1], "-") {
+				cmd += " " + args[1]
+			}
+			return usage.InCommand(cmd, runToken(ctx, args[1:], stdout, stderr, time.Now))
+		case "help", "-h", "--help", "-help":
+			usage.Print(stdout, serverUsage, nil)
+			return nil
+		case "--version", "-version":
+			fmt.Fprintln(stdout, buildinfo.String("omaha-server"))
 			return nil
 		}
 		if !strings.HasPrefix(args[0], "-") {
 			return fmt.Errorf("%w: unknown command %q", errUsage, args[0])
 		}
 	}
-	return serve(ctx, args, stderr, nil)
+	return usage.InCommand("serve", serve(ctx, args, stdout, stderr, nil))
 }
 
 // storeFlags are the flags that pick the store.
@@ -112,9 +125,9 @@ type serveConfig struct {
 }
 
 // serve runs the server until ctx ends. ready, when set, receives the listening address.
-func serve(ctx context.Context, args []string, stderr io.Writer, ready func(addr string)) error {
+// --help prints the flags on stdout and returns flag.ErrHelp.
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready func(addr string)) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var c serveConfig
 	c.register(fs)
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:8080", "address to listen on; a non-loopback address needs --tls-cert and --tls-key")
@@ -131,8 +144,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer, ready func(addr
 	c.fleetLock.register(fs)
 	c.maint.register(fs)
 	c.identity.register(fs)
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := usage.Parse(fs, args, stdout, "omaha-server [serve] [flags]"); err != nil {
+		return err
 	}
 	if err := c.identity.apply(&c.server); err != nil {
 		return err

@@ -103,7 +103,7 @@ func serveInBackground(t *testing.T, args []string) (string, *bytes.Buffer, func
 	addrc := make(chan string, 1)
 	errc := make(chan error, 1)
 	var log bytes.Buffer
-	go func() { errc <- serve(ctx, args, &log, func(a string) { addrc <- a }) }()
+	go func() { errc <- serve(ctx, args, &log, &log, func(a string) { addrc <- a }) }()
 	select {
 	case a := <-addrc:
 		return a, &log, func() {

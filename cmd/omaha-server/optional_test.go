@@ -116,7 +116,7 @@ func TestServeTUF(t *testing.T) {
 	bad := filepath.Join(k.dir, "bad-pass")
 	os.WriteFile(bad, []byte("wrong"), 0o600)
 	err = serve(ctx, []string{"--data-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--tuf-root", k.rootFile,
-		"--tuf-key", filepath.Join(k.dir, "snapshot.key"), "--tuf-passphrase-file", bad}, io.Discard, nil)
+		"--tuf-key", filepath.Join(k.dir, "snapshot.key"), "--tuf-passphrase-file", bad}, io.Discard, io.Discard, nil)
 	if err == nil || !strings.Contains(err.Error(), "snapshot.key") {
 		t.Fatalf("wrong passphrase: %v", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/switchyard-os/switchyard/cmd/internal/usage"
 	"github.com/switchyard-os/switchyard/omaha-server/auth"
 	"github.com/switchyard-os/switchyard/omaha-server/store"
 )
@@ -23,7 +24,6 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer, now 
 		return fmt.Errorf("%w: token takes the subcommand create, list or revoke", errUsage)
 	}
 	fs := flag.NewFlagSet("token "+args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var sf storeFlags
 	sf.register(fs)
 	var role, name, desc, expires *string
@@ -40,11 +40,16 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer, now 
 	default:
 		return fmt.Errorf("%w: token takes the subcommand create, list or revoke, not %q", errUsage, args[0])
 	}
+	synopsis := map[string]string{
+		"create": "omaha-server token create [--data-dir DIR | --db postgres://…] --role admin|viewer [--name NAME] [--description TEXT] [--expires WHEN]",
+		"list":   "omaha-server token list [--data-dir DIR | --db postgres://…] [--json]",
+		"revoke": "omaha-server token revoke [--data-dir DIR | --db postgres://…] ID",
+	}[args[0]]
 	// Flags may follow the ID as well as precede it.
 	var pos []string
 	for rest := args[1:]; ; {
-		if err := fs.Parse(rest); err != nil {
-			return fmt.Errorf("%w: %v", errUsage, err)
+		if err := usage.Parse(fs, rest, stdout, synopsis); err != nil {
+			return err
 		}
 		if fs.NArg() == 0 {
 			break

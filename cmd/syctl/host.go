@@ -17,20 +17,23 @@ syctl host remove MACHINE-ID         forget a key (the next signed contact may p
 // runHost runs `syctl host …`: host keys (package hostauth) over the admin API.
 func runHost(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) < 2 {
-		return fmt.Errorf("%w: %s", errUsage, hostUsage)
+		return fmt.Errorf("%w: host needs a command (enroll, show, list, remove)", errUsage)
 	}
 	fs, a := newAdminFlagSet("host "+args[1], stderr)
 	asJSON := fs.Bool("json", false, "print JSON")
 	after := fs.String("after", "", "list: start after this machine id")
 	limit := fs.Int("limit", 0, "list: at most this many keys (0: the server's maximum)")
-	pos, err := parse(fs, args[2:])
+	pos, err := parse(fs, args[2:], stdout)
 	if err != nil {
 		return err
 	}
 	want := map[string]int{"enroll": 2, "show": 1, "remove": 1, "list": 0}
 	n, ok := want[args[1]]
-	if !ok || len(pos) != n {
-		return fmt.Errorf("%w: %s", errUsage, hostUsage)
+	if !ok {
+		return fmt.Errorf("%w: unknown command %q", errUsage, "host "+args[1])
+	}
+	if len(pos) != n {
+		return fmt.Errorf("%w: host %s takes %d argument(s), got %d", errUsage, args[1], n, len(pos))
 	}
 	c, err := a.client()
 	if err != nil {

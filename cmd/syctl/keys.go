@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"github.com/switchyard-os/switchyard/cmd/internal/usage"
 	"github.com/switchyard-os/switchyard/internal/atomicfile"
 	"github.com/switchyard-os/switchyard/signing/keys"
 	"github.com/switchyard-os/switchyard/signing/tuf"
@@ -74,7 +75,7 @@ func (p *passFlags) passFunc(stderr io.Writer) (keys.PassFunc, error) {
 	if p.file != "" {
 		return keys.PassphraseFile(p.file), nil
 	}
-	if env, ok := os.LookupEnv("SYCTL_PASSPHRASE"); ok {
+	if env, ok := os.LookupEnv(passEnv); ok {
 		if env == "" {
 			return nil, errors.New("SYCTL_PASSPHRASE is set but empty")
 		}
@@ -194,7 +195,6 @@ func (v *validityFlag) Set(s string) (err error) {
 func runKeysInit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("keys init", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, keysUsage); fs.PrintDefaults() }
 	dir := fs.String("dir", "", "directory for the keys and 1.root.json (created)")
 	threshold := fs.Int("root-threshold", 1, "root signatures required")
 	nRoot := fs.Int("root-keys", 1, "number of root keys")
@@ -203,8 +203,8 @@ func runKeysInit(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.Var(&expires, "root-expires", "root validity (e.g. 365d)")
 	var pf passFlags
 	pf.register(fs)
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := usage.Parse(fs, args, stdout, keysUsage); err != nil {
+		return err
 	}
 	if *dir == "" || fs.NArg() != 0 {
 		return fmt.Errorf("%w: keys init needs --dir and no arguments", errUsage)

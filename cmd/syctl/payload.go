@@ -27,13 +27,17 @@ const payloadUsage = `usage: syctl payload COMMAND [FLAGS]
   build  --image USR.img --version V --board B [--chunk 16MiB] [--compression xz|zstd|none]
          [--xz-encoder auto|go|xz-utils] [--source OLD.img] --out FILE
   sign   --key KEY.pem [--passphrase-file F] FILE
-         (passphrase: --passphrase-file, else $SYCTL_KEY_PASSPHRASE, else a prompt)
+         (passphrase: --passphrase-file, else $SYCTL_PASSPHRASE, else a prompt)
   verify --pubkey PUB.pem [--pubkey PUB2.pem] [--source PATH] [--xz-decoder auto|go|xz-utils] FILE
   apply  --pubkey PUB.pem [--pubkey ...] --target PATH [--source PATH] [--xz-decoder auto|go|xz-utils] FILE
 `
 
-// payloadPassEnv names the environment variable syctl payload sign reads a passphrase from.
-const payloadPassEnv = "SYCTL_KEY_PASSPHRASE"
+// passEnv names the environment variable every syctl command reads a passphrase from;
+// oldPayloadPassEnv is the name payload sign used to read, still accepted with a warning.
+const (
+	passEnv           = "SYCTL_PASSPHRASE"
+	oldPayloadPassEnv = "SYCTL_KEY_PASSPHRASE"
+)
 
 func runPayload(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -87,38 +91,6 @@ func newPayloadFlags(name string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// payloadProgress draws a progress bar on a terminal and prints nothing otherwise.
-type payloadProgress struct {
-	w     io.Writer
-	tty   bool
-	label string
-	last  time.Time
-	start time.Time
-}
-
-func newPayloadProgress(w io.Writer, label string) *payloadProgress {
-	f, ok := w.(*os.File)
-	return &payloadProgress{w: w, tty: ok && term.IsTerminal(int(f.Fd())), label: label, start: time.Now()}
-}
-
-func (p *payloadProgress) update(done, total int64) {
-	if !p.tty || total <= 0 {
-		return
-	}
-	now := time.Now()
-	if done < total && now.Sub(p.last) < 200*time.Millisecond {
-		return
-	}
-	p.last = now
-	const width = 40
-	filled := int(int64(width) * done / total)
-	rate := float64(done) / (1 << 20) / max(now.Sub(p.start).Seconds(), 0.001)
-	fmt.Fprintf(p.w, "\r%s [%s%s] %3d%% %.1f MiB/s", p.label, strings.Repeat("#", filled), strings.Repeat(".", width-filled), done*100/total, rate)
-	if done >= total {
-		fmt.Fprintln(p.w)
-	}
-}
-
 func runPayloadBuild(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newPayloadFlags("build", stderr)
 	image := fs.String("image", "", "partition image to ship (required)")
@@ -129,8 +101,8 @@ func runPayloadBuild(ctx context.Context, args []string, stdout, stderr io.Write
 	xzEncoder := fs.String("xz-encoder", "auto", "xz encoder: go (ulikunitz/xz), xz-utils, or auto (xz-utils when on PATH)")
 	source := fs.String("source", "", "previous image: identical chunks become SOURCE_COPY (delta payload)")
 	out := fs.String("out", "", "payload file to write (required)")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := parseLeaf(fs, args, stdout); err != nil {
+		return err
 	}
 	if *image == "" || *version == "" || *board == "" || *out == "" || fs.NArg() != 0 {
 		return fmt.Errorf("%w: payload build needs --image, --version, --board and --out", errUsage)
@@ -183,7 +155,7 @@ func runPayloadBuild(ctx context.Context, args []string, stdout, stderr io.Write
 		}
 		cfg.Source, cfg.SourceSize = src, sst.Size()
 	}
-	prog := newPayloadProgress(stderr, "building")
+	prog := newProgress(stderr, "built", time.Now)
 	cfg.Progress = prog.update
 	start := time.Now()
 	var m *payload.Manifest
@@ -222,13 +194,17 @@ func payloadPassFunc(file string, stderr io.Writer) keys.PassFunc {
 	if file != "" {
 		return keys.PassphraseFile(file)
 	}
-	if p, ok := os.LookupEnv(payloadPassEnv); ok {
+	if p, ok := os.LookupEnv(passEnv); ok {
+		return keys.StaticPassphrase([]byte(p))
+	}
+	if p, ok := os.LookupEnv(oldPayloadPassEnv); ok {
+		fmt.Fprintf(stderr, "syctl: warning: %s is deprecated; set %s instead\n", oldPayloadPassEnv, passEnv)
 		return keys.StaticPassphrase([]byte(p))
 	}
 	return func(bool) ([]byte, error) {
 		tty, err := os.Open("/dev/tty")
 		if err != nil {
-			return nil, fmt.Errorf("no --passphrase-file, no $%s and no terminal to ask on", payloadPassEnv)
+			return nil, fmt.Errorf("no --passphrase-file, no $%s and no terminal to ask on", passEnv)
 		}
 		defer tty.Close()
 		fmt.Fprint(stderr, "passphrase for the payload key: ")
@@ -242,8 +218,8 @@ func runPayloadSign(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs := newPayloadFlags("sign", stderr)
 	keyPath := fs.String("key", "", "payload private key, PEM (required)")
 	passFile := fs.String("passphrase-file", "", "file holding the key's passphrase")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := parseLeaf(fs, args, stdout); err != nil {
+		return err
 	}
 	if *keyPath == "" || fs.NArg() != 1 {
 		return fmt.Errorf("%w: payload sign needs --key and one payload file", errUsage)
@@ -285,8 +261,8 @@ func runPayloadVerify(ctx context.Context, args []string, stdout, stderr io.Writ
 	fs.Var(&pubs, "pubkey", "accepted payload public key, PEM (repeatable)")
 	source := fs.String("source", "", "source partition, for delta payloads")
 	xzDecoder := fs.String("xz-decoder", "auto", "decoder for xz chunks: auto (xz-utils when on PATH, as update-engine does), go (github.com/xi2/xz) or xz-utils")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := parseLeaf(fs, args, stdout); err != nil {
+		return err
 	}
 	if fs.NArg() != 1 {
 		return fmt.Errorf("%w: payload verify needs one payload file", errUsage)
@@ -317,7 +293,7 @@ func runPayloadVerify(ctx context.Context, args []string, stdout, stderr io.Writ
 		defer src.Close()
 		cfg.Source = src
 	}
-	prog := newPayloadProgress(stderr, "verifying")
+	prog := newProgress(stderr, "verified", time.Now)
 	var total int64
 	cfg.Progress = func(p payload.Progress) { prog.update(p.BytesRead, total) }
 	r := bufio.NewReaderSize(f, 1<<20)
@@ -356,8 +332,8 @@ func runPayloadApply(ctx context.Context, args []string, stdout, stderr io.Write
 	target := fs.String("target", "", "partition or image file to write (required; a new or empty file is sized to the partition, any other must be its size)")
 	source := fs.String("source", "", "active partition, for delta payloads")
 	xzDecoder := fs.String("xz-decoder", "auto", "decoder for xz chunks: auto (xz-utils when on PATH, as update-engine does), go (github.com/xi2/xz) or xz-utils")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := parseLeaf(fs, args, stdout); err != nil {
+		return err
 	}
 	if *target == "" || fs.NArg() != 1 {
 		return fmt.Errorf("%w: payload apply needs --target and one payload file", errUsage)
@@ -410,7 +386,7 @@ func runPayloadApply(ctx context.Context, args []string, stdout, stderr io.Write
 	// but the partition's before writing to it.
 	cfg.Target = tf
 	cfg.Sync = tf.Sync
-	prog := newPayloadProgress(stderr, "applying")
+	prog := newProgress(stderr, "applied", time.Now)
 	total := st.Size() - vm.DataStart
 	cfg.Progress = func(p payload.Progress) { prog.update(p.BytesRead, total) }
 	if err := vm.Apply(ctx, r, cfg); err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -18,7 +17,7 @@ import (
 )
 
 const rolloutUsage = `syctl group policy set --app A --name G [--percent N] [--max-per-period N --period D] [--max-in-flight N]
-    [--timeout D] [--window "Mon-Fri 09:00 8h Europe/Berlin"]... [--clear-windows] [--halt-failures N --halt-of M]
+    [--install-timeout D] [--window "Mon-Fri 09:00 8h Europe/Berlin"]... [--clear-windows] [--halt-failures N --halt-of M]
     [--floor V]... [--clear-floors] [--block V]... [--unblock V]... [--pin V | --unpin] [--clear-caps]
 syctl group policy show --app A --name G [--json]
 syctl rollout status|pause|resume --app A --name G [--version V] [--json]
@@ -93,7 +92,7 @@ func (e *policyEdits) register(fs *flag.FlagSet) {
 	fs.Var(&e.maxPerPeriod, "max-per-period", "at most this many grants per --period (0: no cap)")
 	fs.Var(&e.period, "period", "the period of --max-per-period")
 	fs.Var(&e.maxInFlight, "max-in-flight", "at most this many hosts updating at once (0: no cap)")
-	fs.Var(&e.timeout, "timeout", "a grant not installed within this long counts as failed (0: never)")
+	fs.Var(&e.timeout, "install-timeout", "a grant not installed within this long counts as failed (0: never)")
 	fs.Var(&e.windows, "window", `maintenance window "Mon-Fri 09:00 8h Europe/Berlin" (repeatable; adds)`)
 	fs.BoolVar(&e.clearWindows, "clear-windows", false, "remove every maintenance window first")
 	fs.Var(&e.haltFailures, "halt-failures", "halt the rollout when this many of the last --halt-of attempts failed (0: never)")
@@ -184,13 +183,9 @@ func runPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	sub := args[0]
 	fs, af := newAdminFlagSet("group policy "+sub, stderr)
-	if sub == "set" {
-		// --timeout is the policy's update timeout here; the request timeout moves aside.
-		fs, af = newAdminFlagSetTimeout("group policy "+sub, stderr, "http-timeout")
-	}
 	var app, name string
 	var asJSON bool
-	fs.StringVar(&app, "app", flatcarAppID, "application ID")
+	addAppFlag(fs, &app)
 	fs.StringVar(&name, "name", "", "group name")
 	e := &policyEdits{}
 	if sub == "set" {
@@ -198,7 +193,7 @@ func runPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	} else {
 		fs.BoolVar(&asJSON, "json", false, "print JSON")
 	}
-	pos, err := parse(fs, args[1:])
+	pos, err := parse(fs, args[1:], stdout)
 	if err != nil {
 		return err
 	}
@@ -207,6 +202,10 @@ func runPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	if err := need(map[string]string{"name": name}); err != nil {
 		return err
+	}
+	if sub == "set" && !e.timeout.set && af.timeout > 0 {
+		// Before --timeout meant the request timeout everywhere, here it set the policy.
+		fmt.Fprintln(stderr, "syctl: note: --timeout is the request timeout; the policy's install timeout is --install-timeout")
 	}
 	c, err := af.client()
 	if err != nil {
@@ -283,14 +282,6 @@ func printPolicy(w io.Writer, group string, p policy.Policy, version int64) {
 
 // runRollout runs `rollout status|pause|resume`.
 func runRollout(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	err := rollout(ctx, args, stdout, stderr)
-	if errors.Is(err, errUsage) {
-		fmt.Fprintln(stderr, rolloutUsage)
-	}
-	return err
-}
-
-func rollout(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) < 2 {
 		return fmt.Errorf("%w: rollout needs status, pause or resume", errUsage)
 	}
@@ -301,11 +292,11 @@ func rollout(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs, af := newAdminFlagSet("rollout "+sub, stderr)
 	var app, name, version string
 	var asJSON bool
-	fs.StringVar(&app, "app", flatcarAppID, "application ID")
+	addAppFlag(fs, &app)
 	fs.StringVar(&name, "name", "", "group name")
 	fs.StringVar(&version, "version", "", "release (status; default: the group's channel release)")
 	fs.BoolVar(&asJSON, "json", false, "print JSON")
-	pos, err := parse(fs, args[2:])
+	pos, err := parse(fs, args[2:], stdout)
 	if err != nil {
 		return err
 	}
@@ -373,10 +364,10 @@ func or(s, def string) string {
 func runPromote(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, af := newAdminFlagSet("channel promote", stderr)
 	var app, from, to string
-	fs.StringVar(&app, "app", flatcarAppID, "application ID")
+	addAppFlag(fs, &app)
 	fs.StringVar(&from, "from", "", "channel whose releases are promoted")
 	fs.StringVar(&to, "to", "", "channel that will offer them")
-	pos, err := parse(fs, args)
+	pos, err := parse(fs, args, stdout)
 	if err != nil {
 		return err
 	}

@@ -116,7 +116,7 @@ func TestGroupPolicyCommands(t *testing.T) {
 
 	// Every flag that sets something.
 	out = e.must("group", "policy", "set", "--name", "prod", "--percent", "10", "--max-per-period", "20", "--period", "1h",
-		"--max-in-flight", "5", "--timeout", "2h", "--window", "Mon-Fri 09:00 8h Europe/Berlin", "--window", "Sat 10:00 2h UTC",
+		"--max-in-flight", "5", "--install-timeout", "2h", "--window", "Mon-Fri 09:00 8h Europe/Berlin", "--window", "Sat 10:00 2h UTC",
 		"--halt-failures", "3", "--halt-of", "20", "--floor", "4081.1.0", "--block", "4081.3.0", "--pin", "4081.2.0")
 	for _, want := range []string{"percent         10", "20 per 1h0m0s", "max in flight   5", "timeout         2h0m0s",
 		"Mon-Fri 09:00 8h Europe/Berlin; Sat 10:00 2h UTC", "when 3 of the last 20 attempts fail", "floors          4081.1.0",
@@ -141,8 +141,8 @@ func TestGroupPolicyCommands(t *testing.T) {
 		{[]string{"--percent", "100"}, func(p *policy.Policy) { p.Percent = nil }},
 		{[]string{"--max-per-period", "0"}, func(p *policy.Policy) { p.MaxPerPeriod, p.Period = 0, 0 }},
 		{[]string{"--max-per-period", "7", "--period", "1d"}, func(p *policy.Policy) { p.MaxPerPeriod, p.Period = 7, policy.Duration(24*time.Hour) }},
-		{[]string{"--timeout", "0"}, func(p *policy.Policy) { p.Timeout = 0 }},
-		{[]string{"--timeout", "7d"}, func(p *policy.Policy) { p.Timeout = policy.Duration(7 * 24 * time.Hour) }},
+		{[]string{"--install-timeout", "0"}, func(p *policy.Policy) { p.Timeout = 0 }},
+		{[]string{"--install-timeout", "7d"}, func(p *policy.Policy) { p.Timeout = policy.Duration(7 * 24 * time.Hour) }},
 		{[]string{"--max-in-flight", "0"}, func(p *policy.Policy) { p.MaxInFlight = 0 }},
 		{[]string{"--halt-failures", "2"}, func(p *policy.Policy) { p.HaltFailures = 2 }},
 		{[]string{"--halt-failures", "0"}, func(p *policy.Policy) { p.HaltFailures, p.HaltOf = 0, 0 }},
@@ -153,7 +153,7 @@ func TestGroupPolicyCommands(t *testing.T) {
 		{[]string{"--unblock", "4081.3.0"}, func(p *policy.Policy) { p.Blocked = nil }},
 		{[]string{"--unpin"}, func(p *policy.Policy) { p.Pin = "" }},
 		// --clear-caps goes first, whatever the order on the command line.
-		{[]string{"--percent", "50", "--max-in-flight", "3", "--halt-failures", "1", "--clear-caps", "--timeout", "1h"}, func(p *policy.Policy) {
+		{[]string{"--percent", "50", "--max-in-flight", "3", "--halt-failures", "1", "--clear-caps", "--install-timeout", "1h"}, func(p *policy.Policy) {
 			p.MaxPerPeriod, p.Period = 0, 0
 			p.Percent, p.MaxInFlight, p.HaltFailures, p.HaltOf, p.Timeout = intp(50), 3, 1, 1, policy.Duration(time.Hour)
 		}},
@@ -192,7 +192,7 @@ func TestGroupPolicyCommands(t *testing.T) {
 		{[]string{"--percent", "-1"}, "percent", false},
 		{[]string{"--percent", "ten"}, "-percent", true},
 		{[]string{"--period", "1x"}, "-period", true},
-		{[]string{"--timeout", "1000000d"}, "days", true},
+		{[]string{"--install-timeout", "1000000d"}, "days", true},
 		{[]string{"--max-per-period", "5"}, "period", false},
 		{[]string{"--window", "Funday 09:00 8h UTC"}, "Funday", false},
 		{[]string{"--window", "Mon 09:00 8h Mars/Olympus"}, "Mars/Olympus", false},

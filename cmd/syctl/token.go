@@ -34,7 +34,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer, now 
 	desc := fs.String("description", "", "create: what the token is for")
 	expires := fs.String("expires", "", "create: when it stops working: a duration (720h), a date (2027-01-31) or an RFC 3339 time; empty: never")
 	self := fs.Bool("self", false, "revoke: allow revoking the token this command uses")
-	pos, err := parse(fs, args[2:])
+	pos, err := parse(fs, args[2:], stdout)
 	if err != nil {
 		return err
 	}

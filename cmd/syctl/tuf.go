@@ -73,9 +73,9 @@ func newTUFFlags(name string, stderr io.Writer) (*flag.FlagSet, *string) {
 	return fs, fs.String("repo", "", "TUF working directory")
 }
 
-func parseTUFFlags(fs *flag.FlagSet, args []string, repoDir *string) error {
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+func parseTUFFlags(fs *flag.FlagSet, args []string, stdout io.Writer, repoDir *string) error {
+	if err := parseLeaf(fs, args, stdout); err != nil {
+		return err
 	}
 	if *repoDir == "" {
 		return fmt.Errorf("%w: %s needs --repo", errUsage, fs.Name())
@@ -89,7 +89,7 @@ func parseTUFFlags(fs *flag.FlagSet, args []string, repoDir *string) error {
 func runTUFInit(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, dir := newTUFFlags("init", stderr)
 	rootPath := fs.String("root", "", "the root to start from (keys init wrote DIR/1.root.json)")
-	if err := parseTUFFlags(fs, args, dir); err != nil {
+	if err := parseTUFFlags(fs, args, stdout, dir); err != nil {
 		return err
 	}
 	if *rootPath == "" {
@@ -127,7 +127,7 @@ func runTUFAddTarget(ctx context.Context, args []string, stdout, stderr io.Write
 	fs.StringVar(&c.PartitionSHA256, "partition-sha256", "", "SHA-256 of the resulting partition image, hex")
 	fs.Var(&extra, "custom", "extra custom string field KEY=VALUE (repeatable)")
 	fs.Var(&extraInt, "custom-int", "extra custom integer field KEY=N (repeatable)")
-	if err := parseTUFFlags(fs, args, dir); err != nil {
+	if err := parseTUFFlags(fs, args, stdout, dir); err != nil {
 		return err
 	}
 	if *name == "" {
@@ -193,7 +193,7 @@ func runTUFAddTarget(ctx context.Context, args []string, stdout, stderr io.Write
 func runTUFRemoveTarget(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, dir := newTUFFlags("remove-target", stderr)
 	name := fs.String("name", "", "target name")
-	if err := parseTUFFlags(fs, args, dir); err != nil {
+	if err := parseTUFFlags(fs, args, stdout, dir); err != nil {
 		return err
 	}
 	r, err := repo.Open(*dir)
@@ -254,7 +254,7 @@ func runTUFSignTargets(_ context.Context, args []string, stdout, stderr io.Write
 	fs.Var(&expires, "expires", "validity of the targets metadata (e.g. 90d)")
 	var pf passFlags
 	pf.register(fs)
-	if err := parseTUFFlags(fs, args, dir); err != nil {
+	if err := parseTUFFlags(fs, args, stdout, dir); err != nil {
 		return err
 	}
 	r, err := repo.Open(*dir)
@@ -305,7 +305,7 @@ func runTUFRotateRoot(_ context.Context, args []string, stdout, stderr io.Writer
 	fs.Var(&expires, "expires", "validity of the new root (e.g. 365d)")
 	var pf passFlags
 	pf.register(fs)
-	if err := parseTUFFlags(fs, args, dir); err != nil {
+	if err := parseTUFFlags(fs, args, stdout, dir); err != nil {
 		return err
 	}
 	ch := repo.RootChange{Add: map[string][]crypto.PublicKey{}, Revoke: map[string][]string{}, Thresholds: map[string]int{}, Expires: tuf.Expiry(time.Now(), expires.d)}
@@ -382,7 +382,7 @@ func runTUFSignRoot(_ context.Context, args []string, stdout, stderr io.Writer) 
 	fs.Var(&keyPaths, "key", "root private key to sign with (repeatable)")
 	var pf passFlags
 	pf.register(fs)
-	if err := parseTUFFlags(fs, args, dir); err != nil {
+	if err := parseTUFFlags(fs, args, stdout, dir); err != nil {
 		return err
 	}
 	r, err := repo.Open(*dir)
@@ -403,7 +403,7 @@ func runTUFSignRoot(_ context.Context, args []string, stdout, stderr io.Writer) 
 
 func runTUFStatus(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, dir := newTUFFlags("status", stderr)
-	if err := parseTUFFlags(fs, args, dir); err != nil {
+	if err := parseTUFFlags(fs, args, stdout, dir); err != nil {
 		return err
 	}
 	r, err := repo.Open(*dir)

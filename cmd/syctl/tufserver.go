@@ -15,8 +15,8 @@ import (
 func runTUFPublishRoot(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, a := newAdminFlagSet("tuf publish-root", stderr)
 	rootFile := fs.String("root", "", "the signed root metadata to publish (e.g. REPO/root/2.root.json)")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := parseLeaf(fs, args, stdout); err != nil {
+		return err
 	}
 	if *rootFile == "" || fs.NArg() != 0 {
 		return fmt.Errorf("%w: tuf publish-root takes --root FILE and no arguments", errUsage)
@@ -39,8 +39,8 @@ func runTUFPublishRoot(ctx context.Context, args []string, stdout, stderr io.Wri
 
 func runTUFServerStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, a := newAdminFlagSet("tuf server-status", stderr)
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := parseLeaf(fs, args, stdout); err != nil {
+		return err
 	}
 	c, err := a.client()
 	if err != nil {

@@ -20,6 +20,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/switchyard-os/switchyard/cmd/internal/buildinfo"
+	"github.com/switchyard-os/switchyard/cmd/internal/usage"
 	"github.com/switchyard-os/switchyard/omaha"
 	"github.com/switchyard-os/switchyard/rebootlock"
 	"github.com/switchyard-os/switchyard/rebootlock/fleetlock"
@@ -46,7 +48,9 @@ import (
 	"github.com/switchyard-os/switchyard/update-engine/trust"
 )
 
-var errUsage = errors.New("usage")
+// errUsage marks an error that is the caller's wording: main prints it in one line with a
+// hint to run update-engine --help, and exits 2.
+var errUsage = usage.ErrUsage
 
 // flags holds the command line.
 type flags struct {
@@ -82,9 +86,10 @@ var shortcuts = []struct{ flag, key, help string }{
 	{"reboot-strategy", "REBOOT_STRATEGY", "etcd-lock, fleetlock, reboot or off"},
 }
 
-func parseFlags(args []string, stderr io.Writer) (*flags, map[string]*string, error) {
+// parseFlags parses the command line; --help prints the usage on stdout and returns
+// flag.ErrHelp.
+func parseFlags(args []string, stdout io.Writer) (*flags, map[string]*string, error) {
 	fs := flag.NewFlagSet("update-engine", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	f := &flags{}
 	files := multi{config.ReleaseFile, config.FlatcarConfigFile, config.SwitchyardConfFile}
 	var cfgFiles multi
@@ -100,16 +105,14 @@ func parseFlags(args []string, stderr io.Writer) (*flags, map[string]*string, er
 	for _, s := range shortcuts {
 		short[s.key] = fs.String(s.flag, "", s.help+" ("+s.key+")")
 	}
-	if err := fs.Parse(args); err != nil {
-		return nil, nil, errUsage
+	if err := usage.Parse(fs, args, stdout, "update-engine [flags]   (update-engine --version prints the build's version)"); err != nil {
+		return nil, nil, err
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "update-engine: unexpected arguments %q\n", fs.Args())
-		return nil, nil, errUsage
+		return nil, nil, fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
 	}
 	if f.once && f.postBoot {
-		fmt.Fprintln(stderr, "update-engine: -once and -post-boot exclude each other")
-		return nil, nil, errUsage
+		return nil, nil, fmt.Errorf("%w: -once and -post-boot exclude each other", errUsage)
 	}
 	f.files = files
 	if len(cfgFiles) > 0 {
@@ -162,7 +165,16 @@ func newLogger(f *flags, w io.Writer) (*slog.Logger, error) {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f, short, err := parseFlags(args, stderr)
+	// --version alone prints the build's version; -version VALUE stays the running
+	// version's shortcut (FLATCAR_RELEASE_VERSION).
+	if len(args) == 1 && usage.IsVersion(args[0]) {
+		fmt.Fprintln(stdout, buildinfo.String("update-engine"))
+		return nil
+	}
+	f, short, err := parseFlags(args, stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}

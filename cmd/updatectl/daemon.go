@@ -9,6 +9,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/switchyard-os/switchyard/cmd/internal/usage"
 	"github.com/switchyard-os/switchyard/update-engine/control"
 	"github.com/switchyard-os/switchyard/update-engine/engine"
 )
@@ -24,12 +25,11 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	cmd := args[0]
 	fs := flag.NewFlagSet("updatectl "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	socket := fs.String("socket", defaultSocket, "update-engine control socket")
 	asJSON := fs.Bool("json", false, "print the status as JSON (status, watch)")
 	wait := fs.Bool("wait", false, "check: watch the check (and the update it starts) until it settles")
-	if err := fs.Parse(args[1:]); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := usage.Parse(fs, args[1:], stdout, "updatectl "+cmd+" [flags]"); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: %s takes no arguments", errUsage, cmd)

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/switchyard-os/switchyard/cmd/internal/usage"
 	"github.com/switchyard-os/switchyard/partitions/blockdev"
 	"github.com/switchyard-os/switchyard/partitions/gpt"
 	"github.com/switchyard-os/switchyard/partitions/layout"
@@ -82,9 +83,9 @@ func runGPT(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	default:
 		return fmt.Errorf("%w: gpt: unknown command %q\n%s", errUsage, cfg.command, gptUsage)
 	}
-	pos, err := parseInterspersed(fs, args[1:])
+	pos, err := parseInterspersed(fs, args[1:], stdout, "updatectl gpt "+cfg.command+" DISK [flags]")
 	if err != nil {
-		return gptUsageError("gpt %s: %v", cfg.command, err)
+		return err
 	}
 	if len(pos) != 1 {
 		return gptUsageError("gpt %s: want exactly one DISK, got %d arguments", cfg.command, len(pos))
@@ -119,16 +120,17 @@ func runGPT(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	return gptRun(ctx, cfg, stdout)
 }
 
-// gptUsageError is a usage error with a pointer to the gpt help.
+// gptUsageError is a usage error (main adds the hint to the command's --help).
 func gptUsageError(format string, args ...any) error {
-	return fmt.Errorf("%w: "+format+" (see `updatectl gpt help`)", append([]any{errUsage}, args...)...)
+	return fmt.Errorf("%w: "+format, append([]any{errUsage}, args...)...)
 }
 
 // parseInterspersed parses flags that may come before or after the positional arguments.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+// --help prints the usage block for synopsis on stdout and returns flag.ErrHelp.
+func parseInterspersed(fs *flag.FlagSet, args []string, stdout io.Writer, synopsis string) ([]string, error) {
 	var pos []string
 	for {
-		if err := fs.Parse(args); err != nil {
+		if err := usage.Parse(fs, args, stdout, synopsis); err != nil {
 			return nil, err
 		}
 		if fs.NArg() == 0 {

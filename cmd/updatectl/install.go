@@ -8,6 +8,7 @@ import (
 	"io"
 	"path/filepath"
 
+	"github.com/switchyard-os/switchyard/cmd/internal/usage"
 	"github.com/switchyard-os/switchyard/update-engine/control"
 	"github.com/switchyard-os/switchyard/update-engine/engine"
 )
@@ -18,10 +19,9 @@ import (
 // disk's only writer, `updatectl status` shows the install and the reboot strategy applies.
 func runInstall(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("updatectl install", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	socket := fs.String("socket", defaultSocket, "update-engine control socket")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := usage.Parse(fs, args, stdout, "updatectl install [--socket S] DIR|FILE.tar"); err != nil {
+		return err
 	}
 	if fs.NArg() != 1 {
 		return fmt.Errorf("%w: install takes one PATH (a release directory or tar file)", errUsage)

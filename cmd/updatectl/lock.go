@@ -15,6 +15,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/switchyard-os/switchyard/cmd/internal/usage"
 	"github.com/switchyard-os/switchyard/rebootlock"
 )
 
@@ -27,10 +28,10 @@ commands:
   set-max N       set the group's number of slots (N >= 1); lowering keeps current holders
   reclaim ID      free the slot of a stale holder (one that never came back)
 
-flags (each also from the environment, UPDATECTL_ETCD_ENDPOINTS etc.; locksmithctl's
+Each flag also comes from the environment (UPDATECTL_ETCD_ENDPOINTS etc.; locksmithctl's
 LOCKSMITHCTL_ENDPOINT, LOCKSMITHCTL_ETCD_CAFILE, LOCKSMITHCTL_ETCD_CERTFILE,
 LOCKSMITHCTL_ETCD_KEYFILE, LOCKSMITHCTL_ETCD_USERNAME, LOCKSMITHCTL_ETCD_PASSWORD and
-LOCKSMITHCTL_GROUP are read too; flags win over UPDATECTL_*, which win over LOCKSMITHCTL_*):
+LOCKSMITHCTL_GROUP are read too; flags win over UPDATECTL_*, which win over LOCKSMITHCTL_*).
 `
 
 // lockConfig is what the flags and the environment say.
@@ -68,21 +69,18 @@ func envDefault(getenv func(string) string, flagName, def string) string {
 
 // runLock is `updatectl lock …`, the locksmithctl jobs on the etcd reboot lock.
 func runLock(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, err := parseLockFlags(args, os.Getenv, stderr)
+	cfg, err := parseLockFlags(args, os.Getenv, stdout)
 	if err != nil {
 		return err
 	}
 	return lockMain(ctx, cfg, stdout)
 }
 
-func parseLockFlags(args []string, getenv func(string) string, stderr io.Writer) (lockConfig, error) {
+// parseLockFlags parses args; --help prints the lock usage on stdout and returns
+// flag.ErrHelp.
+func parseLockFlags(args []string, getenv func(string) string, stdout io.Writer) (lockConfig, error) {
 	var cfg lockConfig
 	fs := flag.NewFlagSet("updatectl lock", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, lockUsage)
-		fs.PrintDefaults()
-	}
 	env := func(name, def string) string { return envDefault(getenv, name, def) }
 	fs.StringVar(&cfg.endpoints, "endpoints", env("endpoints", "http://127.0.0.1:2379"), "etcd endpoints, comma-separated")
 	fs.StringVar(&cfg.group, "group", env("group", "default"), "reboot group")
@@ -104,11 +102,8 @@ func parseLockFlags(args []string, getenv func(string) string, stderr io.Writer)
 	var positional []string
 	rest := args
 	for {
-		if err := fs.Parse(rest); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return cfg, fmt.Errorf("%w: lock help", errUsage)
-			}
-			return cfg, fmt.Errorf("%w: %v", errUsage, err)
+		if err := usage.Parse(fs, rest, stdout, lockUsage); err != nil {
+			return cfg, err
 		}
 		if fs.NArg() == 0 {
 			break

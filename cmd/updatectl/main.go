@@ -8,17 +8,23 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
+
+	"github.com/switchyard-os/switchyard/cmd/internal/buildinfo"
+	"github.com/switchyard-os/switchyard/cmd/internal/usage"
 )
 
-// errUsage marks an error that is the caller's wording; main prints usage with it.
-var errUsage = errors.New("usage")
+// errUsage marks an error that is the caller's wording: main prints it in one line with a
+// hint to run the command's --help, and exits 2.
+var errUsage = usage.ErrUsage
 
-const usage = `usage: updatectl COMMAND [ARGS]
+const updatectlUsage = `updatectl COMMAND [ARGS]   (updatectl COMMAND --help for a command's usage; updatectl --version)
 
 commands:
   status     the daemon's state (LAST_CHECKED_TIME, PROGRESS, CURRENT_OP, NEW_VERSION, NEW_SIZE)
@@ -45,17 +51,32 @@ func main() {
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	<-restored
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "updatectl:", err)
-		if errors.Is(err, errUsage) {
-			fmt.Fprint(os.Stderr, usage)
-			os.Exit(2)
-		}
-		os.Exit(1)
-	}
+	os.Exit(usage.Report(os.Stderr, "updatectl", err))
 }
 
+// run runs one updatectl command. --help prints that command's usage and returns nil; a
+// usage error comes back wrapping errUsage and naming its command (usage.InCommand).
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 1 && usage.IsVersion(args[0]) {
+		fmt.Fprintln(stdout, buildinfo.String("updatectl"))
+		return nil
+	}
+	// The hint of a usage error names the command, and the gpt command, when known.
+	cmd := ""
+	if len(args) > 0 && slices.Contains([]string{"status", "check", "watch", "mark-good", "rollback", "install", "reset-status", "gpt", "lock"}, args[0]) {
+		cmd = args[0]
+		if cmd == "gpt" && len(args) > 1 && slices.Contains([]string{"show", "set", "prioritize", "next", "mark-good", "prepare", "flip", "rollback", "repair"}, args[1]) {
+			cmd += " " + args[1]
+		}
+	}
+	err := usage.InCommand(cmd, dispatch(ctx, args, stdout, stderr))
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	return err
+}
+
+func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return fmt.Errorf("%w: no command given", errUsage)
 	}
@@ -71,7 +92,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "lock":
 		return runLock(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+		usage.Print(stdout, updatectlUsage, nil)
 		return nil
 	default:
 		return fmt.Errorf("%w: unknown command %q", errUsage, args[0])

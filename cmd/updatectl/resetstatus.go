@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/switchyard-os/switchyard/cmd/internal/usage"
 	"github.com/switchyard-os/switchyard/update-engine/control"
 )
 
@@ -15,10 +16,9 @@ import (
 // its reboot (the flip is undone, the running partition boots next).
 func runResetStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("updatectl reset-status", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	socket := fs.String("socket", defaultSocket, "update-engine control socket")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := usage.Parse(fs, args, stdout, "updatectl reset-status [--socket S]"); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: reset-status takes no arguments", errUsage)

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/switchyard-os/switchyard/cmd/internal/usage"
+)
+
+func TestHelpPrintsOneUsageBlock(t *testing.T) {
+	cases := [][]string{{"--help"}, {"-h"}, {"help"}, {"gpt", "--help"}, {"gpt", "help"}}
+	leaves := [][]string{{"status"}, {"check"}, {"watch"}, {"mark-good"}, {"rollback"}, {"install"}, {"reset-status"},
+		{"lock"}, {"lock", "status"}, {"lock", "set-max"}}
+	for _, c := range []string{"show", "set", "prioritize", "next", "mark-good", "prepare", "flip", "rollback", "repair"} {
+		leaves = append(leaves, []string{"gpt", c})
+	}
+	for _, l := range leaves {
+		cases = append(cases, append(append([]string{}, l...), "--help"), append(append([]string{}, l...), "-h"))
+	}
+	for _, args := range cases {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			var out, errb bytes.Buffer
+			if err := run(context.Background(), args, &out, &errb); err != nil {
+				t.Fatalf("run = %v, want nil (exit 0)", err)
+			}
+			if n := strings.Count(out.String(), "usage:"); n != 1 {
+				t.Errorf("stdout has %d usage blocks, want 1:\n%s", n, out.String())
+			}
+			if errb.Len() != 0 {
+				t.Errorf("stderr: %q", errb.String())
+			}
+		})
+	}
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"gpt", "show", "--help"}, &out, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"updatectl gpt show DISK", "--json", "--sector-size"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("gpt show --help lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestUsageErrorIsOneLineWithHint(t *testing.T) {
+	tests := []struct {
+		args     []string
+		wantLine string
+		wantHint string
+	}{
+		{[]string{"gpt", "show", "--bogus"}, "updatectl: flag provided but not defined: -bogus", "run 'updatectl gpt show --help' for usage"},
+		{[]string{"gpt", "show"}, "updatectl: gpt show: want exactly one DISK, got 0 arguments", "run 'updatectl gpt show --help' for usage"},
+		{[]string{"install"}, "updatectl: install takes one PATH (a release directory or tar file)", "run 'updatectl install --help' for usage"},
+		{[]string{"status", "--nope"}, "updatectl: flag provided but not defined: -nope", "run 'updatectl status --help' for usage"},
+		{[]string{"lock", "reboot"}, `updatectl: unknown lock command "reboot"`, "run 'updatectl lock --help' for usage"},
+		{[]string{"frob"}, `updatectl: unknown command "frob"`, "run 'updatectl --help' for usage"},
+		{nil, "updatectl: no command given", "run 'updatectl --help' for usage"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var out, errb bytes.Buffer
+			err := run(context.Background(), tt.args, &out, &errb)
+			if !errors.Is(err, errUsage) {
+				t.Fatalf("run = %v, want a usage error", err)
+			}
+			if out.Len() != 0 || errb.Len() != 0 {
+				t.Errorf("run printed stdout %q, stderr %q; only main reports", out.String(), errb.String())
+			}
+			var rep bytes.Buffer
+			if code := usage.Report(&rep, "updatectl", err); code != 2 {
+				t.Errorf("exit status %d, want 2", code)
+			}
+			if want := tt.wantLine + "\n" + tt.wantHint + "\n"; rep.String() != want {
+				t.Errorf("stderr:\n%s\nwant:\n%s", rep.String(), want)
+			}
+		})
+	}
+}
+
+func TestVersion(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"--version"}, &out, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); !strings.HasPrefix(got, "updatectl ") || !strings.Contains(got, "(commit ") || strings.Count(got, "\n") != 1 {
+		t.Errorf("--version printed %q", got)
+	}
+}
+
+// TestLockHelpHidesPassword: the etcd password from the environment is no flag default
+// that help would print, and it still reaches the configuration.
+func TestLockHelpHidesPassword(t *testing.T) {
+	const marker = "SECRET-MARKER-77c1"
+	env := map[string]string{"LOCKSMITHCTL_ETCD_PASSWORD": marker}
+	var out bytes.Buffer
+	if _, err := parseLockFlags([]string{"--help"}, func(k string) string { return env[k] }, &out); err == nil {
+		t.Fatal("--help: no flag.ErrHelp")
+	}
+	if strings.Contains(out.String(), marker) || !strings.Contains(out.String(), "--password") {
+		t.Errorf("lock --help:\n%s", out.String())
+	}
+	cfg, err := parseLockFlags([]string{"status"}, func(k string) string { return env[k] }, &out)
+	if err != nil || cfg.password != marker {
+		t.Errorf("password from the environment: %q, %v", cfg.password, err)
+	}
+	cfg, err = parseLockFlags([]string{"status", "--password", "flag"}, func(k string) string { return env[k] }, &out)
+	if err != nil || cfg.password != "flag" {
+		t.Errorf("--password wins over the environment: %q, %v", cfg.password, err)
+	}
+}
