@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/switchyard-os/switchyard/cmd/internal/usage"
@@ -292,4 +293,36 @@ func publish(ctx context.Context, c *adminclient.Client, stdout, stderr io.Write
 // parseLeaf parses the flags of a command whose synopsis is its name and flags.
 func parseLeaf(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 	return usage.Parse(fs, args, stdout, "syctl "+fs.Name()+" [flags]")
+}
+
+// listApp runs a `syctl NAME` that lists one application's items (`channel list`, …): the
+// admin and --app flags, --json, the request through list, then JSON or a table of header
+// and one row (or more) per item.
+func listApp[T any](ctx context.Context, name string, args []string, stdout, stderr io.Writer,
+	list func(*adminclient.Client, context.Context, string) ([]T, error), header string, rows func(io.Writer, T)) error {
+	fs, af := newAdminFlagSet(name, stderr)
+	var app string
+	addAppFlag(fs, &app)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parseNone(fs, args, stdout); err != nil {
+		return err
+	}
+	ctx, cancel, c, err := af.start(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	items, err := list(c, ctx, app)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(stdout, items)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	for _, it := range items {
+		rows(tw, it)
+	}
+	return tw.Flush()
 }
