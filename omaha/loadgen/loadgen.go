@@ -172,11 +172,6 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 		return nil, err
 	}
 	url := strings.TrimSuffix(cfg.BaseURL, "/") + "/" + strings.TrimPrefix(cfg.Path, "/")
-	if cfg.Duration > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, cfg.Duration)
-		defer cancel()
-	}
 	// A run bounded by a count splits it between the workers in proportion to their hosts,
 	// so every host gets its share however fast each worker goes.
 	workers := make([]*worker, cfg.Concurrency)
@@ -198,6 +193,12 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 		given++
 	}
 	start := cfg.Now()
+	// The deadline is set after start, so a run bounded by Duration never reports less.
+	if cfg.Duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cfg.Duration)
+		defer cancel()
+	}
 	var wg sync.WaitGroup
 	for _, wk := range workers {
 		wg.Add(1)
