@@ -3,11 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"strings"
 	"testing"
 
-	"github.com/switchyard-os/switchyard/cmd/internal/usage"
+	"github.com/switchyard-os/switchyard/cmd/internal/usage/usagetest"
 )
 
 func TestHelpAndVersion(t *testing.T) {
@@ -54,18 +53,7 @@ func TestUsageErrorIsOneLineWithHint(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			var out, errb bytes.Buffer
-			err := run(context.Background(), tt.args, &out, &errb)
-			if !errors.Is(err, errUsage) {
-				t.Fatalf("run = %v, want a usage error", err)
-			}
-			if out.Len() != 0 || errb.Len() != 0 {
-				t.Errorf("run printed %q / %q; only main reports", out.String(), errb.String())
-			}
-			var rep bytes.Buffer
-			if code := usage.Report(&rep, "omaha-server", err); code != 2 || rep.String() != tt.want {
-				t.Errorf("Report = %d, %q; want 2, %q", code, rep.String(), tt.want)
-			}
+			usagetest.UsageError(t, "omaha-server", run, tt.args, tt.want)
 		})
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/switchyard-os/switchyard/cmd/internal/usage"
+	"github.com/switchyard-os/switchyard/cmd/internal/usage/usagetest"
 	"github.com/switchyard-os/switchyard/omaha"
 	"github.com/switchyard-os/switchyard/omaha-server/store"
 	"github.com/switchyard-os/switchyard/signing/keys"
@@ -101,34 +101,12 @@ func TestUsageErrorIsOneLineWithHint(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			var out, errb bytes.Buffer
-			err := run(context.Background(), tt.args, &out, &errb)
-			if !errors.Is(err, errUsage) {
-				t.Fatalf("run = %v, want a usage error", err)
-			}
-			if out.Len() != 0 || errb.Len() != 0 {
-				t.Errorf("run printed stdout %q, stderr %q; only main reports", out.String(), errb.String())
-			}
-			var rep bytes.Buffer
-			if code := usage.Report(&rep, "syctl", err); code != 2 {
-				t.Errorf("exit status %d, want 2", code)
-			}
-			if want := tt.wantLine + "\n" + tt.wantHint + "\n"; rep.String() != want {
-				t.Errorf("stderr:\n%s\nwant:\n%s", rep.String(), want)
-			}
+			usagetest.UsageError(t, "syctl", run, tt.args, tt.wantLine+"\n"+tt.wantHint+"\n")
 		})
 	}
 }
 
-func TestVersion(t *testing.T) {
-	var out bytes.Buffer
-	if err := run(context.Background(), []string{"--version"}, &out, &bytes.Buffer{}); err != nil {
-		t.Fatal(err)
-	}
-	if got := out.String(); !strings.HasPrefix(got, "syctl ") || !strings.Contains(got, "(commit ") || strings.Count(got, "\n") != 1 {
-		t.Errorf("--version printed %q", got)
-	}
-}
+func TestVersion(t *testing.T) { usagetest.Version(t, "syctl", run) }
 
 // TestSecretsNeverShown runs every command's --help, and a mistyped flag, with the secret
 // variables set to a marker: the marker must appear in no output and no error.

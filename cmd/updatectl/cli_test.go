@@ -3,11 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"strings"
 	"testing"
 
-	"github.com/switchyard-os/switchyard/cmd/internal/usage"
+	"github.com/switchyard-os/switchyard/cmd/internal/usage/usagetest"
 )
 
 func TestHelpPrintsOneUsageBlock(t *testing.T) {
@@ -61,34 +60,12 @@ func TestUsageErrorIsOneLineWithHint(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			var out, errb bytes.Buffer
-			err := run(context.Background(), tt.args, &out, &errb)
-			if !errors.Is(err, errUsage) {
-				t.Fatalf("run = %v, want a usage error", err)
-			}
-			if out.Len() != 0 || errb.Len() != 0 {
-				t.Errorf("run printed stdout %q, stderr %q; only main reports", out.String(), errb.String())
-			}
-			var rep bytes.Buffer
-			if code := usage.Report(&rep, "updatectl", err); code != 2 {
-				t.Errorf("exit status %d, want 2", code)
-			}
-			if want := tt.wantLine + "\n" + tt.wantHint + "\n"; rep.String() != want {
-				t.Errorf("stderr:\n%s\nwant:\n%s", rep.String(), want)
-			}
+			usagetest.UsageError(t, "updatectl", run, tt.args, tt.wantLine+"\n"+tt.wantHint+"\n")
 		})
 	}
 }
 
-func TestVersion(t *testing.T) {
-	var out bytes.Buffer
-	if err := run(context.Background(), []string{"--version"}, &out, &bytes.Buffer{}); err != nil {
-		t.Fatal(err)
-	}
-	if got := out.String(); !strings.HasPrefix(got, "updatectl ") || !strings.Contains(got, "(commit ") || strings.Count(got, "\n") != 1 {
-		t.Errorf("--version printed %q", got)
-	}
-}
+func TestVersion(t *testing.T) { usagetest.Version(t, "updatectl", run) }
 
 // TestLockHelpHidesPassword: the etcd password from the environment is no flag default
 // that help would print, and it still reaches the configuration.
