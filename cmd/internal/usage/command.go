@@ -40,6 +40,9 @@ func groupRunE(c *cobra.Command, args []string) error {
 			}
 			return fmt.Errorf("%w: %s needs a command", ErrUsage, path)
 		}
+		if args[0] == "help" && len(args) == 1 {
+			return c.Help() // PROG GROUP help, as PROG help
+		}
 		return fmt.Errorf("%w: unknown command %q", ErrUsage, strings.TrimSpace(path+" "+args[0]))
 	}
 }
