@@ -3,8 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"strings"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
