@@ -19,7 +19,7 @@ TEST_DEBS += systemd rpm
 # packaging's alert rules: promtool (Debian's prometheus package) checks and unit-tests them.
 TEST_DEBS += prometheus
 
-.PHONY: help build packages check fmt vet staticcheck race test unit e2e e2e-deps bench demo deps tools clean
+.PHONY: help build packages commands-doc check fmt vet staticcheck race test unit e2e e2e-deps bench demo deps tools clean
 
 help: ## print the targets and what they do
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
@@ -53,6 +53,9 @@ packages: build ## .deb and .rpm of the host side (update-engine, updatectl) and
 			VERSION=$$version GOARCH=$$arch $(NFPM) package -f $(PACKAGES)/$$side.yaml -p $$format -t $(PACKAGES)/; \
 		done; \
 	done
+
+commands-doc: ## regenerate docs/commands.md from the commands' definitions
+	for b in omaha-server update-engine updatectl; do SWITCHYARD_UPDATE_DOCS=1 $(GO) test -count=1 -run TestCommandsDoc ./cmd/$$b || exit 1; done
 
 deps: ## install the Debian packages the tests need (when missing)
 	@missing=""; for p in $(TEST_DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; done; \
