@@ -2,7 +2,9 @@ package packaging
 
 import (
 	"bytes"
+	"compress/gzip"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -25,6 +27,7 @@ type side struct {
 	conffiles []string // configuration files dpkg must keep on upgrade
 	docs      []string // documentation files
 	runs      []string // a command that must succeed once installed (the binary starts)
+	cli       []string // binaries whose man pages and shell completions the package holds
 	optional  map[string]string
 }
 
@@ -36,6 +39,7 @@ var sides = []side{
 		conffiles: []string{config.SwitchyardConfFile},
 		docs:      []string{"/usr/share/doc/switchyard-host/update-engine.md"},
 		runs:      []string{"/usr/bin/update-engine", "-keys"},
+		cli:       []string{"update-engine", "updatectl"},
 		// The D-Bus policy is packaged once the tree holds it.
 		optional: map[string]string{"dbus/com.coreos.update1.conf": "/usr/share/dbus-1/system.d/com.coreos.update1.conf"},
 	},
@@ -46,6 +50,7 @@ var sides = []side{
 		conffiles: []string{"/etc/default/omaha-server"},
 		docs:      []string{"/usr/share/doc/switchyard-server/omaha-server.md"},
 		runs:      []string{"/usr/bin/omaha-server", "help"},
+		cli:       []string{"omaha-server"}, // syctl is not on cobra yet
 	},
 }
 
@@ -181,7 +186,8 @@ func TestDebInstallsAndPurgesCleanly(t *testing.T) {
 			})
 			listed := strings.Split(strings.TrimSpace(run(t, "dpkg", "-L", s.name)), "\n")
 
-			want := slices.Concat(s.binaries, s.units, s.conffiles, s.docs)
+			want := slices.Concat(s.binaries, s.units, s.conffiles, s.docs, cliFiles(s.cli))
+			checkCLIFiles(t, s.cli)
 			for src, dst := range s.optional {
 				if _, err := os.Stat(src); err == nil {
 					want = append(want, dst)
@@ -310,5 +316,54 @@ func TestRPMMatchesDeb(t *testing.T) {
 				t.Errorf("%s has no daemon-reload in its scripts:\n%s", rpm, scripts)
 			}
 		})
+	}
+}
+
+// cliFiles are the man page and the completions a binary's package installs.
+func cliFiles(binaries []string) []string {
+	var files []string
+	for _, b := range binaries {
+		files = append(files, "/usr/share/man/man1/"+b+".1.gz",
+			"/usr/share/bash-completion/completions/"+b,
+			"/usr/share/zsh/vendor-completions/_"+b,
+			"/usr/share/fish/vendor_completions.d/"+b+".fish")
+	}
+	return files
+}
+
+// checkCLIFiles checks the installed man pages and completions of binaries are usable: the
+// man page is a gzipped page man finds, the bash completion sources in bash and registers
+// itself for the binary, the zsh and fish ones are the binary's.
+func checkCLIFiles(t *testing.T, binaries []string) {
+	t.Helper()
+	for _, b := range binaries {
+		page := "/usr/share/man/man1/" + b + ".1.gz"
+		if f, err := os.Open(page); err == nil {
+			zr, err := gzip.NewReader(f)
+			var text []byte
+			if err == nil {
+				text, err = io.ReadAll(io.LimitReader(zr, 1<<20))
+			}
+			f.Close()
+			if err != nil || !bytes.Contains(text, []byte(".TH \""+strings.ToUpper(b)+"\" \"1\"")) {
+				t.Errorf("%s: not a gzipped man page (%v)", page, err)
+			}
+		}
+		if _, err := exec.LookPath("man"); err == nil {
+			if got := strings.TrimSpace(run(t, "man", "-w", b)); got != page {
+				t.Errorf("man -w %s = %q, want %s", b, got, page)
+			}
+		} else {
+			t.Logf("SKIPPED man -w: man is not installed (the page was read above)")
+		}
+		bashFile := "/usr/share/bash-completion/completions/" + b
+		if out := run(t, "bash", "-c", "source "+bashFile+" && complete -p "+b); !strings.Contains(out, b) {
+			t.Errorf("bash: %s registers no completion for %s: %q", bashFile, b, out)
+		}
+		for _, f := range []string{"/usr/share/zsh/vendor-completions/_" + b, "/usr/share/fish/vendor_completions.d/" + b + ".fish"} {
+			if text, err := os.ReadFile(f); err != nil || !bytes.Contains(text, []byte(b+" __complete")) && !bytes.Contains(text, []byte("__complete")) {
+				t.Errorf("%s: not a completion script for %s (%v)", f, b, err)
+			}
+		}
 	}
 }

@@ -1,12 +1,13 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
 	"sync/atomic"
+
+	"github.com/spf13/pflag"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/switchyard-os/switchyard/rebootlock"
@@ -21,7 +22,7 @@ type fleetLockFlags struct {
 	cfg  fleetlock.Config
 }
 
-func (f *fleetLockFlags) register(fs *flag.FlagSet) {
+func (f *fleetLockFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.list, "fleetlock-etcd", "", "etcd endpoints (comma-separated); serve FleetLock's POST /v1/pre-reboot and /v1/steady-state backed by the reboot semaphore")
 	fs.StringVar(&f.etcd.CAFile, "fleetlock-etcd-cacert", "", "CA that signs etcd's certificate")
 	fs.StringVar(&f.etcd.CertFile, "fleetlock-etcd-cert", "", "client certificate for etcd")

@@ -1,8 +1,9 @@
 package main
 
 import (
-	"flag"
 	"fmt"
+
+	"github.com/spf13/pflag"
 
 	"github.com/switchyard-os/switchyard/omaha-server/hostauth"
 	"github.com/switchyard-os/switchyard/omaha-server/server"
@@ -14,7 +15,7 @@ type hostIdentityFlags struct {
 	countUnproven bool
 }
 
-func (h *hostIdentityFlags) register(fs *flag.FlagSet) {
+func (h *hostIdentityFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&h.mode, "host-identity", string(hostauth.TrustOnFirstUse),
 		"how a host key becomes a machine id's: trust-on-first-use (pinned by the first signed contact) or enrolled (only keys enrolled with syctl host enroll)")
 	fs.BoolVar(&h.countUnproven, "count-unproven-hosts", true,

@@ -2,9 +2,10 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"io"
 	"testing"
+
+	"github.com/spf13/pflag"
 
 	"github.com/switchyard-os/switchyard/omaha-server/hostauth"
 	"github.com/switchyard-os/switchyard/omaha-server/server"
@@ -22,7 +23,7 @@ func TestHostIdentityFlags(t *testing.T) {
 		{args: []string{"--host-identity=anyone"}, wantErr: true},
 	}
 	for _, tt := range tests {
-		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
 		fs.SetOutput(io.Discard)
 		var h hostIdentityFlags
 		h.register(fs)

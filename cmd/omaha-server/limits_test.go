@@ -1,11 +1,12 @@
 package main
 
 import (
-	"flag"
 	"io"
 	"net"
 	"testing"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/switchyard-os/switchyard/omaha-server/server"
 )
@@ -15,7 +16,7 @@ import (
 func TestLimitFlagDefaults(t *testing.T) {
 	parse := func(args ...string) (server.Config, maintenanceFlags) {
 		t.Helper()
-		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
 		fs.SetOutput(io.Discard)
 		var c server.Config
 		var m maintenanceFlags

@@ -4,14 +4,14 @@
 //	omaha-server [serve] [--listen ADDR] [--data-dir DIR] [--db postgres://…] [--tls-cert F --tls-key F] …
 //	omaha-server token create|list|revoke [--data-dir DIR | --db postgres://…] … (tokens.go)
 //
-// main only wires flags into a config and calls run.
+// main only wires: the cobra commands (newRoot; token's in tokens.go) put their flags into
+// a config and call its run.
 package main
 
 import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -24,7 +24,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/switchyard-os/switchyard/cmd/internal/buildinfo"
+	"github.com/spf13/pflag"
+
+	"github.com/spf13/cobra"
+
 	"github.com/switchyard-os/switchyard/cmd/internal/usage"
 	"github.com/switchyard-os/switchyard/omaha-server/server"
 	"github.com/switchyard-os/switchyard/omaha-server/store"
@@ -33,12 +36,13 @@ import (
 	"github.com/switchyard-os/switchyard/sdnotify"
 )
 
-const serverUsage = `omaha-server [serve] [flags]         serve the Omaha endpoint, payloads, admin API and metrics
-       omaha-server token create [flags]    create an admin API token (printed as the last line)
-       omaha-server token list [flags]      list tokens (never their values)
-       omaha-server token revoke [flags] ID revoke a token at once, on every replica
-       omaha-server --version
-run "omaha-server serve --help" or "omaha-server token create --help" for the flags`
+const serverLong = `Switchyard's update server: the Omaha v3 endpoint, payload hosting, the admin API and
+metrics. Without a command it serves (flags as for serve):
+
+  omaha-server [serve] [flags]         serve the Omaha endpoint, payloads, admin API and metrics
+  omaha-server token create [flags]    create an admin API token (printed as the last line)
+  omaha-server token list [flags]      list tokens (never their values)
+  omaha-server token revoke [flags] ID revoke a token at once, on every replica`
 
 // errUsage marks an error that is the caller's wording: main prints it in one line with a
 // hint to run the command's --help, and exits 2.
@@ -51,38 +55,29 @@ func main() {
 	os.Exit(usage.Report(os.Stderr, "omaha-server", err))
 }
 
-// run runs one omaha-server command. --help prints that command's usage and returns nil.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	err := dispatch(ctx, args, stdout, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return nil
-	}
-	return err
+// newRoot returns omaha-server's command tree: serve (also what runs without a command)
+// and token. now is the token commands' clock; ready, when set, receives serve's listening
+// address.
+func newRoot(now func() time.Time, ready func(addr string)) *cobra.Command {
+	root := &cobra.Command{Use: "omaha-server [serve] [flags]", Short: "the Switchyard update server", Long: serverLong}
+	return usage.Group(root, newServeCmd(ready), newTokenCmd(now))
 }
 
-func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) > 0 {
-		switch args[0] {
-		case "serve":
-			return usage.InCommand("serve", serve(ctx, args[1:], stdout, stderr, nil))
-		case "token":
-			cmd := "token"
-			if len(args) > 1 && !strings.HasPrefix(args[1], "-") {
-				cmd += " " + args[1]
-			}
-			return usage.InCommand(cmd, runToken(ctx, args[1:], stdout, stderr, time.Now))
-		case "help", "-h", "--help", "-help":
-			usage.Print(stdout, serverUsage, nil)
-			return nil
-		case "--version", "-version":
-			fmt.Fprintln(stdout, buildinfo.String("omaha-server"))
-			return nil
-		}
-		if !strings.HasPrefix(args[0], "-") {
-			return fmt.Errorf("%w: unknown command %q", errUsage, args[0])
-		}
+// run runs one omaha-server command. --help prints that command's usage and returns nil.
+// Without a command (no arguments, or flags first) it serves, as it always has.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") && !isHelpOrVersion(args[0]) {
+		args = append([]string{"serve"}, args...)
 	}
-	return usage.InCommand("serve", serve(ctx, args, stdout, stderr, nil))
+	return usage.Execute(ctx, newRoot(time.Now, nil), args, stdout, stderr)
+}
+
+func isHelpOrVersion(arg string) bool {
+	switch arg {
+	case "-h", "-help", "--help", "-version", "--version", "-v":
+		return true
+	}
+	return false
 }
 
 // storeFlags are the flags that pick the store.
@@ -91,7 +86,7 @@ type storeFlags struct {
 	db      string
 }
 
-func (s *storeFlags) register(fs *flag.FlagSet) {
+func (s *storeFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&s.dataDir, "data-dir", "/var/lib/omaha-server", "data directory: the SQLite database and hosted payloads")
 	fs.StringVar(&s.db, "db", "", "PostgreSQL URL (postgres://user@host/db); empty: SQLite in --data-dir")
 }
@@ -124,11 +119,17 @@ type serveConfig struct {
 	identity                hostIdentityFlags
 }
 
-// serve runs the server until ctx ends. ready, when set, receives the listening address.
-// --help prints the flags on stdout and returns flag.ErrHelp.
+// serve runs `omaha-server serve ARGS` until ctx ends. ready, when set, receives the
+// listening address.
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready func(addr string)) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	var c serveConfig
+	return usage.Execute(ctx, newRoot(time.Now, ready), append([]string{"serve"}, args...), stdout, stderr)
+}
+
+// newServeCmd returns `omaha-server serve`. ready, when set, receives the listening address.
+func newServeCmd(ready func(addr string)) *cobra.Command {
+	cmd := &cobra.Command{Use: "serve [flags]", Short: "serve the Omaha endpoint, payloads, admin API and metrics", Args: usage.NoArgs}
+	fs := cmd.Flags()
+	c := &serveConfig{}
 	c.register(fs)
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:8080", "address to listen on; a non-loopback address needs --tls-cert and --tls-key")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate (PEM)")
@@ -144,15 +145,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready f
 	c.fleetLock.register(fs)
 	c.maint.register(fs)
 	c.identity.register(fs)
-	if err := usage.Parse(fs, args, stdout, "omaha-server [serve] [flags]"); err != nil {
-		return err
-	}
-	if err := c.identity.apply(&c.server); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
-	}
+	cmd.RunE = usage.Run(func(ctx context.Context, _ []string, stdout, stderr io.Writer) error {
+		if err := c.identity.apply(&c.server); err != nil {
+			return err
+		}
+		return c.serve(ctx, stdout, stderr, ready)
+	})
+	return cmd
+}
+
+// serve runs the server c describes until ctx ends.
+func (c *serveConfig) serve(ctx context.Context, stdout, stderr io.Writer, ready func(addr string)) error {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
 		return fmt.Errorf("%w: --log-level: %v", errUsage, err)
@@ -304,7 +307,7 @@ func loopback(addr string) bool {
 }
 
 // registerLimits adds the flags of server.Limits and the Omaha body cap.
-func registerLimits(fs *flag.FlagSet, c *server.Config) {
+func registerLimits(fs *pflag.FlagSet, c *server.Config) {
 	l := &c.Limits
 	fs.DurationVar(&l.OmahaReadTimeout, "omaha-read-timeout", server.DefaultOmahaReadTimeout, "time to read an Omaha request body after its headers")
 	fs.DurationVar(&l.UploadReadTimeout, "upload-read-timeout", server.DefaultUploadReadTimeout, "time to read a payload upload after its headers")

@@ -1,17 +1,21 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/switchyard-os/switchyard/omaha-server/server"
 )
 
 // dayDuration is a duration flag that also takes whole days ("90d").
 type dayDuration struct{ d *time.Duration }
+
+// Type names the value in help.
+func (f dayDuration) Type() string { return "duration" }
 
 func (f dayDuration) String() string {
 	if f.d == nil {
@@ -66,7 +70,7 @@ type maintenanceFlags struct {
 	noDashboard bool
 }
 
-func (f *maintenanceFlags) register(fs *flag.FlagSet) {
+func (f *maintenanceFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.noDashboard, "no-dashboard", false, "do not serve the operator dashboard at /")
 	f.m.SampleEvery = server.DefaultSampleEvery
 	fs.Var(dayDuration{&f.m.SampleEvery}, "sample-every", "how often to record the version distribution for the dashboard's chart (0: never)")

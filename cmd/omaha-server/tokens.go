@@ -4,58 +4,71 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strconv"
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/switchyard-os/switchyard/cmd/internal/usage"
 	"github.com/switchyard-os/switchyard/omaha-server/auth"
 	"github.com/switchyard-os/switchyard/omaha-server/store"
 )
 
-// runToken runs `omaha-server token create|list|revoke` on the store directly (no
-// server needed, so the first admin token can be made). now is the clock --expires
-// durations count from.
+// runToken runs `omaha-server token ARGS`; now is the clock --expires durations count from.
 func runToken(ctx context.Context, args []string, stdout, stderr io.Writer, now func() time.Time) error {
-	if len(args) == 0 {
-		return fmt.Errorf("%w: token takes the subcommand create, list or revoke", errUsage)
+	return usage.Execute(ctx, newRoot(now, nil), append([]string{"token"}, args...), stdout, stderr)
+}
+
+// newTokenCmd returns `omaha-server token create|list|revoke`, which work on the store
+// directly (no server needed, so the first admin token can be made). now is the clock
+// --expires durations count from.
+func newTokenCmd(now func() time.Time) *cobra.Command {
+	subs := []struct{ name, use, short string }{
+		{"create", "create [--data-dir DIR | --db postgres://…] --role admin|viewer [--name NAME] [--description TEXT] [--expires WHEN]",
+			"create an admin API token (printed as the last line)"},
+		{"list", "list [--data-dir DIR | --db postgres://…] [--json]", "list tokens (never their values)"},
+		{"revoke", "revoke [--data-dir DIR | --db postgres://…] ID", "revoke a token at once, on every replica"},
 	}
-	fs := flag.NewFlagSet("token "+args[0], flag.ContinueOnError)
-	var sf storeFlags
-	sf.register(fs)
-	var role, name, desc, expires *string
-	var asJSON *bool
-	switch args[0] {
-	case "create":
-		role = fs.String("role", "", "admin (read and write) or viewer (read only)")
-		name = fs.String("name", "", "whose or what the token is, shown by token list (default: the role)")
-		desc = fs.String("description", "", "what the token is for")
-		expires = fs.String("expires", "", "when it stops working: a duration (720h), a date (2027-01-31) or an RFC 3339 time; empty: never")
-	case "list":
-		asJSON = fs.Bool("json", false, "print JSON")
-	case "revoke":
-	default:
-		return fmt.Errorf("%w: token takes the subcommand create, list or revoke, not %q", errUsage, args[0])
-	}
-	synopsis := map[string]string{
-		"create": "omaha-server token create [--data-dir DIR | --db postgres://…] --role admin|viewer [--name NAME] [--description TEXT] [--expires WHEN]",
-		"list":   "omaha-server token list [--data-dir DIR | --db postgres://…] [--json]",
-		"revoke": "omaha-server token revoke [--data-dir DIR | --db postgres://…] ID",
-	}[args[0]]
-	// Flags may follow the ID as well as precede it.
-	var pos []string
-	for rest := args[1:]; ; {
-		if err := usage.Parse(fs, rest, stdout, synopsis); err != nil {
-			return err
+	token := &cobra.Command{Use: "token COMMAND", Short: "create, list and revoke admin API tokens"}
+	for _, sub := range subs {
+		c := &cobra.Command{Use: sub.use, Short: sub.short}
+		fs := c.Flags()
+		var sf storeFlags
+		sf.register(fs)
+		var role, name, desc, expires *string
+		var asJSON *bool
+		switch sub.name {
+		case "create":
+			role = fs.String("role", "", "admin (read and write) or viewer (read only)")
+			name = fs.String("name", "", "whose or what the token is, shown by token list (default: the role)")
+			desc = fs.String("description", "", "what the token is for")
+			expires = fs.String("expires", "", "when it stops working: a duration (720h), a date (2027-01-31) or an RFC 3339 time; empty: never")
+		case "list":
+			asJSON = fs.Bool("json", false, "print JSON")
 		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos, rest = append(pos, fs.Arg(0)), fs.Args()[1:]
+		cmd := sub.name
+		c.RunE = usage.Run(func(ctx context.Context, pos []string, stdout, _ io.Writer) error {
+			return tokenRun(ctx, cmd, pos, &sf, tokenFlags{role, name, desc, expires, asJSON}, stdout, now)
+		})
+		token.AddCommand(c)
 	}
+	return usage.Group(token)
+}
+
+// tokenFlags are the flags of one token command (nil: the command has no such flag).
+type tokenFlags struct {
+	role, name, desc, expires *string
+	asJSON                    *bool
+}
+
+// tokenRun runs the token command cmd ("create", "list", "revoke") with positional
+// arguments pos.
+func tokenRun(ctx context.Context, cmd string, pos []string, sf *storeFlags, f tokenFlags, stdout io.Writer, now func() time.Time) error {
+	args := []string{cmd}
+	role, name, desc, expires, asJSON := f.role, f.name, f.desc, f.expires, f.asJSON
 	var id int64
 	if args[0] == "revoke" {
 		if len(pos) != 1 {

@@ -1,12 +1,13 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/switchyard-os/switchyard/omaha-server/tufhost"
@@ -24,7 +25,7 @@ type tufFlags struct {
 	resignEvery     time.Duration
 }
 
-func (t *tufFlags) register(fs *flag.FlagSet) {
+func (t *tufFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&t.root, "tuf-root", "", "initial TUF root (1.root.json from syctl keys init); with --tuf-key, serve the TUF repository under /tuf/")
 	fs.Var(&t.keys, "tuf-key", "online TUF key file (snapshot.key, timestamp.key); repeatable")
 	fs.StringVar(&t.passphraseFile, "tuf-passphrase-file", "", "file holding the passphrase of encrypted --tuf-key files")
@@ -39,6 +40,7 @@ func (t *tufFlags) enabled() bool { return len(t.keys) > 0 || t.root != "" }
 // stringList is a repeatable string flag.
 type stringList []string
 
+func (s *stringList) Type() string       { return "file" }
 func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 

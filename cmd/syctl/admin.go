@@ -16,7 +16,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/switchyard-os/switchyard/cmd/internal/usage"
 	"github.com/switchyard-os/switchyard/omaha-server/adminapi"
 	"github.com/switchyard-os/switchyard/omaha-server/adminclient"
 	"github.com/switchyard-os/switchyard/omaha-server/store"
@@ -56,7 +55,7 @@ func newAdminFlagSet(name string, stderr io.Writer) (*flag.FlagSet, *adminFlags)
 	fs.StringVar(&a.cacert, "cacert", os.Getenv("SYCTL_CACERT"), "PEM file of the CA (or self-signed certificate) the server's certificate chains to (env SYCTL_CACERT)")
 	fs.DurationVar(&a.timeout, "timeout", 0, "give up after this long (0: no limit; uploads can be long)")
 	// group policy set called the request timeout --http-timeout; the old name still works.
-	fs.DurationVar(&a.timeout, "http-timeout", 0, usage.Hidden+"old name of --timeout")
+	fs.DurationVar(&a.timeout, "http-timeout", 0, hiddenFlag+"old name of --timeout")
 	return fs, a
 }
 
@@ -99,7 +98,7 @@ func (a *adminFlags) client() (*adminclient.Client, error) {
 func parse(fs *flag.FlagSet, args []string, stdout io.Writer) ([]string, error) {
 	var pos []string
 	for {
-		if err := usage.Parse(fs, args, stdout, synopsis(fs.Name())); err != nil {
+		if err := usageParse(fs, args, stdout, synopsis(fs.Name())); err != nil {
 			return nil, err
 		}
 		if fs.NArg() == 0 {
@@ -292,7 +291,7 @@ func publish(ctx context.Context, c *adminclient.Client, stdout, stderr io.Write
 
 // parseLeaf parses the flags of a command whose synopsis is its name and flags.
 func parseLeaf(fs *flag.FlagSet, args []string, stdout io.Writer) error {
-	return usage.Parse(fs, args, stdout, "syctl "+fs.Name()+" [flags]")
+	return usageParse(fs, args, stdout, "syctl "+fs.Name()+" [flags]")
 }
 
 // listApp runs a `syctl NAME` that lists one application's items (`channel list`, …): the

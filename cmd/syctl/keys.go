@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
-	"github.com/switchyard-os/switchyard/cmd/internal/usage"
 	"github.com/switchyard-os/switchyard/internal/atomicfile"
 	"github.com/switchyard-os/switchyard/signing/keys"
 	"github.com/switchyard-os/switchyard/signing/tuf"
@@ -203,7 +202,7 @@ func runKeysInit(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.Var(&expires, "root-expires", "root validity (e.g. 365d)")
 	var pf passFlags
 	pf.register(fs)
-	if err := usage.Parse(fs, args, stdout, keysUsage); err != nil {
+	if err := usageParse(fs, args, stdout, keysUsage); err != nil {
 		return err
 	}
 	if *dir == "" || fs.NArg() != 0 {

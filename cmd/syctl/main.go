@@ -60,13 +60,13 @@ var groupUsage = map[string]string{
 // run runs one syctl command. --help anywhere prints that command's usage and returns nil;
 // a usage error comes back wrapping errUsage and naming its command (usage.InCommand).
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 1 && usage.IsVersion(args[0]) {
+	if len(args) == 1 && isVersionArg(args[0]) {
 		fmt.Fprintln(stdout, buildinfo.String("syctl"))
 		return nil
 	}
-	if len(args) >= 1 && len(args) <= 2 && usage.IsHelp(args[len(args)-1]) {
+	if len(args) >= 1 && len(args) <= 2 && isHelpArg(args[len(args)-1]) {
 		if u, ok := groupUsage[args[0]]; ok {
-			usage.Print(stdout, u, nil)
+			usagePrint(stdout, u, nil)
 			return nil
 		}
 	}
@@ -130,7 +130,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	case "token":
 		return runToken(ctx, args, stdout, stderr, time.Now)
 	case "help", "-h", "--help":
-		usage.Print(stdout, syctlUsage, nil)
+		usagePrint(stdout, syctlUsage, nil)
 		return nil
 	default:
 		return fmt.Errorf("%w: unknown command %q", errUsage, args[0])

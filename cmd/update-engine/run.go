@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,8 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
 
-	"github.com/switchyard-os/switchyard/cmd/internal/buildinfo"
 	"github.com/switchyard-os/switchyard/cmd/internal/usage"
 	"github.com/switchyard-os/switchyard/omaha"
 	"github.com/switchyard-os/switchyard/rebootlock"
@@ -65,6 +64,7 @@ type flags struct {
 
 type multi []string
 
+func (m *multi) Type() string       { return "string" }
 func (m *multi) String() string     { return strings.Join(*m, ",") }
 func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
 
@@ -86,10 +86,25 @@ var shortcuts = []struct{ flag, key, help string }{
 	{"reboot-strategy", "REBOOT_STRATEGY", "etcd-lock, fleetlock, reboot or off"},
 }
 
-// parseFlags parses the command line; --help prints the usage on stdout and returns
-// flag.ErrHelp.
-func parseFlags(args []string, stdout io.Writer) (*flags, map[string]*string, error) {
-	fs := flag.NewFlagSet("update-engine", flag.ContinueOnError)
+// newRoot returns update-engine's command: the daemon, configured by flags and files.
+// run receives the parsed flags.
+func newRoot(run func(ctx context.Context, f *flags, short map[string]*string, stdout, stderr io.Writer) error) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "update-engine [flags]",
+		Short: "the host update daemon: check, verify, write the inactive USR partition, flip, reboot, confirm",
+		Long: `The host update daemon: it checks an Omaha server for updates, verifies them through TUF and
+the payload signature, writes them to the inactive USR partition, flips the GPT, coordinates
+the reboot, and confirms (or reports the rollback of) the update after the reboot.
+update-engine --version alone prints the build's version; --version VALUE sets the running
+version (FLATCAR_RELEASE_VERSION).`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return fmt.Errorf("%w: unexpected arguments %q", errUsage, args)
+			}
+			return nil
+		},
+	}
+	fs := cmd.Flags()
 	f := &flags{}
 	files := multi{config.ReleaseFile, config.FlatcarConfigFile, config.SwitchyardConfFile}
 	var cfgFiles multi
@@ -105,21 +120,18 @@ func parseFlags(args []string, stdout io.Writer) (*flags, map[string]*string, er
 	for _, s := range shortcuts {
 		short[s.key] = fs.String(s.flag, "", s.help+" ("+s.key+")")
 	}
-	if err := usage.Parse(fs, args, stdout, "update-engine [flags]   (update-engine --version prints the build's version)"); err != nil {
-		return nil, nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, nil, fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
-	}
-	if f.once && f.postBoot {
-		return nil, nil, fmt.Errorf("%w: -once and -post-boot exclude each other", errUsage)
-	}
-	f.files = files
-	if len(cfgFiles) > 0 {
-		f.files = cfgFiles
-	}
-	f.set = set
-	return f, short, nil
+	cmd.RunE = usage.Run(func(ctx context.Context, _ []string, stdout, stderr io.Writer) error {
+		if f.once && f.postBoot {
+			return fmt.Errorf("%w: -once and -post-boot exclude each other", errUsage)
+		}
+		f.files = files
+		if len(cfgFiles) > 0 {
+			f.files = cfgFiles
+		}
+		f.set = set
+		return run(ctx, f, short, stdout, stderr)
+	})
+	return cmd
 }
 
 // loadConfig reads the files, then applies -set and the shortcut flags.
@@ -165,19 +177,11 @@ func newLogger(f *flags, w io.Writer) (*slog.Logger, error) {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	// --version alone prints the build's version; -version VALUE stays the running
-	// version's shortcut (FLATCAR_RELEASE_VERSION).
-	if len(args) == 1 && usage.IsVersion(args[0]) {
-		fmt.Fprintln(stdout, buildinfo.String("update-engine"))
-		return nil
-	}
-	f, short, err := parseFlags(args, stdout)
-	if errors.Is(err, flag.ErrHelp) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
+	return usage.Execute(ctx, newRoot(runDaemon), args, stdout, stderr)
+}
+
+// runDaemon runs update-engine as the flags say.
+func runDaemon(ctx context.Context, f *flags, short map[string]*string, stdout, stderr io.Writer) error {
 	if f.printKeys {
 		for _, k := range config.Keys() {
 			fmt.Fprintf(stdout, "%-34s %s\n", k.Name, k.Help)

@@ -4,10 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/spf13/cobra"
 
 	"github.com/switchyard-os/switchyard/cmd/internal/usage"
 	"github.com/switchyard-os/switchyard/update-engine/control"
@@ -17,31 +18,32 @@ import (
 // defaultSocket is update-engine's control socket (CONTROL_SOCKET in update.conf).
 const defaultSocket = "/run/switchyard/update-engine.sock"
 
-// runDaemon runs the commands that talk to the local update-engine: args[0] is status, check,
-// watch, mark-good or rollback.
-func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return fmt.Errorf("%w: no command given", errUsage)
-	}
-	cmd := args[0]
-	fs := flag.NewFlagSet("updatectl "+cmd, flag.ContinueOnError)
+// newDaemonCmd returns one of the commands that talk to the local update-engine: cmd is
+// status, check, watch, mark-good or rollback. They share their flags and this file.
+func newDaemonCmd(cmd, short string) *cobra.Command {
+	c := &cobra.Command{Use: cmd, Short: short}
+	fs := c.Flags()
 	socket := fs.String("socket", defaultSocket, "update-engine control socket")
 	asJSON := fs.Bool("json", false, "print the status as JSON (status, watch)")
 	wait := fs.Bool("wait", false, "check: watch the check (and the update it starts) until it settles")
-	if err := usage.Parse(fs, args[1:], stdout, "updatectl "+cmd+" [flags]"); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: %s takes no arguments", errUsage, cmd)
-	}
-	c := control.NewClient(*socket)
+	c.RunE = usage.Run(func(ctx context.Context, args []string, stdout, _ io.Writer) error {
+		if len(args) > 0 {
+			return fmt.Errorf("%w: %s takes no arguments", errUsage, cmd)
+		}
+		return runDaemon(ctx, cmd, control.NewClient(*socket), *asJSON, *wait, stdout)
+	})
+	return c
+}
+
+// runDaemon runs the daemon command cmd over c.
+func runDaemon(ctx context.Context, cmd string, c *control.Client, asJSON, wait bool, stdout io.Writer) error {
 	switch cmd {
 	case "status":
 		s, err := c.Status(ctx)
 		if err != nil {
 			return err
 		}
-		return printStatus(stdout, s, *asJSON)
+		return printStatus(stdout, s, asJSON)
 	case "check":
 		s, err := c.Check(ctx)
 		if errors.Is(err, control.ErrBusy) {
@@ -51,16 +53,16 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return err
 		}
 		fmt.Fprintf(stdout, "check requested (status %s)\n", s.Status)
-		if !*wait {
+		if !wait {
 			return nil
 		}
-		return watch(ctx, c, stdout, *asJSON, s, true)
+		return watch(ctx, c, stdout, asJSON, s, true)
 	case "watch":
 		s, err := c.Status(ctx)
 		if err != nil {
 			return err
 		}
-		return watch(ctx, c, stdout, *asJSON, s, false)
+		return watch(ctx, c, stdout, asJSON, s, false)
 	case "mark-good":
 		s, err := c.MarkGood(ctx)
 		if err != nil {

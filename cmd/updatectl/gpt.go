@@ -3,12 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/switchyard-os/switchyard/cmd/internal/usage"
 	"github.com/switchyard-os/switchyard/partitions/blockdev"
@@ -17,30 +18,14 @@ import (
 	"github.com/switchyard-os/switchyard/partitions/slots"
 )
 
-const gptUsage = `usage: updatectl gpt COMMAND DISK [FLAGS]
+// gptLong is the description of `updatectl gpt`.
+const gptLong = `Show and change the A/B partition table.
 
 DISK is a whole disk (/dev/sda) or a disk image file; a partition's device (/dev/sda4) means
 its disk and, for commands that take -i, that partition. Every change is absolute, written
 crash-safely (backup copy first, then primary, each synced) and read back; a change that
 would leave no bootable USR partition is refused, and a damaged GPT copy is repaired from
-the good one before any change.
-
-commands:
-  show DISK [--json]                       partitions, A/B bits and the partition that boots next
-  set DISK -i N [--priority P] [--tries T] [--successful 0|1]
-                                           set the A/B bits of USR partition N (unset ones are kept)
-  prioritize DISK -i N [--max P]           cgpt's prioritize: N above every other USR partition
-  next DISK                                print the partition GRUB's gptprio.next boots, using a try
-  mark-good DISK -i N                      successful 1, tries 0, prioritized
-  prepare DISK -i N                        make N unbootable (0/0/0) before writing to it
-  flip DISK -i N                           boot N next, once (tries 1, successful 0, on top)
-  rollback DISK -i N                       make the known-good USR partition other than N boot next
-  repair DISK                              rewrite a damaged GPT copy from the good one
-
-flags for every command:
-  --sector-size N   logical sector size of an image file (default: detected; block devices
-                    report their own)
-`
+the good one before any change.`
 
 // gptConfig is what the flags of one gpt subcommand say.
 type gptConfig struct {
@@ -55,38 +40,55 @@ type gptConfig struct {
 	max        int
 }
 
-func runGPT(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return fmt.Errorf("%w: gpt: no command given\n%s", errUsage, gptUsage)
+// gptCommands are the gpt subcommands: synopsis after the name, description, and whether
+// the command takes -i N. They share gptRun.
+var gptCommands = []struct {
+	name, args, short string
+	number            bool
+}{
+	{"show", "DISK [--json]", "partitions, A/B bits and the partition that boots next", false},
+	{"set", "DISK -i N [--priority P] [--tries T] [--successful 0|1]", "set the A/B bits of USR partition N (unset ones are kept)", true},
+	{"prioritize", "DISK -i N [--max P]", "cgpt's prioritize: N above every other USR partition", true},
+	{"next", "DISK", "print the partition GRUB's gptprio.next boots, using a try", false},
+	{"mark-good", "DISK -i N", "successful 1, tries 0, prioritized", true},
+	{"prepare", "DISK -i N", "make N unbootable (0/0/0) before writing to it", true},
+	{"flip", "DISK -i N", "boot N next, once (tries 1, successful 0, on top)", true},
+	{"rollback", "DISK -i N", "make the known-good USR partition other than N boot next", true},
+	{"repair", "DISK", "rewrite a damaged GPT copy from the good one", false},
+}
+
+// newGPTCmd returns `updatectl gpt` and its subcommands.
+func newGPTCmd() *cobra.Command {
+	var subs []*cobra.Command
+	for _, gc := range gptCommands {
+		cfg := &gptConfig{command: gc.name, priority: -1, tries: -1, successful: -1}
+		c := &cobra.Command{Use: gc.name + " " + gc.args, Short: gc.short}
+		fs := c.Flags()
+		fs.IntVar(&cfg.sectorSize, "sector-size", 0, "logical sector size of an image file (default: detected; block devices report their own)")
+		if gc.number {
+			// -i is the flag's name, as in cgpt; --i works too.
+			fs.IntVarP(&cfg.number, "i", "i", 0, "partition number")
+		}
+		switch gc.name {
+		case "show":
+			fs.BoolVar(&cfg.json, "json", false, "print JSON")
+		case "set":
+			fs.IntVar(&cfg.priority, "priority", -1, "priority 0–15")
+			fs.IntVar(&cfg.tries, "tries", -1, "tries 0–15")
+			fs.IntVar(&cfg.successful, "successful", -1, "successful 0 or 1")
+		case "prioritize":
+			fs.IntVar(&cfg.max, "max", 0, "highest priority to assign (default: the number of priority groups)")
+		}
+		c.RunE = usage.Run(func(ctx context.Context, args []string, stdout, _ io.Writer) error {
+			return runGPT(ctx, *cfg, gc.number, args, stdout)
+		})
+		subs = append(subs, c)
 	}
-	cfg := gptConfig{command: args[0], priority: -1, tries: -1, successful: -1}
-	fs := flag.NewFlagSet("updatectl gpt "+cfg.command, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.IntVar(&cfg.sectorSize, "sector-size", 0, "logical sector size of an image file")
-	switch cfg.command {
-	case "show":
-		fs.BoolVar(&cfg.json, "json", false, "print JSON")
-	case "set":
-		fs.IntVar(&cfg.number, "i", 0, "partition number")
-		fs.IntVar(&cfg.priority, "priority", -1, "priority 0–15")
-		fs.IntVar(&cfg.tries, "tries", -1, "tries 0–15")
-		fs.IntVar(&cfg.successful, "successful", -1, "successful 0 or 1")
-	case "prioritize":
-		fs.IntVar(&cfg.number, "i", 0, "partition number")
-		fs.IntVar(&cfg.max, "max", 0, "highest priority to assign (default: the number of priority groups)")
-	case "mark-good", "prepare", "flip", "rollback":
-		fs.IntVar(&cfg.number, "i", 0, "partition number")
-	case "next", "repair":
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, gptUsage)
-		return nil
-	default:
-		return fmt.Errorf("%w: gpt: unknown command %q\n%s", errUsage, cfg.command, gptUsage)
-	}
-	pos, err := parseInterspersed(fs, args[1:], stdout, "updatectl gpt "+cfg.command+" DISK [flags]")
-	if err != nil {
-		return err
-	}
+	return usage.Group(&cobra.Command{Use: "gpt COMMAND DISK", Short: "show and change the A/B partition table", Long: gptLong}, subs...)
+}
+
+// runGPT checks the arguments of a gpt subcommand and runs it.
+func runGPT(ctx context.Context, cfg gptConfig, takesNumber bool, pos []string, stdout io.Writer) error {
 	if len(pos) != 1 {
 		return gptUsageError("gpt %s: want exactly one DISK, got %d arguments", cfg.command, len(pos))
 	}
@@ -97,15 +99,15 @@ func runGPT(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	if part != 0 {
-		if fs.Lookup("i") != nil && cfg.number != 0 && cfg.number != part {
+		if takesNumber && cfg.number != 0 && cfg.number != part {
 			return gptUsageError("gpt %s: %s is partition %d, but -i says %d", cfg.command, cfg.disk, part, cfg.number)
 		}
-		if fs.Lookup("i") != nil {
+		if takesNumber {
 			cfg.number = part
 		}
 		cfg.disk = disk
 	}
-	if fs.Lookup("i") != nil && cfg.number < 1 {
+	if takesNumber && cfg.number < 1 {
 		return gptUsageError("gpt %s: -i N (the partition number) is required", cfg.command)
 	}
 	if cfg.command == "set" {
@@ -123,22 +125,6 @@ func runGPT(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 // gptUsageError is a usage error (main adds the hint to the command's --help).
 func gptUsageError(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{errUsage}, args...)...)
-}
-
-// parseInterspersed parses flags that may come before or after the positional arguments.
-// --help prints the usage block for synopsis on stdout and returns flag.ErrHelp.
-func parseInterspersed(fs *flag.FlagSet, args []string, stdout io.Writer, synopsis string) ([]string, error) {
-	var pos []string
-	for {
-		if err := usage.Parse(fs, args, stdout, synopsis); err != nil {
-			return nil, err
-		}
-		if fs.NArg() == 0 {
-			return pos, nil
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
 }
 
 func gptRun(ctx context.Context, cfg gptConfig, stdout io.Writer) error {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,13 +14,15 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/switchyard-os/switchyard/cmd/internal/usage"
 	"github.com/switchyard-os/switchyard/rebootlock"
 )
 
-const lockUsage = `usage: updatectl lock COMMAND [FLAGS]
+// lockLong is the description of `updatectl lock`.
+const lockLong = `The reboot lock in etcd, the locksmithctl jobs:
 
-commands:
   status          the group's max and holders, with age and liveness (--json for JSON)
   lock            take a slot for --id; fails at once when the group is full, unless --wait
   unlock          release --id's slot (also clears any holder, dead or alive)
@@ -31,8 +32,7 @@ commands:
 Each flag also comes from the environment (UPDATECTL_ETCD_ENDPOINTS etc.; locksmithctl's
 LOCKSMITHCTL_ENDPOINT, LOCKSMITHCTL_ETCD_CAFILE, LOCKSMITHCTL_ETCD_CERTFILE,
 LOCKSMITHCTL_ETCD_KEYFILE, LOCKSMITHCTL_ETCD_USERNAME, LOCKSMITHCTL_ETCD_PASSWORD and
-LOCKSMITHCTL_GROUP are read too; flags win over UPDATECTL_*, which win over LOCKSMITHCTL_*).
-`
+LOCKSMITHCTL_GROUP are read too; flags win over UPDATECTL_*, which win over LOCKSMITHCTL_*).`
 
 // lockConfig is what the flags and the environment say.
 type lockConfig struct {
@@ -67,69 +67,71 @@ func envDefault(getenv func(string) string, flagName, def string) string {
 	return def
 }
 
-// runLock is `updatectl lock …`, the locksmithctl jobs on the etcd reboot lock.
-func runLock(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, err := parseLockFlags(args, os.Getenv, stdout)
-	if err != nil {
-		return err
+// newLockCmd returns `updatectl lock COMMAND [ARG]`, the locksmithctl jobs on the etcd
+// reboot lock: getenv supplies the environment, run does the job the flags describe.
+// The lock jobs are one command taking the job as its first argument (like locksmithctl),
+// so flags may come before and after it; completion offers the jobs.
+func newLockCmd(getenv func(string) string, run func(context.Context, lockConfig, io.Writer) error) *cobra.Command {
+	c := &cobra.Command{
+		Use:       "lock status|lock|unlock|set-max N|reclaim ID",
+		Short:     "the reboot lock (status, lock, unlock, set-max, reclaim)",
+		Long:      lockLong,
+		ValidArgs: []string{"status", "lock", "unlock", "set-max", "reclaim"},
 	}
-	return lockMain(ctx, cfg, stdout)
-}
-
-// parseLockFlags parses args; --help prints the lock usage on stdout and returns
-// flag.ErrHelp.
-func parseLockFlags(args []string, getenv func(string) string, stdout io.Writer) (lockConfig, error) {
 	var cfg lockConfig
-	fs := flag.NewFlagSet("updatectl lock", flag.ContinueOnError)
-	env := func(name, def string) string { return envDefault(getenv, name, def) }
-	fs.StringVar(&cfg.endpoints, "endpoints", env("endpoints", "http://127.0.0.1:2379"), "etcd endpoints, comma-separated")
-	fs.StringVar(&cfg.group, "group", env("group", "default"), "reboot group")
-	fs.StringVar(&cfg.id, "id", env("id", ""), "holder id (default: the machine id from /etc/machine-id)")
-	fs.StringVar(&cfg.prefix, "prefix", env("prefix", rebootlock.DefaultPrefix), "etcd key prefix of the lock")
-	fs.StringVar(&cfg.caFile, "cacert", env("cacert", ""), "CA certificate to verify etcd (PEM)")
-	fs.StringVar(&cfg.certFile, "cert", env("cert", ""), "client certificate for etcd (PEM)")
-	fs.StringVar(&cfg.keyFile, "key", env("key", ""), "client key for etcd (PEM)")
-	fs.StringVar(&cfg.username, "username", env("username", ""), "etcd user")
-	// The password's default is not shown in the usage: it is read from the environment
-	// after parsing, so a help text or usage error never prints it.
-	fs.StringVar(&cfg.password, "password", "", "etcd password (default: $UPDATECTL_ETCD_PASSWORD or $LOCKSMITHCTL_ETCD_PASSWORD)")
+	fs := c.Flags()
+	// No default comes from the environment: the environment is read after parsing, for
+	// the flags not given, so help and the generated docs show the same defaults everywhere
+	// and never a secret (the password).
+	fs.StringVar(&cfg.endpoints, "endpoints", "http://127.0.0.1:2379", "etcd endpoints, comma-separated (env UPDATECTL_ETCD_ENDPOINTS, LOCKSMITHCTL_ENDPOINT)")
+	fs.StringVar(&cfg.group, "group", "default", "reboot group (env UPDATECTL_LOCK_GROUP, LOCKSMITHCTL_GROUP)")
+	fs.StringVar(&cfg.id, "id", "", "holder id (default: the machine id from /etc/machine-id; env UPDATECTL_LOCK_ID)")
+	fs.StringVar(&cfg.prefix, "prefix", rebootlock.DefaultPrefix, "etcd key prefix of the lock (env UPDATECTL_LOCK_PREFIX)")
+	fs.StringVar(&cfg.caFile, "cacert", "", "CA certificate to verify etcd, PEM (env UPDATECTL_ETCD_CACERT, LOCKSMITHCTL_ETCD_CAFILE)")
+	fs.StringVar(&cfg.certFile, "cert", "", "client certificate for etcd, PEM (env UPDATECTL_ETCD_CERT, LOCKSMITHCTL_ETCD_CERTFILE)")
+	fs.StringVar(&cfg.keyFile, "key", "", "client key for etcd, PEM (env UPDATECTL_ETCD_KEY, LOCKSMITHCTL_ETCD_KEYFILE)")
+	fs.StringVar(&cfg.username, "username", "", "etcd user (env UPDATECTL_ETCD_USERNAME, LOCKSMITHCTL_ETCD_USERNAME)")
+	fs.StringVar(&cfg.password, "password", "", "etcd password (env UPDATECTL_ETCD_PASSWORD, LOCKSMITHCTL_ETCD_PASSWORD)")
 	fs.BoolVar(&cfg.asJSON, "json", false, "status: print JSON")
 	fs.BoolVar(&cfg.wait, "wait", false, "lock: wait for a free slot instead of failing")
 	fs.DurationVar(&cfg.timeout, "timeout", 10*time.Second, "bound of each etcd request")
 	cfg.machineIDFile, cfg.bootIDFile = "/etc/machine-id", "/proc/sys/kernel/random/boot_id"
+	c.RunE = usage.Run(func(ctx context.Context, positional []string, stdout, _ io.Writer) error {
+		for name := range lockEnv {
+			if !fs.Changed(name) {
+				if v := envDefault(getenv, name, ""); v != "" {
+					if err := fs.Set(name, v); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		if err := lockArgs(&cfg, positional); err != nil {
+			return err
+		}
+		return run(ctx, cfg, stdout)
+	})
+	return c
+}
 
-	// Flags may come before and after the command and its arguments.
-	var positional []string
-	rest := args
-	for {
-		if err := usage.Parse(fs, rest, stdout, lockUsage); err != nil {
-			return cfg, err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		positional = append(positional, fs.Arg(0))
-		rest = fs.Args()[1:]
-	}
+// lockArgs checks the job and its arguments and records them in cfg.
+func lockArgs(cfg *lockConfig, positional []string) error {
 	if len(positional) == 0 {
-		return cfg, fmt.Errorf("%w: lock needs a command (status, lock, unlock, set-max, reclaim)", errUsage)
+		return fmt.Errorf("%w: lock needs a command (status, lock, unlock, set-max, reclaim)", errUsage)
 	}
 	cfg.command, cfg.args = positional[0], positional[1:]
 	want := map[string]int{"status": 0, "lock": 0, "unlock": 0, "set-max": 1, "reclaim": 1}
 	n, ok := want[cfg.command]
 	if !ok {
-		return cfg, fmt.Errorf("%w: unknown lock command %q", errUsage, cfg.command)
+		return fmt.Errorf("%w: unknown lock command %q", errUsage, cfg.command)
 	}
 	if len(cfg.args) != n {
-		return cfg, fmt.Errorf("%w: lock %s takes %d argument(s), got %d", errUsage, cfg.command, n, len(cfg.args))
+		return fmt.Errorf("%w: lock %s takes %d argument(s), got %d", errUsage, cfg.command, n, len(cfg.args))
 	}
 	if cfg.timeout <= 0 {
-		return cfg, fmt.Errorf("%w: --timeout must be positive", errUsage)
+		return fmt.Errorf("%w: --timeout must be positive", errUsage)
 	}
-	if cfg.password == "" {
-		cfg.password = env("password", "")
-	}
-	return cfg, nil
+	return nil
 }
 
 func lockMain(ctx context.Context, cfg lockConfig, stdout io.Writer) error {

@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
+
+	"github.com/switchyard-os/switchyard/cmd/internal/usage"
 	"github.com/switchyard-os/switchyard/rebootlock/etcdtest"
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -280,4 +283,24 @@ func TestLockPasswordNotInUsage(t *testing.T) {
 	if err != nil || cfg.password != secret {
 		t.Fatalf("password from the environment = %q, %v", cfg.password, err)
 	}
+}
+
+// errHelpShown is what parseLockFlags returns when the arguments asked for help.
+var errHelpShown = errors.New("help shown")
+
+// parseLockFlags runs `updatectl lock ARGS` with the environment getenv up to the point
+// where the job would run, and returns the configuration it would run with. Help and
+// usage errors go to out.
+func parseLockFlags(args []string, getenv func(string) string, out io.Writer) (lockConfig, error) {
+	var cfg lockConfig
+	ran := false
+	root := usage.Group(&cobra.Command{Use: "updatectl"}, newLockCmd(getenv, func(_ context.Context, c lockConfig, _ io.Writer) error {
+		cfg, ran = c, true
+		return nil
+	}))
+	err := usage.Execute(context.Background(), root, append([]string{"lock"}, args...), out, out)
+	if err == nil && !ran {
+		err = errHelpShown
+	}
+	return cfg, err
 }
