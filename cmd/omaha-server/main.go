@@ -60,7 +60,7 @@ func main() {
 // address.
 func newRoot(now func() time.Time, ready func(addr string)) *cobra.Command {
 	root := &cobra.Command{Use: "omaha-server [serve] [flags]", Short: "the Switchyard update server", Long: serverLong}
-	return usage.Group(root, newServeCmd(ready), newTokenCmd(now))
+	return usage.Group(root, newServeCmd(ready), newTokenCmd(now), newBackupCmd())
 }
 
 // run runs one omaha-server command. --help prints that command's usage and returns nil.
