@@ -3,13 +3,17 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/switchyard-os/switchyard/omaha"
+	"github.com/switchyard-os/switchyard/omaha-server/adminapi"
 	"github.com/switchyard-os/switchyard/omaha-server/dashboard"
 	"github.com/switchyard-os/switchyard/omaha-server/server"
 	"github.com/switchyard-os/switchyard/omaha-server/store"
@@ -138,4 +142,55 @@ func TestDashboardActions(t *testing.T) {
 	if g := ok(st.GetGroup(ctx, store.FlatcarAppID, "stable"))(t); !g.Paused {
 		t.Fatal("the admin's pause is not in the store")
 	}
+}
+
+// TestInstancePagingByLastCheck: GET /api/v1/instances?sort=last_check pages newest check
+// first with its own cursor, keeps the filters, and refuses an unknown sort or a cursor of
+// the other order.
+func TestInstancePagingByLastCheck(t *testing.T) {
+	forEachStore(t, func(t *testing.T, st store.Store) {
+		now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+		f := newFixtureConfig(t, st, server.Config{Now: func() time.Time { return now }})
+		f.setup()
+		ctx := context.Background()
+		var want []string
+		for i := range 7 {
+			m := fmt.Sprintf("check-%02d", i)
+			want = append([]string{m}, want...)
+			f.send(omaha.NewUpdateCheckRequest(host(m, "4081.1.0"), false))
+			now = now.Add(time.Minute)
+		}
+		var got []string
+		var sizes []int
+		after := ""
+		for range 10 {
+			page, next, err := f.viewer.ListInstancesPage(ctx, store.InstanceFilter{Limit: 3, ByLastCheck: true}, after)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sizes = append(sizes, len(page))
+			for _, in := range page {
+				got = append(got, in.MachineID)
+			}
+			if next == "" {
+				break
+			}
+			after = next
+		}
+		if fmt.Sprint(sizes) != "[3 3 1]" || fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("pages of %v: %v, want %v", sizes, got, want)
+		}
+		for _, q := range []string{"sort=size", "sort=last_check&after=" + adminapi.InstanceCursor(store.FlatcarAppID, "check-03")} {
+			req, _ := http.NewRequest(http.MethodGet, f.srv.URL+"/api/v1/instances?"+q, nil)
+			req.Header.Set("Authorization", "Bearer "+token(t, st, store.RoleViewer))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusBadRequest {
+				t.Errorf("?%s: %d, want 400", q, resp.StatusCode)
+			}
+		}
+	})
 }
