@@ -188,6 +188,7 @@ func (d *Dashboard) Handler() http.Handler {
 	m.Handle("GET /dashboard/api/summary", d.api(d.summary))
 	m.Handle("GET /dashboard/api/instances", d.api(d.search))
 	m.Handle("GET /dashboard/api/instances/{machine}", d.api(d.instance))
+	m.Handle("GET /dashboard/api/error-names", d.api(d.errorNames))
 	d.registerActions(m)
 	return m
 }

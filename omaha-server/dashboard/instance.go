@@ -3,6 +3,7 @@ package dashboard
 import (
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"unicode"
 
@@ -65,6 +66,27 @@ func words(s string) string {
 		b.WriteRune(unicode.ToLower(c))
 	}
 	return b.String()
+}
+
+// maxErrorNames bounds the codes one error-names request may ask for.
+const maxErrorNames = 200
+
+// errorNames answers ?code=9&code=44 with {"9": "download transfer error", …}: the
+// instance list comes from the admin API, which sends codes only.
+func (d *Dashboard) errorNames(r *http.Request) (any, error) {
+	codes := r.URL.Query()["code"]
+	if len(codes) > maxErrorNames {
+		return nil, badRequest(fmt.Sprintf("at most %d codes", maxErrorNames))
+	}
+	out := map[string]string{}
+	for _, c := range codes {
+		n, err := strconv.ParseInt(c, 10, 64)
+		if err != nil {
+			return nil, badRequest(fmt.Sprintf("code %q is not a number", c))
+		}
+		out[c] = ErrorName(n)
+	}
+	return out, nil
 }
 
 func (d *Dashboard) instance(r *http.Request) (any, error) {

@@ -84,10 +84,14 @@ func TestBrowserActs(t *testing.T) {
 	if g := ok(st.GetGroup(ctx, app, "beta"))(t); !g.Halted() {
 		t.Fatalf("beta did not halt: %+v", g)
 	}
+	// One sample an hour ago: the chart has history, per group too, and the live point.
+	if err := st.SampleVersions(ctx, time.Now().Add(-time.Hour), time.Now().Add(-48*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
 	adminTok, viewerTok := token(t, st, store.RoleAdmin), token(t, st, store.RoleViewer)
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox,
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 1000),
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 1750),
 		chromedp.Flag("disable-gpu", true), chromedp.Flag("disable-quic", true))
 	tctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancelTimeout()
@@ -136,6 +140,20 @@ func TestBrowserActs(t *testing.T) {
 		}
 	}
 
+	// Narrowed to beta: its four hosts, from its own samples.
+	do("narrow the chart to beta", chromedp.SetValue(css("#chart-group"), "beta"),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById("chart-group").dispatchEvent(new Event("change"))`))
+	waitFor("beta's chart", `document.getElementById("chart").textContent.includes("group beta")`)
+	chart = eval(`document.getElementById("chart").innerHTML + document.getElementById("legend").textContent + "|" + document.getElementById("chart-note").textContent + "|"`)
+	for _, want := range []string{`class="ytick">4<`, "4081.1.0 (4 now)", "||"} {
+		if !strings.Contains(chart, want) {
+			t.Errorf("beta's chart lacks %q: %s", want, chart)
+		}
+	}
+	do("the chart of all groups", chromedp.SetValue(css("#chart-group"), ""),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById("chart-group").dispatchEvent(new Event("change"))`))
+	waitFor("the chart of all groups", `document.getElementById("chart").textContent.includes("all groups")`)
+
 	// Pause stable, confirm: the page and the store say paused. Resume.
 	do("pause stable", chromedp.Click(css(`button[data-action="pause"][data-group="stable"]`)),
 		chromedp.WaitVisible(css("#confirm-ok")), chromedp.Click(css("#confirm-ok")))
@@ -180,6 +198,9 @@ func TestBrowserActs(t *testing.T) {
 	do("filter by status", chromedp.SetValue(css("#f-status"), "error"),
 		chromedp.Evaluate[chromedp.Void](`document.getElementById("f-status").dispatchEvent(new Event("change"))`))
 	waitFor("only the failed host", `document.querySelectorAll("#instances tbody tr").length === 1`)
+	if v := eval(`document.querySelector("#instances tbody").textContent`); !strings.Contains(v, "9 — download transfer error") {
+		t.Errorf("the instance list does not name the error code: %s", v)
+	}
 	do("open the instance", chromedp.Click(css(`#instances tr[data-machine^="stable-07"]`)), chromedp.WaitVisible(css("#history table.events")))
 	if v := eval(`document.getElementById("history").textContent`); !strings.Contains(v, "9 — download transfer error") || !strings.Contains(v, "UpdateDownloadStarted") {
 		t.Errorf("the instance view lacks the named error code or the events: %s", v)

@@ -65,6 +65,15 @@ func (f fleetSource) VersionTimeline(ctx context.Context, appID string, since ti
 	return out, err
 }
 
+func (f fleetSource) GroupVersionTimeline(ctx context.Context, appID, group string, since time.Time) ([]dashboard.VersionSample, error) {
+	ss, err := f.Store.GroupVersionTimeline(ctx, appID, group, since)
+	out := make([]dashboard.VersionSample, len(ss))
+	for i, s := range ss {
+		out[i] = dashboard.VersionSample{At: s.At, Version: s.Version, Count: s.Count}
+	}
+	return out, err
+}
+
 func (f fleetSource) RolloutStates(ctx context.Context, appID string) ([]dashboard.RolloutState, error) {
 	gs, err := f.Store.ListGroups(ctx, appID)
 	out := make([]dashboard.RolloutState, len(gs))

@@ -208,9 +208,12 @@ async function listInstances(){
     const m=/<([^>]*)>;\s*rel="next"/.exec(r.link);nextCursor=m?new URL(m[1],location.href).searchParams.get("after")||"":"";
     $("page").textContent="page "+(pageIndex+1)+" · "+rows.length+" instances"+(nextCursor?" · more follow":"")}
   $("prev").disabled=pageIndex===0||!!q||!BRIDGE;$("next").disabled=!nextCursor;
+  const codes=[...new Set(rows.filter(i=>i.last_error_code).map(i=>i.last_error_code))];
+  const names=codes.length?await get("/dashboard/api/error-names?"+codes.map(c=>"code="+c).join("&")):{};
+  for(const i of rows)if(i.last_error_code&&!i.last_error_name)i.last_error_name=names[String(i.last_error_code)]||"";
   tb.replaceChildren();
   for(const i of rows){const tr=el("tr",{class:"pick","data-machine":i.machine_id},el("td",{},i.machine_id+(i.alias?" ("+i.alias+")":"")),el("td",{},i.group),el("td",{},i.version),el("td",{},i.status),
-    el("td",{},i.last_error_code?i.last_error_code+" "+(i.last_error_name||""):""),el("td",{},when(i.last_check)));tr.onclick=()=>showInstance(i.machine_id);tb.append(tr)}}
+    el("td",{},codeCell(i.last_error_code,i.last_error_name)),el("td",{},when(i.last_check)));tr.onclick=()=>showInstance(i.machine_id);tb.append(tr)}}
 function resetPages(){cursors=[""];pageIndex=0;listInstances().catch(e=>notice(String(e),"halt"))}
 let timer;$("q").addEventListener("input",()=>{clearTimeout(timer);timer=setTimeout(resetPages,200)});
 for(const id of["f-group","f-status","f-sort"])$(id).addEventListener("change",resetPages);
