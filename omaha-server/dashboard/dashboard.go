@@ -289,6 +289,11 @@ func (d *Dashboard) renderLogin(w http.ResponseWriter, status int, msg string) {
 }
 
 func (d *Dashboard) signIn(w http.ResponseWriter, r *http.Request) {
+	// A sign-in posted by another site would put the victim in the attacker's session.
+	if err := sameOrigin(r); err != nil {
+		d.renderLogin(w, http.StatusForbidden, "Sign in from this server's own page.")
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, 4096)
 	if err := r.ParseForm(); err != nil {
 		d.renderLogin(w, http.StatusBadRequest, "The form could not be read.")
@@ -304,6 +309,10 @@ func (d *Dashboard) signIn(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *Dashboard) signOut(w http.ResponseWriter, r *http.Request) {
+	if err := sameOrigin(r); err != nil {
+		http.Error(w, err.Error(), http.StatusForbidden)
+		return
+	}
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }

@@ -122,6 +122,21 @@ func TestDashboardActions(t *testing.T) {
 		})
 	}
 
+	// Another site cannot sign a browser in (into the attacker's session) or out.
+	for _, path := range []string{"/login", "/logout"} {
+		req, _ := http.NewRequest("POST", f.srv.URL+path, strings.NewReader("token="+admin))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", "http://evil.example")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden || len(resp.Cookies()) != 0 {
+			t.Errorf("cross-site POST %s: %d, cookies %v; want 403 and none", path, resp.StatusCode, resp.Cookies())
+		}
+	}
+
 	// The admin session's same-origin write goes through the admin API's handler and
 	// answers with its JSON; the group is paused in the store.
 	req, _ := http.NewRequest("POST", f.srv.URL+pause, nil)
