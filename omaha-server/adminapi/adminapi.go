@@ -16,7 +16,7 @@
 //	GET         /api/v1/apps/{app}/groups/{group}/rollout?version=&board=   progress (RolloutReport)
 //	POST        /api/v1/apps/{app}/groups/{group}/rollout/pause|resume
 //	POST        /api/v1/apps/{app}/channels/{channel}/promote  {from}: every board's release of from
-//	GET         /api/v1/instances?app=&group=&version=&status=&limit=&after=   paged
+//	GET         /api/v1/instances?app=&group=&version=&status=&sort=&limit=&after=   paged
 //	GET         /api/v1/instances/{machine-id}                 with status history
 //	GET         /api/v1/instances/{machine-id}/events?app=
 //	GET         /api/v1/tuf                                    TUF versions and expiries (with Config.TUF)
@@ -37,7 +37,9 @@
 // default MaxInstancePage; a larger limit is 400), ordered by application and machine id.
 // When more follow, a header Link: </api/v1/instances?…&after=CURSOR>; rel="next" names
 // the next page; the cursor is opaque (the last instance's key), so a client walks every
-// instance exactly once even while hosts check in.
+// instance exactly once even while hosts check in. With sort=last_check the order is the
+// last check, newest first (the cursor then holds that time too); an instance that checks
+// in while a client pages moves ahead of the pages already read.
 //
 // Versioned writes: a group carries a version, incremented by every write. A PATCH of the
 // group or a PUT of its policy with a "version" field or an If-Match header (the version,
@@ -65,6 +67,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gorilla/mux"
 	"github.com/switchyard-os/switchyard/omaha"
@@ -726,9 +729,22 @@ func (a *API) listInstances(w http.ResponseWriter, r *http.Request) {
 		}
 		f.Limit = n
 	}
+	switch sort := q.Get("sort"); sort {
+	case "", "machine_id":
+	case "last_check":
+		f.ByLastCheck = true
+	default:
+		a.fail(w, r, badRequest("sort %q: want machine_id (the default) or last_check", sort))
+		return
+	}
 	if c := q.Get("after"); c != "" {
 		var err error
-		if f.AfterAppID, f.AfterMachineID, err = ParseInstanceCursor(c); err != nil {
+		if f.ByLastCheck {
+			f.AfterAppID, f.AfterMachineID, f.AfterLastCheck, err = ParseInstanceCheckCursor(c)
+		} else {
+			f.AfterAppID, f.AfterMachineID, err = ParseInstanceCursor(c)
+		}
+		if err != nil {
 			a.fail(w, r, err)
 			return
 		}
@@ -744,7 +760,11 @@ func (a *API) listInstances(w http.ResponseWriter, r *http.Request) {
 	if len(list) > page {
 		list = list[:page]
 		last := list[page-1]
-		q.Set("after", InstanceCursor(last.AppID, last.MachineID))
+		if f.ByLastCheck {
+			q.Set("after", InstanceCheckCursor(last.AppID, last.MachineID, last.LastCheck))
+		} else {
+			q.Set("after", InstanceCursor(last.AppID, last.MachineID))
+		}
 		q.Set("limit", strconv.Itoa(page))
 		next := url.URL{Path: r.URL.Path, RawQuery: q.Encode()}
 		w.Header().Set("Link", "<"+next.String()+`>; rel="next"`)
@@ -766,6 +786,25 @@ func ParseInstanceCursor(c string) (appID, machineID string, err error) {
 		}
 	}
 	return "", "", badRequest("after %q: not a cursor from a next link", c)
+}
+
+// InstanceCheckCursor is the "after" parameter naming the instance a page sorted by last
+// check ends with.
+func InstanceCheckCursor(appID, machineID string, lastCheck time.Time) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(lastCheck.UnixMilli(), 10) + "\n" + appID + "\n" + machineID))
+}
+
+// ParseInstanceCheckCursor reads an "after" parameter made by InstanceCheckCursor.
+func ParseInstanceCheckCursor(c string) (appID, machineID string, lastCheck time.Time, err error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err == nil && len(b) <= 512 {
+		at, rest, ok := strings.Cut(string(b), "\n")
+		ms, perr := strconv.ParseInt(at, 10, 64)
+		if app, machine, ok2 := strings.Cut(rest, "\n"); ok && ok2 && perr == nil && app != "" {
+			return app, machine, time.UnixMilli(ms).UTC(), nil
+		}
+	}
+	return "", "", time.Time{}, badRequest("after %q: not a cursor from a next link of sort=last_check", c)
 }
 
 func (a *API) getInstance(w http.ResponseWriter, r *http.Request) {

@@ -298,6 +298,9 @@ func (c *Client) ListInstancesPage(ctx context.Context, f store.InstanceFilter, 
 	if f.Limit > 0 {
 		q.Set("limit", fmt.Sprint(f.Limit))
 	}
+	if f.ByLastCheck {
+		q.Set("sort", "last_check")
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url("/api/v1/instances", q), nil)
 	if err != nil {
 		return nil, "", fmt.Errorf("adminclient: %w", err)

@@ -1,10 +1,30 @@
 // Package dashboard serves omaha-server's operator page at "/": channels and their releases,
 // groups with rollout progress and status counts, the fleet's version distribution over time
-// as a chart, and instance search with history.
+// as a chart (with a live last point from the current counts, narrowed to one group on
+// request), instances filtered and paged, each with its status history and events, error
+// codes named. The page polls every Config.Refresh and keeps open forms and the instance
+// view across a refresh.
 //
-// The page is one embedded HTML file with plain JavaScript and inline SVG: nothing to build,
-// nothing fetched from elsewhere. It reads JSON from /dashboard/api/, which this package
-// serves from a Source the server wires in (the store, behind the small interface below).
+// The page is one embedded HTML file and one script (static/dashboard.js) with inline SVG:
+// nothing to build, nothing fetched from elsewhere, and a Content-Security-Policy that runs
+// no inline script. It reads JSON from /dashboard/api/, which this package serves from a
+// Source the server wires in (the store, behind the small interface below).
+//
+// # Acting
+//
+// With Config.Admin set (the admin API's handler), an admin session acts from the page:
+// pause and resume a group (also after an automatic halt), edit a group's policy (which also
+// blocks versions), point a channel at a release or promote it from another channel. The
+// page sends each action to /dashboard/api/admin/<admin API path>; act (actions.go) checks
+// the request and forwards it to the admin API's own handlers with the session's token as
+// the bearer token, so the rules, validation, versioning and the viewer's 403 are the
+// CLI's, not a second implementation. Only the routes the page uses are forwarded.
+// Every request through the bridge must be same-origin (Sec-Fetch-Site and Origin, when
+// the browser sends them) and carry the session's CSRF token in X-CSRF-Token: an HMAC
+// keyed by the session token, handed to the page in a meta tag, so another site can
+// neither forge a write nor read the token. A viewer's page has no controls. Actions that
+// reach a whole fleet (promote, set a channel's release, resume a halted group, a 100%
+// rollout) ask for confirmation in the page, as does every other write.
 //
 // # Sign-in
 //
@@ -25,6 +45,7 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -50,6 +71,9 @@ var indexHTML string
 //go:embed static/login.html
 var loginHTML string
 
+//go:embed static/dashboard.js
+var dashboardJS []byte
+
 // StatusCount is how many instances of a group are in one status on one version.
 type StatusCount struct {
 	Group   string       `json:"group"`
@@ -63,6 +87,8 @@ type VersionSample struct {
 	At      time.Time `json:"at"`
 	Version string    `json:"version"`
 	Count   int       `json:"count"`
+	// Live marks the last point, computed from the current counts rather than sampled.
+	Live bool `json:"live,omitempty"`
 }
 
 // RolloutState is a group's rollout state as the policy engine keeps it.
@@ -75,6 +101,7 @@ type RolloutState struct {
 
 // Source is what the dashboard reads.
 type Source interface {
+	ListEvents(ctx context.Context, appID, machineID string, limit int) ([]store.Event, error)
 	ListApps(ctx context.Context) ([]store.App, error)
 	ListChannels(ctx context.Context, appID string) ([]store.Channel, error)
 	ListGroups(ctx context.Context, appID string) ([]store.Group, error)
@@ -87,6 +114,11 @@ type Source interface {
 // Rollouts optionally adds rollout state (pause, halt, percentage) per group.
 type Rollouts interface {
 	RolloutStates(ctx context.Context, appID string) ([]RolloutState, error)
+}
+
+// GroupTimelines optionally adds the version distribution of one group over time.
+type GroupTimelines interface {
+	GroupVersionTimeline(ctx context.Context, appID, group string, since time.Time) ([]VersionSample, error)
 }
 
 // Tokens checks a token's hash, as the admin API does.
@@ -104,7 +136,15 @@ type Config struct {
 	Hash   func(token string) string
 	Logger *slog.Logger
 	Now    func() time.Time
+	// Admin, when set, is the admin API (serving /api/v1/…) the page's actions go to; nil
+	// leaves the page read-only.
+	Admin http.Handler
+	// Refresh is how often the page reloads its data (DefaultRefresh when 0).
+	Refresh time.Duration
 }
+
+// DefaultRefresh is how often the page reloads its data.
+const DefaultRefresh = 15 * time.Second
 
 // Dashboard is the operator page and its JSON endpoints.
 type Dashboard struct {
@@ -121,6 +161,9 @@ func New(cfg Config) *Dashboard {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Refresh <= 0 {
+		cfg.Refresh = DefaultRefresh
+	}
 	return &Dashboard{
 		cfg:   cfg,
 		index: template.Must(template.New("index").Parse(indexHTML)),
@@ -128,41 +171,55 @@ func New(cfg Config) *Dashboard {
 	}
 }
 
-// Handler serves "/", "/login", "/logout" and "/dashboard/api/…".
+// WithAdmin returns a copy of d whose page acts through the admin API admin.
+func (d *Dashboard) WithAdmin(admin http.Handler) *Dashboard {
+	c := *d
+	c.cfg.Admin = admin
+	return &c
+}
+
+// Handler serves "/", "/login", "/logout" and "/dashboard/…".
 func (d *Dashboard) Handler() http.Handler {
 	m := http.NewServeMux()
 	m.HandleFunc("GET /{$}", d.page)
+	m.HandleFunc("GET /dashboard/dashboard.js", d.script)
 	m.HandleFunc("POST /login", d.signIn)
 	m.HandleFunc("POST /logout", d.signOut)
 	m.Handle("GET /dashboard/api/summary", d.api(d.summary))
 	m.Handle("GET /dashboard/api/instances", d.api(d.search))
 	m.Handle("GET /dashboard/api/instances/{machine}", d.api(d.instance))
+	m.Handle("GET /dashboard/api/error-names", d.api(d.errorNames))
+	d.registerActions(m)
 	return m
 }
 
 var errNoSession = errors.New("dashboard: not signed in")
 
-func (d *Dashboard) check(ctx context.Context, token string) error {
+// check returns the role of a valid token.
+func (d *Dashboard) check(ctx context.Context, token string) (store.Role, error) {
 	token = strings.TrimSpace(token)
 	if token == "" || len(token) > maxTokenLen {
-		return errNoSession
+		return "", errNoSession
 	}
 	t, err := d.cfg.Tokens.LookupToken(ctx, d.cfg.Hash(token))
 	if err != nil {
-		return errNoSession
+		return "", errNoSession
 	}
 	if t.Role != store.RoleAdmin && t.Role != store.RoleViewer {
-		return errNoSession
+		return "", errNoSession
 	}
-	return nil
+	return t.Role, nil
 }
 
-func (d *Dashboard) session(r *http.Request) error {
+// session returns the request's session token and its role.
+func (d *Dashboard) session(r *http.Request) (string, store.Role, error) {
 	c, err := r.Cookie(CookieName)
 	if err != nil {
-		return errNoSession
+		return "", "", errNoSession
 	}
-	return d.check(r.Context(), c.Value)
+	tok := strings.TrimSpace(c.Value)
+	role, err := d.check(r.Context(), tok)
+	return tok, role, err
 }
 
 func (d *Dashboard) setCookie(w http.ResponseWriter, token string) {
@@ -175,10 +232,11 @@ func (d *Dashboard) setCookie(w http.ResponseWriter, token string) {
 
 func (d *Dashboard) page(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'")
 	w.Header().Set("X-Frame-Options", "DENY")
+	w.Header().Set("Referrer-Policy", "no-referrer")
 	if tok := r.URL.Query().Get("token"); tok != "" {
-		if err := d.check(r.Context(), tok); err != nil {
+		if _, err := d.check(r.Context(), tok); err != nil {
 			d.renderLogin(w, http.StatusUnauthorized, "That token is not valid.")
 			return
 		}
@@ -190,14 +248,36 @@ func (d *Dashboard) page(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, u.RequestURI(), http.StatusSeeOther)
 		return
 	}
-	if err := d.session(r); err != nil {
+	tok, role, err := d.session(r)
+	if err != nil {
 		d.renderLogin(w, http.StatusOK, "")
 		return
 	}
+	page := pageData{Role: string(role), CSRF: csrfToken(tok), Refresh: int(d.cfg.Refresh / time.Millisecond)}
+	page.CanAct = role == store.RoleAdmin && d.cfg.Admin != nil
+	page.Bridge = d.cfg.Admin != nil
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := d.index.Execute(w, nil); err != nil {
+	if err := d.index.Execute(w, page); err != nil {
 		d.cfg.Logger.Warn("dashboard: rendering page", "err", err)
 	}
+}
+
+// pageData is what the page template fills in: the session's role, whether it may act,
+// whether the admin API is reachable (without it, the instance list is the search), its
+// CSRF token and the refresh interval in milliseconds.
+type pageData struct {
+	Role    string
+	CanAct  bool
+	Bridge  bool
+	CSRF    string
+	Refresh int
+}
+
+func (d *Dashboard) script(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Write(dashboardJS)
 }
 
 func (d *Dashboard) renderLogin(w http.ResponseWriter, status int, msg string) {
@@ -209,13 +289,18 @@ func (d *Dashboard) renderLogin(w http.ResponseWriter, status int, msg string) {
 }
 
 func (d *Dashboard) signIn(w http.ResponseWriter, r *http.Request) {
+	// A sign-in posted by another site would put the victim in the attacker's session.
+	if err := sameOrigin(r); err != nil {
+		d.renderLogin(w, http.StatusForbidden, "Sign in from this server's own page.")
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, 4096)
 	if err := r.ParseForm(); err != nil {
 		d.renderLogin(w, http.StatusBadRequest, "The form could not be read.")
 		return
 	}
 	tok := r.PostForm.Get("token")
-	if err := d.check(r.Context(), tok); err != nil {
+	if _, err := d.check(r.Context(), tok); err != nil {
 		d.renderLogin(w, http.StatusUnauthorized, "That token is not valid.")
 		return
 	}
@@ -224,6 +309,10 @@ func (d *Dashboard) signIn(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *Dashboard) signOut(w http.ResponseWriter, r *http.Request) {
+	if err := sameOrigin(r); err != nil {
+		http.Error(w, err.Error(), http.StatusForbidden)
+		return
+	}
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
@@ -232,7 +321,7 @@ func (d *Dashboard) api(fn func(r *http.Request) (any, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
-		if err := d.session(r); err != nil {
+		if _, _, err := d.session(r); err != nil {
 			w.WriteHeader(http.StatusUnauthorized)
 			json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
 			return
@@ -267,8 +356,14 @@ type Summary struct {
 	App      string          `json:"app"`
 	Channels []store.Channel `json:"channels"`
 	Groups   []GroupSummary  `json:"groups"`
+	// Timeline is the version distribution over time, of the whole application or of
+	// Group, ending in a live point from the current counts.
 	Timeline []VersionSample `json:"timeline"`
-	Fleet    int             `json:"fleet"`
+	// Group is the group the timeline is narrowed to ("" for the whole application);
+	// GroupHistory is false when only the live point could be given for it.
+	Group        string `json:"group,omitempty"`
+	GroupHistory bool   `json:"group_history,omitempty"`
+	Fleet        int    `json:"fleet"`
 }
 
 // GroupSummary is a group with its status counts and rollout progress.
@@ -288,15 +383,15 @@ func (d *Dashboard) summary(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dashboard: listing apps: %w", err)
 	}
-	s := Summary{Apps: apps, App: r.URL.Query().Get("app")}
+	s := Summary{Apps: apps, App: r.URL.Query().Get("app"), Group: r.URL.Query().Get("group")}
 	if s.App == "" && len(apps) > 0 {
 		s.App = apps[0].ID
 	}
 	if s.App == "" {
 		return s, nil
 	}
-	if len(s.App) > maxQueryLen {
-		return nil, badRequest("app id too long")
+	if len(s.App) > maxQueryLen || len(s.Group) > maxQueryLen {
+		return nil, badRequest("app id or group too long")
 	}
 	if s.Channels, err = d.cfg.Source.ListChannels(ctx, s.App); err != nil {
 		return nil, fmt.Errorf("dashboard: listing channels: %w", err)
@@ -346,10 +441,42 @@ func (d *Dashboard) summary(r *http.Request) (any, error) {
 		s.Fleet += gs.Total
 		s.Groups = append(s.Groups, gs)
 	}
-	if s.Timeline, err = d.cfg.Source.VersionTimeline(ctx, s.App, d.cfg.Now().Add(-timelineSpan)); err != nil {
+	now := d.cfg.Now()
+	since := now.Add(-timelineSpan)
+	switch gt, ok := d.cfg.Source.(GroupTimelines); {
+	case s.Group == "":
+		s.Timeline, err = d.cfg.Source.VersionTimeline(ctx, s.App, since)
+	case ok:
+		s.Timeline, err = gt.GroupVersionTimeline(ctx, s.App, s.Group, since)
+		s.GroupHistory = true
+	}
+	if err != nil {
 		return nil, fmt.Errorf("dashboard: reading the version timeline: %w", err)
 	}
+	s.Timeline = append(s.Timeline, livePoint(counts, s.Group, now)...)
 	return s, nil
+}
+
+// livePoint is the version distribution now, from the status counts (of one group, or of
+// all when group is ""): the chart shows where the fleet stands before the first sample.
+func livePoint(counts []StatusCount, group string, now time.Time) []VersionSample {
+	byVersion := map[string]int{}
+	var versions []string
+	for _, c := range counts {
+		if group != "" && c.Group != group {
+			continue
+		}
+		if _, ok := byVersion[c.Version]; !ok {
+			versions = append(versions, c.Version)
+		}
+		byVersion[c.Version] += c.Count
+	}
+	sort.Strings(versions)
+	out := make([]VersionSample, 0, len(versions))
+	for _, v := range versions {
+		out = append(out, VersionSample{At: now, Version: v, Count: byVersion[v], Live: true})
+	}
+	return out
 }
 
 func (d *Dashboard) search(r *http.Request) (any, error) {
@@ -372,18 +499,6 @@ func (d *Dashboard) search(r *http.Request) (any, error) {
 	}
 	if out == nil {
 		out = []store.Instance{}
-	}
-	return out, nil
-}
-
-func (d *Dashboard) instance(r *http.Request) (any, error) {
-	id := r.PathValue("machine")
-	if id == "" || len(id) > maxQueryLen {
-		return nil, badRequest("bad machine id")
-	}
-	out, err := d.cfg.Source.GetInstances(r.Context(), id, historyLimit)
-	if err != nil {
-		return nil, fmt.Errorf("dashboard: reading instance %s: %w", id, err)
 	}
 	return out, nil
 }

@@ -83,6 +83,10 @@ func (m *memSource) GetInstances(_ context.Context, id string, _ int) ([]store.I
 	return nil, store.ErrNotFound
 }
 
+func (m *memSource) ListEvents(_ context.Context, _, id string, _ int) ([]store.Event, error) {
+	return []store.Event{{MachineID: id, Type: 3, Result: 0, ErrorCode: 9, Version: "4081.2.0"}}, nil
+}
+
 type tokens map[string]store.Role
 
 func (t tokens) LookupToken(_ context.Context, hash string) (store.Token, error) {

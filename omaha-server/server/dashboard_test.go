@@ -74,7 +74,9 @@ func TestDashboardOnTheStore(t *testing.T) {
 	if code := get("/dashboard/api/summary", &sum); code != 200 {
 		t.Fatalf("summary: %d", code)
 	}
-	if sum.Fleet != 20 || len(sum.Groups) != 1 || len(sum.Timeline) != 1 || sum.Timeline[0].Count != 20 {
+	// The sample, then the live point from the current counts.
+	if sum.Fleet != 20 || len(sum.Groups) != 1 || len(sum.Timeline) != 2 || sum.Timeline[0].Count != 20 || sum.Timeline[0].Live ||
+		sum.Timeline[1].Count != 20 || !sum.Timeline[1].Live {
 		t.Fatalf("summary %+v", sum)
 	}
 	g := sum.Groups[0]

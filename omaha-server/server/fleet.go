@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gorilla/mux"
+	"github.com/switchyard-os/switchyard/omaha-server/adminapi"
 	"github.com/switchyard-os/switchyard/omaha-server/auth"
 	"github.com/switchyard-os/switchyard/omaha-server/dashboard"
 	"github.com/switchyard-os/switchyard/omaha-server/store"
@@ -14,11 +16,31 @@ import (
 // NewDashboard is the operator page over the store (for Config.Dashboard): status counts,
 // instance search and the version timeline from the store's fleet queries, rollout state
 // from the groups' rows, sign-in with the admin API's tokens.
+// Mounted by New, its page acts through the server's admin API (see package dashboard).
 func NewDashboard(st store.Store, logger *slog.Logger, now func() time.Time) http.Handler {
 	src := fleetSource{st}
-	return dashboard.New(dashboard.Config{
+	d := dashboard.New(dashboard.Config{
 		Source: src, Rollouts: src, Tokens: st, Hash: auth.Hash, Logger: logger, Now: now,
-	}).Handler()
+	})
+	return actingDashboard{Handler: d.Handler(), d: d}
+}
+
+// actingDashboard is NewDashboard's handler: read-only on its own, acting once New hands
+// it the admin API (withAdmin).
+type actingDashboard struct {
+	http.Handler
+	d *dashboard.Dashboard
+}
+
+// withAdmin returns the dashboard h acting through api when h is NewDashboard's, else h.
+func withAdmin(h http.Handler, api *adminapi.API) http.Handler {
+	a, ok := h.(actingDashboard)
+	if !ok {
+		return h
+	}
+	r := mux.NewRouter()
+	api.Register(r)
+	return a.d.WithAdmin(r).Handler()
 }
 
 // fleetSource adapts store.Store to dashboard.Source and dashboard.Rollouts (the
@@ -36,6 +58,15 @@ func (f fleetSource) StatusCounts(ctx context.Context, appID string) ([]dashboar
 
 func (f fleetSource) VersionTimeline(ctx context.Context, appID string, since time.Time) ([]dashboard.VersionSample, error) {
 	ss, err := f.Store.VersionTimeline(ctx, appID, since)
+	out := make([]dashboard.VersionSample, len(ss))
+	for i, s := range ss {
+		out[i] = dashboard.VersionSample{At: s.At, Version: s.Version, Count: s.Count}
+	}
+	return out, err
+}
+
+func (f fleetSource) GroupVersionTimeline(ctx context.Context, appID, group string, since time.Time) ([]dashboard.VersionSample, error) {
+	ss, err := f.Store.GroupVersionTimeline(ctx, appID, group, since)
 	out := make([]dashboard.VersionSample, len(ss))
 	for i, s := range ss {
 		out[i] = dashboard.VersionSample{At: s.At, Version: s.Version, Count: s.Count}

@@ -200,10 +200,11 @@ func New(ctx context.Context, cfg Config, st store.Store, logger *slog.Logger) (
 	for route := range s.omahaRoutes {
 		r.Handle(route, s.limitRate(omahaH)).Methods(http.MethodPost)
 	}
-	adminapi.New(adminapi.Config{
+	api := adminapi.New(adminapi.Config{
 		Store: st, Payloads: pd, Invalidate: s.catalog.Invalidate, Logger: logger,
 		MaxPayloadBytes: cfg.MaxPayloadBytes, CheckRelease: checkRelease, TUF: tufAdmin,
-	}).Register(r)
+	})
+	api.Register(r)
 	r.HandleFunc("/packages/{app}/{board}/{version}/{name}", s.servePayload).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/metrics", s.refreshCatalog(promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{Registry: s.registry}))).Methods(http.MethodGet)
 	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet, http.MethodHead)
@@ -217,7 +218,7 @@ func New(ctx context.Context, cfg Config, st store.Store, logger *slog.Logger) (
 		r.Handle("/v1/steady-state", cfg.FleetLock)
 	}
 	if cfg.Dashboard != nil {
-		r.PathPrefix("/").Handler(cfg.Dashboard)
+		r.PathPrefix("/").Handler(withAdmin(cfg.Dashboard, api))
 	}
 	return s, nil
 }

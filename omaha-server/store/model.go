@@ -172,6 +172,13 @@ type InstanceFilter struct {
 
 	AfterAppID     string
 	AfterMachineID string
+
+	// ByLastCheck orders by last check, newest first, then application and machine id; a
+	// page after the previous one also sets AfterLastCheck to its last instance's. No index
+	// serves this order (every check-in would write it), so it reads every instance the
+	// other fields select.
+	ByLastCheck    bool
+	AfterLastCheck time.Time
 }
 
 // Role is an admin API token's role.

@@ -135,6 +135,8 @@ type Store interface {
 	SampleVersions(ctx context.Context, at, keepSince time.Time) error
 	// VersionTimeline returns an application's samples since the given time, oldest first.
 	VersionTimeline(ctx context.Context, appID string, since time.Time) ([]VersionSample, error)
+	// GroupVersionTimeline returns one group's samples since the given time, oldest first.
+	GroupVersionTimeline(ctx context.Context, appID, group string, since time.Time) ([]VersionSample, error)
 	// Prune applies a retention policy.
 	Prune(ctx context.Context, r Retention) (Pruned, error)
 

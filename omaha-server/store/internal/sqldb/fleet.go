@@ -114,6 +114,14 @@ func (db *DB) SampleVersions(ctx context.Context, at, keepSince time.Time) error
 			ON CONFLICT (app_id, at, version) DO UPDATE SET count = excluded.count`, ms(at)); err != nil {
 			return err
 		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO group_version_samples (app_id, group_name, at, version, count)
+			SELECT app_id, group_name, $1, version, COUNT(*) FROM instances GROUP BY app_id, group_name, version
+			ON CONFLICT (app_id, group_name, at, version) DO UPDATE SET count = excluded.count`, ms(at)); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM group_version_samples WHERE at < $1`, ms(keepSince)); err != nil {
+			return err
+		}
 		_, err := tx.ExecContext(ctx, `DELETE FROM version_samples WHERE at < $1`, ms(keepSince))
 		return err
 	})
@@ -122,8 +130,18 @@ func (db *DB) SampleVersions(ctx context.Context, at, keepSince time.Time) error
 
 // VersionTimeline implements store.Store.
 func (db *DB) VersionTimeline(ctx context.Context, appID string, since time.Time) ([]store.VersionSample, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT at, version, count FROM version_samples WHERE app_id = $1 AND at >= $2 ORDER BY at, version`,
+	return db.timeline(ctx, `SELECT at, version, count FROM version_samples WHERE app_id = $1 AND at >= $2 ORDER BY at, version`,
 		store.NormalizeAppID(appID), ms(since))
+}
+
+// GroupVersionTimeline implements store.Store.
+func (db *DB) GroupVersionTimeline(ctx context.Context, appID, group string, since time.Time) ([]store.VersionSample, error) {
+	return db.timeline(ctx, `SELECT at, version, count FROM group_version_samples WHERE app_id = $1 AND group_name = $2 AND at >= $3 ORDER BY at, version`,
+		store.NormalizeAppID(appID), group, ms(since))
+}
+
+func (db *DB) timeline(ctx context.Context, query string, args ...any) ([]store.VersionSample, error) {
+	rows, err := db.r.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, db.wrap("reading the version timeline", err)
 	}

@@ -172,7 +172,13 @@ func (db *DB) ListInstances(ctx context.Context, f store.InstanceFilter) ([]stor
 	if f.AfterAppID != "" || f.AfterMachineID != "" {
 		args = append(args, store.NormalizeAppID(f.AfterAppID), f.AfterMachineID)
 		a, m := len(args)-1, len(args)
-		where = append(where, fmt.Sprintf("(app_id > $%d OR (app_id = $%d AND machine_id > $%d))", a, a, m))
+		after := fmt.Sprintf("(app_id > $%d OR (app_id = $%d AND machine_id > $%d))", a, a, m)
+		if f.ByLastCheck {
+			args = append(args, ms(f.AfterLastCheck))
+			c := len(args)
+			after = fmt.Sprintf("(last_check < $%d OR (last_check = $%d AND %s))", c, c, after)
+		}
+		where = append(where, after)
 	}
 	limit := f.Limit
 	if limit <= 0 {
@@ -184,7 +190,11 @@ func (db *DB) ListInstances(ctx context.Context, f store.InstanceFilter) ([]stor
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
 	args = append(args, limit)
-	q += fmt.Sprintf(` ORDER BY app_id, machine_id LIMIT $%d`, len(args))
+	order := "app_id, machine_id"
+	if f.ByLastCheck {
+		order = "last_check DESC, app_id, machine_id"
+	}
+	q += fmt.Sprintf(` ORDER BY %s LIMIT $%d`, order, len(args))
 	rows, err := db.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, db.wrap("listing instances", err)
