@@ -122,6 +122,7 @@ type serveConfig struct {
 	fleetLock               fleetLockFlags
 	maint                   maintenanceFlags
 	identity                hostIdentityFlags
+	payloadStore            payloadStoreFlags
 }
 
 // serve runs the server until ctx ends. ready, when set, receives the listening address.
@@ -144,6 +145,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready f
 	c.fleetLock.register(fs)
 	c.maint.register(fs)
 	c.identity.register(fs)
+	c.payloadStore.register(fs, &c.server)
 	if err := usage.Parse(fs, args, stdout, "omaha-server [serve] [flags]"); err != nil {
 		return err
 	}
@@ -191,6 +193,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready f
 	}
 	defer st.Close()
 	c.server.DataDir = c.dataDir
+	if err := c.payloadStore.apply(ctx, &c.server, log); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(c.dataDir, 0o750); err != nil {
 		return err
 	}
