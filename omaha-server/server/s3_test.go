@@ -26,10 +26,12 @@ import (
 	"github.com/switchyard-os/switchyard/omaha"
 	"github.com/switchyard-os/switchyard/omaha-server/adminapi"
 	"github.com/switchyard-os/switchyard/omaha-server/adminclient"
+	"github.com/switchyard-os/switchyard/omaha-server/auth"
 	"github.com/switchyard-os/switchyard/omaha-server/payloads/s3store"
 	"github.com/switchyard-os/switchyard/omaha-server/payloads/s3test"
 	"github.com/switchyard-os/switchyard/omaha-server/server"
 	"github.com/switchyard-os/switchyard/omaha-server/store"
+	"github.com/switchyard-os/switchyard/omaha-server/store/sqlite"
 	"github.com/switchyard-os/switchyard/update-engine/fetch"
 )
 
@@ -45,7 +47,7 @@ type s3Fixture struct {
 
 const s3Prefix = "fleet"
 
-func newS3Fixture(t *testing.T, s3 *s3test.Server, bucket string, st store.Store, redirect time.Duration) *s3Fixture {
+func newS3Fixture(t testing.TB, s3 *s3test.Server, bucket string, st store.Store, redirect time.Duration) *s3Fixture {
 	t.Helper()
 	cfg := aws.Config{Credentials: credentials.NewStaticCredentialsProvider(s3test.AccessKey, s3test.SecretKey, "")}
 	b, err := s3store.Open(t.Context(), s3store.Location{Bucket: bucket, Prefix: s3Prefix, Endpoint: s3.Endpoint, Region: s3test.Region}, cfg, 1<<30)
@@ -59,7 +61,14 @@ func newS3Fixture(t *testing.T, s3 *s3test.Server, bucket string, st store.Store
 	t.Cleanup(func() { s.Close() })
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
-	admin, _ := adminclient.New(srv.URL, token(t, st, store.RoleAdmin), srv.Client())
+	tok, hash, err := auth.NewToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CreateToken(t.Context(), store.Token{Hash: hash, Role: store.RoleAdmin}); err != nil {
+		t.Fatal(err)
+	}
+	admin, _ := adminclient.New(srv.URL, tok, srv.Client())
 	return &s3Fixture{s3: s3, bucket: bucket, st: st, srv: srv, s: s, admin: admin}
 }
 
@@ -308,6 +317,17 @@ func (s *stopAfter) Read(p []byte) (int, error) {
 	n, err := s.r.Read(p)
 	s.n += n
 	return n, err
+}
+
+// sqliteStoreTB is a fresh SQLite store (sqliteStore for benchmarks too).
+func sqliteStoreTB(tb testing.TB) store.Store {
+	tb.Helper()
+	st, err := sqlite.Open(tb.Context(), filepath.Join(tb.TempDir(), sqlite.FileName), nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	return st
 }
 
 func runtimeGosched() { runtime.Gosched() }
