@@ -15,13 +15,12 @@ import (
 // the size or SHA-256 differs from the declaration, so a backend that stops at the first
 // error never places a wrong file. Every backend reads uploads through one.
 type Verifier struct {
-	r      io.Reader
-	want   Expect
-	n      int64
-	s256   hash.Hash
-	s1     hash.Hash
-	err    error
-	maxErr bool
+	r    io.Reader
+	want Expect
+	n    int64
+	s256 hash.Hash
+	s1   hash.Hash
+	err  error
 }
 
 // NewVerifier checks the declaration against maxSize and returns a reader of r that
