@@ -354,3 +354,27 @@ func uploadsAnswered(t *testing.T, s *server.Server) float64 {
 	}
 	return n
 }
+
+// TestCodebaseURL: with Config.CodebaseURL, offers of hosted payloads name the CDN.
+func TestCodebaseURL(t *testing.T) {
+	st := sqliteStore(t, nil)
+	f := newFixtureConfig(t, st, server.Config{CodebaseURL: "https://cdn.example.com/payloads/"})
+	f.setup()
+	req, err := os.ReadFile("testdata/flatcar-check.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, body := f.post(req)
+	if code != http.StatusOK {
+		t.Fatalf("status %d: %s", code, body)
+	}
+	resp, err := omaha.ParseResponse(bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	uc := resp.Apps[0].UpdateCheck
+	want := "https://cdn.example.com/payloads/" + store.FlatcarAppID + "/amd64-usr/4081.2.0/"
+	if uc == nil || len(uc.URLs) != 1 || uc.URLs[0].CodeBase != want {
+		t.Fatalf("codebase: %s; want %s", body, want)
+	}
+}
