@@ -63,6 +63,8 @@ deps: ## install the Debian packages the tests need (when missing)
 		echo "installing Debian packages:$$missing"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+	@# The S3 server the payload tests run against (versitygw, built once through the module proxy).
+	$(GO) test -count=1 -run '^TestGateway$$' ./omaha-server/payloads/s3test
 	@# The tuf-js judge needs node and npm; the machines ship Node 20, Debian's packages stand in otherwise.
 	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm; }
 

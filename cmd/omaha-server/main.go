@@ -117,6 +117,7 @@ type serveConfig struct {
 	fleetLock               fleetLockFlags
 	maint                   maintenanceFlags
 	identity                hostIdentityFlags
+	payloadStore            payloadStoreFlags
 }
 
 // serve runs `omaha-server serve ARGS` until ctx ends. ready, when set, receives the
@@ -145,6 +146,7 @@ func newServeCmd(ready func(addr string)) *cobra.Command {
 	c.fleetLock.register(fs)
 	c.maint.register(fs)
 	c.identity.register(fs)
+	c.payloadStore.register(fs, &c.server)
 	cmd.RunE = usage.Run(func(ctx context.Context, _ []string, stdout, stderr io.Writer) error {
 		if err := c.identity.apply(&c.server); err != nil {
 			return err
@@ -194,6 +196,9 @@ func (c *serveConfig) serve(ctx context.Context, stdout, stderr io.Writer, ready
 	}
 	defer st.Close()
 	c.server.DataDir = c.dataDir
+	if err := c.payloadStore.apply(ctx, &c.server, log); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(c.dataDir, 0o750); err != nil {
 		return err
 	}

@@ -84,10 +84,15 @@ const (
 	multipartOverhead = MaxTargetsBytes + 1<<20
 )
 
+// PayloadStore is where uploads go (payloads.Dir, s3store.Bucket): see payloads.Store.
+type PayloadStore interface {
+	Store(ctx context.Context, key payloads.Key, r io.Reader, want payloads.Expect, commit func(payloads.Sums) error) (payloads.Sums, error)
+}
+
 // Config wires the API.
 type Config struct {
 	Store    store.Store
-	Payloads *payloads.Dir
+	Payloads PayloadStore
 	// Invalidate is called after every successful catalog write (may be nil).
 	Invalidate func()
 	Logger     *slog.Logger
@@ -201,7 +206,10 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		status = http.StatusNotFound
-	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrStale), errors.Is(err, payloads.ErrBusy):
+	case errors.Is(err, payloads.ErrUnavailable):
+		status = http.StatusServiceUnavailable
+		w.Header().Set("Retry-After", "30")
+	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrStale), errors.Is(err, payloads.ErrBusy), errors.Is(err, payloads.ErrExists):
 		status = http.StatusConflict
 	case errors.Is(err, store.ErrInvalid), errors.Is(err, payloads.ErrMismatch), errors.Is(err, payloads.ErrBadName),
 		errors.Is(err, errBadRequest), errors.Is(err, omaha.ErrVersion):

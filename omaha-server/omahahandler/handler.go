@@ -78,6 +78,9 @@ type Config struct {
 	// PublicURL is the base URL hosts reach this server at (https://updates.example.com);
 	// empty means the scheme and Host of each request.
 	PublicURL string
+	// PayloadBaseURL, when set, replaces <PublicURL>/packages as the base of hosted
+	// payloads' codebase (a CDN): <PayloadBaseURL>/<app>/<board>/<version>/.
+	PayloadBaseURL string
 	// ServerName is the response's server attribute.
 	ServerName string
 	// MaxBodyBytes caps a request body (omaha.DefaultMaxBodyBytes when 0).
@@ -362,6 +365,9 @@ func (h *Handler) offer(r *http.Request, rel store.Release) (*omaha.Offer, error
 			base = scheme + "://" + r.Host
 		}
 		codebase = strings.TrimRight(base, "/") + PackagePath(rel.AppID, rel.Board, rel.Version, "")
+		if h.cfg.PayloadBaseURL != "" {
+			codebase = strings.TrimRight(h.cfg.PayloadBaseURL, "/") + strings.TrimPrefix(PackagePath(rel.AppID, rel.Board, rel.Version, ""), "/packages")
+		}
 	} else {
 		i := strings.LastIndexByte(rel.URL, '/')
 		if i < 0 {

@@ -1,7 +1,18 @@
-// Package payloads keeps the release files an omaha-server hosts, on local disk under
-// <dir>/<app>/<board>/<version>/<file>.
+// Package payloads keeps the release files an omaha-server hosts. It defines what every
+// backend shares — the Key naming one file, the Expect/Sums of an upload, the sentinel
+// errors callers branch on and the Store contract — and implements the default backend,
+// Dir, a local directory holding <dir>/<app>/<board>/<version>/<file>. The S3-compatible
+// backend is package payloads/s3store; its test server is payloads/s3test.
 //
-// Writing a payload streams it: bytes go to a temporary file in <dir>/.tmp (through
+// The Store contract, for every backend: Store streams the bytes (never the whole file in
+// memory), hashes them while streaming, and makes them visible under the key only after
+// the size and hash check; then it calls the commit callback (the release row's insert),
+// and when that fails it removes what it placed. A refused, failed or interrupted upload
+// leaves nothing under the key. Open returns a seekable reader of a stored file;
+// ErrUnavailable means the backend cannot be reached now (hosts get 503, uploaders a clear
+// error), never that the file is missing.
+//
+// Dir writes a payload streams it: bytes go to a temporary file in <dir>/.tmp (through
 // internal/atomicfile) while SHA-256 and SHA-1 are computed, the size and (when given) the
 // SHA-256 are compared with what the uploader declared, the file (mode 0644) is synced and
 // only then renamed into place, and its directory and their parents up to <dir> synced. A
@@ -15,8 +26,6 @@ package payloads
 
 import (
 	"context"
-	"crypto/sha1"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -40,11 +49,32 @@ var (
 	ErrBadName = errors.New("payloads: not a plain name")
 	// ErrBusy: another upload of the same key is in progress.
 	ErrBusy = errors.New("payloads: an upload of this release is in progress")
+	// ErrExists: the backend already holds a different file under the key (an upload
+	// through another replica, or one left by a crash before its release row was written).
+	ErrExists = errors.New("payloads: the payload store already holds a file for this release")
+	// ErrUnavailable: the backend cannot be reached; try again later.
+	ErrUnavailable = errors.New("payloads: the payload store is unavailable")
 )
+
+// Store is a payload backend: Dir, or s3store.Bucket.
+type Store interface {
+	// Store writes r as key, checks it against want, places it and calls commit; on any
+	// failure nothing is left under key.
+	Store(ctx context.Context, key Key, r io.Reader, want Expect, commit func(Sums) error) (Sums, error)
+	// Open opens a stored file for reading; fs.ErrNotExist when it is missing.
+	Open(ctx context.Context, key Key) (io.ReadSeekCloser, error)
+	Close() error
+}
 
 // Key names one hosted file.
 type Key struct {
 	App, Board, Version, Name string
+}
+
+// Check reports whether every component of k is a plain name (CheckName).
+func (k Key) Check() error {
+	_, err := k.path()
+	return err
 }
 
 func (k Key) path() (string, error) {
@@ -126,13 +156,10 @@ func (d *Dir) Store(ctx context.Context, key Key, r io.Reader, want Expect, comm
 	if err != nil {
 		return Sums{}, err
 	}
-	if want.Size <= 0 {
-		return Sums{}, fmt.Errorf("%w: the declared size must be above zero", ErrMismatch)
+	v, err := NewVerifier(ctx, r, want, d.maxSize)
+	if err != nil {
+		return Sums{}, err
 	}
-	if want.Size > d.maxSize {
-		return Sums{}, fmt.Errorf("%w: %d bytes declared, the limit is %d", ErrTooLarge, want.Size, d.maxSize)
-	}
-	want.SHA256 = strings.ToLower(want.SHA256)
 	d.mu.Lock()
 	if d.busy[rel] {
 		d.mu.Unlock()
@@ -159,19 +186,10 @@ func (d *Dir) Store(ctx context.Context, key Key, r io.Reader, want Expect, comm
 			os.Remove(final)
 		}
 	}()
-	s256, s1 := sha256.New(), sha1.New()
-	// One byte more than declared shows an overlong body.
-	n, err := io.Copy(io.MultiWriter(tmp, s256, s1), io.LimitReader(ctxReader{ctx, r}, want.Size+1))
-	if err != nil {
-		return Sums{}, fmt.Errorf("payloads: receiving %s after %d bytes: %w", key.Name, n, err)
+	if _, err := io.Copy(tmp, v); err != nil {
+		return v.Sums(), err
 	}
-	sums := Sums{Size: n, SHA256: hexSum(s256), SHA1: hexSum(s1)}
-	if n != want.Size {
-		return sums, fmt.Errorf("%w: received %d bytes or more, declared %d", ErrMismatch, n, want.Size)
-	}
-	if want.SHA256 != "" && want.SHA256 != sums.SHA256 {
-		return sums, fmt.Errorf("%w: SHA-256 %s, declared %s", ErrMismatch, sums.SHA256, want.SHA256)
-	}
+	sums := v.Sums()
 	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
 		return sums, fmt.Errorf("payloads: %w", err)
 	}
@@ -198,7 +216,7 @@ func (d *Dir) Store(ctx context.Context, key Key, r io.Reader, want Expect, comm
 }
 
 // Open opens a hosted file for reading.
-func (d *Dir) Open(key Key) (*os.File, error) {
+func (d *Dir) Open(_ context.Context, key Key) (io.ReadSeekCloser, error) {
 	rel, err := key.path()
 	if err != nil {
 		return nil, err

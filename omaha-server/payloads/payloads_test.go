@@ -69,12 +69,12 @@ func TestStore(t *testing.T) {
 				if sums.SHA256 != good || sums.Size != int64(len(data)) || len(sums.SHA1) != 40 || !committed {
 					t.Errorf("sums = %+v, committed %v", sums, committed)
 				}
-				f, err := d.Open(tt.key)
+				f, err := d.Open(t.Context(), tt.key)
 				if err != nil {
 					t.Fatal(err)
 				}
 				got, _ := io.ReadAll(f)
-				fi, err := f.Stat()
+				fi, err := f.(*os.File).Stat()
 				f.Close()
 				if err != nil || fi.Mode().Perm() != 0o644 {
 					t.Errorf("stored file mode %v (%v), want 0644: hosted files are public", fi.Mode().Perm(), err)
@@ -105,7 +105,7 @@ func TestOpenStaysInside(t *testing.T) {
 	}
 	defer d.Close()
 	os.WriteFile(filepath.Join(dir, "secret"), []byte("x"), 0o644)
-	if _, err := d.Open(payloads.Key{App: "..", Board: "..", Version: "..", Name: "secret"}); err == nil {
+	if _, err := d.Open(t.Context(), payloads.Key{App: "..", Board: "..", Version: "..", Name: "secret"}); err == nil {
 		t.Fatal("opened a file outside the directory")
 	}
 }

@@ -4,7 +4,9 @@
 //	POST /v1/update/                       Omaha v3 (package omahahandler), no token
 //	     /api/v1/…                         admin JSON API (package adminapi), bearer tokens
 //	GET  /packages/<app>/<board>/<version>/<file>   hosted payloads, no token: HTTP Range,
-//	                                       ETag (the SHA-256), Content-Length, If-None-Match
+//	                                       ETag (the SHA-256), Content-Length, If-None-Match,
+//	                                       If-Range; or a 307 to a presigned URL (redirect
+//	                                       mode); 503 with Retry-After while a store is down
 //	GET  /metrics                          Prometheus, from the server's own registry
 //	GET  /healthz                          200 when the store answers (and a warning line
 //	                                       while a background checkpoint fails)
@@ -19,7 +21,10 @@
 // on it (see gateRelease), and Run keeps snapshot and timestamp signed.
 // Every route has a read deadline and a body cap, Omaha requests a rate limit per source
 // and bounded apps and events, and ConnState bounds the connections (see Limits).
-// Payloads live under <DataDir>/packages. Every request is counted and timed per route in
+// Payloads live under <DataDir>/packages, or in Config.Payloads (an S3 bucket: package
+// payloads/s3store); a store that cannot be reached answers 503 with Retry-After, never
+// 500. With Config.PayloadRedirectTTL and a store that presigns, /packages/ answers with a
+// redirect to a presigned URL valid that long, so the bytes come from the store. Every request is counted and timed per route in
 // switchyard_omaha_server_http_requests_total and …_http_request_duration_seconds; each group's
 // rollout state is exported at scrape time from the cached catalog (rolloutmetrics.go).
 package server
@@ -53,8 +58,17 @@ const DefaultMaxPayloadBytes = 8 << 30
 
 // Config is the server's configuration.
 type Config struct {
-	// DataDir holds the hosted payloads (DataDir/packages). Required.
+	// DataDir holds the hosted payloads (DataDir/packages). Required unless Payloads is set.
 	DataDir string
+	// Payloads, when set, is the payload store (an s3store.Bucket); New does not close it
+	// but Close does. Nil: a payloads.Dir in DataDir/packages.
+	Payloads payloads.Store
+	// PayloadRedirectTTL, when above zero and Payloads presigns, makes /packages/ answer
+	// 307 to a presigned URL of the store that is valid this long.
+	PayloadRedirectTTL time.Duration
+	// CodebaseURL, when set, is the base URL of hosted payloads in Omaha offers (a CDN in
+	// front of /packages/ or of the bucket prefix): <CodebaseURL>/<app>/<board>/<version>/.
+	CodebaseURL string
 	// PublicURL is the base URL hosts reach the server at; it prefixes payload URLs in
 	// offers. Empty: the scheme and Host of each Omaha request.
 	PublicURL string
@@ -95,7 +109,8 @@ type Config struct {
 type Server struct {
 	router   *mux.Router
 	store    store.Store
-	payloads *payloads.Dir
+	payloads payloads.Store
+	redirect time.Duration // PayloadRedirectTTL when the store presigns, else 0
 	catalog  *catalog.Cache
 	registry *prometheus.Registry
 	log      *slog.Logger
@@ -114,8 +129,8 @@ type Server struct {
 // New builds the server over st. Close releases what it opened (not st); Run keeps what
 // needs keeping in the background (the TUF timestamp).
 func New(ctx context.Context, cfg Config, st store.Store, logger *slog.Logger) (*Server, error) {
-	if cfg.DataDir == "" {
-		return nil, errors.New("server: a data directory is required")
+	if cfg.DataDir == "" && cfg.Payloads == nil {
+		return nil, errors.New("server: a data directory or a payload store is required")
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -129,9 +144,13 @@ func New(ctx context.Context, cfg Config, st store.Store, logger *slog.Logger) (
 	if cfg.MaxOmahaBodyBytes <= 0 {
 		cfg.MaxOmahaBodyBytes = DefaultMaxOmahaBodyBytes
 	}
-	pd, err := payloads.Open(filepath.Join(cfg.DataDir, "packages"), cfg.MaxPayloadBytes)
-	if err != nil {
-		return nil, fmt.Errorf("server: %w", err)
+	pd := cfg.Payloads
+	if pd == nil {
+		dir, err := payloads.Open(filepath.Join(cfg.DataDir, "packages"), cfg.MaxPayloadBytes)
+		if err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+		pd = dir
 	}
 	s := &Server{
 		router:   mux.NewRouter(),
@@ -140,6 +159,9 @@ func New(ctx context.Context, cfg Config, st store.Store, logger *slog.Logger) (
 		catalog:  catalog.New(st, cfg.CatalogTTL, cfg.Now),
 		registry: prometheus.NewRegistry(),
 		log:      logger,
+	}
+	if _, ok := pd.(presigner); ok && cfg.PayloadRedirectTTL > 0 {
+		s.redirect = cfg.PayloadRedirectTTL
 	}
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -189,7 +211,7 @@ func New(ctx context.Context, cfg Config, st store.Store, logger *slog.Logger) (
 		hosts = v
 	}
 	omahaH := omahahandler.New(omahahandler.Config{
-		Catalog: s.catalog, Store: st, PublicURL: cfg.PublicURL, ServerName: cfg.ServerName,
+		Catalog: s.catalog, Store: st, PublicURL: cfg.PublicURL, ServerName: cfg.ServerName, PayloadBaseURL: cfg.CodebaseURL,
 		MaxBodyBytes: cfg.MaxOmahaBodyBytes, Now: cfg.Now, Logger: logger, Registerer: s.registry,
 		Hosts:   hosts,
 		MaxApps: s.limits.MaxOmahaApps, MaxEvents: s.limits.MaxOmahaEvents,
@@ -233,7 +255,7 @@ func (s *Server) Registry() *prometheus.Registry { return s.registry }
 // store directly, not through the admin API).
 func (s *Server) InvalidateCatalog() { s.catalog.Invalidate() }
 
-// Close releases the payload directory.
+// Close releases the payload store.
 func (s *Server) Close() error { return s.payloads.Close() }
 
 type statusWriter struct {
@@ -295,6 +317,20 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// presigner is a payload store that can hand out short-lived URLs (s3store.Bucket).
+type presigner interface {
+	Presign(ctx context.Context, method string, key payloads.Key, ttl time.Duration) (string, error)
+}
+
+// RetryAfterSeconds is the Retry-After of a 503 while a store is unreachable.
+const RetryAfterSeconds = 30
+
+// unavailable answers 503 with Retry-After: hosts back off and come again.
+func unavailable(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", strconv.Itoa(RetryAfterSeconds))
+	http.Error(w, "payload store unavailable, retry later", http.StatusServiceUnavailable)
+}
+
 func (s *Server) servePayload(w http.ResponseWriter, r *http.Request) {
 	v := mux.Vars(r)
 	rel, err := s.store.GetRelease(r.Context(), v["app"], v["version"], v["board"])
@@ -304,10 +340,29 @@ func (s *Server) servePayload(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		s.log.Error("payload download: store", "path", r.URL.Path, "err", err)
-		http.Error(w, "store unavailable", http.StatusInternalServerError)
+		unavailable(w)
 		return
 	}
-	f, err := s.payloads.Open(payloads.Key{App: rel.AppID, Board: rel.Board, Version: rel.Version, Name: rel.FileName})
+	key := payloads.Key{App: rel.AppID, Board: rel.Board, Version: rel.Version, Name: rel.FileName}
+	if s.redirect > 0 {
+		u, err := s.payloads.(presigner).Presign(r.Context(), r.Method, key, s.redirect)
+		if err != nil {
+			s.log.Error("payload download: presigning", "path", r.URL.Path, "err", err)
+			unavailable(w)
+			return
+		}
+		// 307 keeps the method (a HEAD stays a HEAD, which its presigned URL is for) and
+		// the client keeps its Range header.
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, u, http.StatusTemporaryRedirect)
+		return
+	}
+	f, err := s.payloads.Open(r.Context(), key)
+	if errors.Is(err, payloads.ErrUnavailable) {
+		s.log.Error("payload download: payload store unavailable", "path", r.URL.Path, "err", err)
+		unavailable(w)
+		return
+	}
 	if err != nil {
 		s.log.Error("payload download: release without its file", "path", r.URL.Path, "err", err)
 		http.NotFound(w, r)

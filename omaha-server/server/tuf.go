@@ -107,7 +107,7 @@ func (s *Server) gateRelease(next func(context.Context, store.Release) error) fu
 // request list every release; a publish through the gate rebuilds it on the next miss.
 type releaseIndex struct {
 	store store.Store
-	dir   *payloads.Dir
+	dir   payloads.Store
 	now   func() time.Time
 
 	mu      sync.Mutex
@@ -165,5 +165,5 @@ func (p *releaseIndex) OpenPayload(ctx context.Context, _ string, sum [32]byte) 
 	if !ok {
 		return nil, fmt.Errorf("server: no hosted release with SHA-256 %s: %w", want, fs.ErrNotExist)
 	}
-	return p.dir.Open(k)
+	return p.dir.Open(ctx, k)
 }
