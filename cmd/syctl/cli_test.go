@@ -391,7 +391,9 @@ func TestManPages(t *testing.T) {
 	})
 }
 
-func TestCommandsDoc(t *testing.T) { usagetest.CommandsDoc(t, "syctl", usage.Markdown(newRoot(time.Now))) }
+func TestCommandsDoc(t *testing.T) {
+	usagetest.CommandsDoc(t, "syctl", usage.Markdown(newRoot(time.Now)))
+}
 
 // TestSecretsNotInGeneratedText: with every SYCTL_ variable set to a marker, neither the
 // man pages, nor docs/commands.md's text, nor the completion scripts, nor help show it:

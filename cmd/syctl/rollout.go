@@ -39,7 +39,7 @@ func (d *dayDuration) String() string {
 	}
 	return d.d.String()
 }
-func (d *dayDuration) Type() string   { return "duration" }
+func (d *dayDuration) Type() string { return "duration" }
 func (d *dayDuration) Set(s string) error {
 	v, err := parseDays(s)
 	if err != nil {
