@@ -358,20 +358,37 @@ func TestSingleDashFlags(t *testing.T) {
 	usagetest.UsageError(t, "syctl", run, []string{"tuf", "status", "-nope"}, "syctl: unknown shorthand flag: 'n' in -nope\nrun 'syctl tuf status --help' for usage\n")
 }
 
+// helpListsFlags is usagetest.Help, and every flag named must be in the block's flags
+// section (not only in the synopsis or another flag's text).
+func helpListsFlags(t *testing.T, args []string, flags ...string) {
+	t.Helper()
+	usagetest.Help(t, run, args, flags...)
+	var out bytes.Buffer
+	if err := run(context.Background(), append(append([]string{}, args...), "--help"), &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(out.String(), "\nflags:\n")
+	for _, f := range flags {
+		if !strings.Contains(section, "      --"+f+" ") {
+			t.Errorf("%q --help lists no --%s among its flags:\n%s", args, f, section)
+		}
+	}
+}
+
 func TestLeafHelpListsFlags(t *testing.T) {
 	admin := []string{"server", "token", "cacert", "timeout"}
-	usagetest.Help(t, run, []string{"release", "publish"}, append([]string{"app", "version", "board", "file", "targets", "url", "size", "sha256", "sha1"}, admin...)...)
-	usagetest.Help(t, run, []string{"group", "policy", "set"}, append([]string{"name", "percent", "max-per-period", "period", "window", "install-timeout", "halt-failures", "halt-of", "floor", "block", "unblock", "pin", "unpin", "clear-caps"}, admin...)...)
-	usagetest.Help(t, run, []string{"instance", "list"}, append([]string{"app", "group", "version", "status", "limit", "json"}, admin...)...)
-	usagetest.Help(t, run, []string{"token", "create"}, append([]string{"name", "role", "expires", "description", "json"}, admin...)...)
-	usagetest.Help(t, run, []string{"host", "list"}, append([]string{"after", "limit", "json"}, admin...)...)
-	usagetest.Help(t, run, []string{"rollout", "status"}, append([]string{"app", "name", "version", "json"}, admin...)...)
-	usagetest.Help(t, run, []string{"keys", "init"}, "dir", "root-threshold", "root-keys", "type", "root-expires", "passphrase-file", "insecure-no-passphrase")
-	usagetest.Help(t, run, []string{"tuf", "add-target"}, "repo", "name", "file", "length", "sha256", "version", "board", "channel", "custom", "custom-int")
-	usagetest.Help(t, run, []string{"tuf", "rotate-root"}, "repo", "key", "add-key", "revoke-key", "threshold", "expires", "passphrase-file")
-	usagetest.Help(t, run, []string{"tuf", "publish-root"}, append([]string{"root"}, admin...)...)
-	usagetest.Help(t, run, []string{"payload", "build"}, "image", "version", "board", "chunk", "compression", "xz-encoder", "source", "out")
-	usagetest.Help(t, run, []string{"payload", "apply"}, "pubkey", "target", "source", "xz-decoder")
+	helpListsFlags(t, []string{"release", "publish"}, append([]string{"app", "version", "board", "file", "targets", "url", "size", "sha256", "sha1"}, admin...)...)
+	helpListsFlags(t, []string{"group", "policy", "set"}, append([]string{"name", "percent", "max-per-period", "period", "window", "install-timeout", "halt-failures", "halt-of", "floor", "block", "unblock", "pin", "unpin", "clear-caps"}, admin...)...)
+	helpListsFlags(t, []string{"instance", "list"}, append([]string{"app", "group", "version", "status", "limit", "json"}, admin...)...)
+	helpListsFlags(t, []string{"token", "create"}, append([]string{"name", "role", "expires", "description", "json"}, admin...)...)
+	helpListsFlags(t, []string{"host", "list"}, append([]string{"after", "limit", "json"}, admin...)...)
+	helpListsFlags(t, []string{"rollout", "status"}, append([]string{"app", "name", "version", "json"}, admin...)...)
+	helpListsFlags(t, []string{"keys", "init"}, "dir", "root-threshold", "root-keys", "type", "root-expires", "passphrase-file", "insecure-no-passphrase")
+	helpListsFlags(t, []string{"tuf", "add-target"}, "repo", "name", "file", "length", "sha256", "version", "board", "channel", "custom", "custom-int")
+	helpListsFlags(t, []string{"tuf", "rotate-root"}, "repo", "key", "add-key", "revoke-key", "threshold", "expires", "passphrase-file")
+	helpListsFlags(t, []string{"tuf", "publish-root"}, append([]string{"root"}, admin...)...)
+	helpListsFlags(t, []string{"payload", "build"}, "image", "version", "board", "chunk", "compression", "xz-encoder", "source", "out")
+	helpListsFlags(t, []string{"payload", "apply"}, "pubkey", "target", "source", "xz-decoder")
 }
 
 func TestCompletion(t *testing.T) {
