@@ -19,10 +19,14 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/switchyard-os/switchyard/cmd/internal/usage"
+	"github.com/switchyard-os/switchyard/internal/smallfile"
 	"github.com/switchyard-os/switchyard/omaha-server/adminapi"
 	"github.com/switchyard-os/switchyard/omaha-server/adminclient"
 	"github.com/switchyard-os/switchyard/omaha-server/store"
 )
+
+// maxCACertSize bounds the --cacert file: a few PEM certificates.
+const maxCACertSize = 1 << 20
 
 // adminFlags are the flags every admin command takes.
 type adminFlags struct {
@@ -71,7 +75,7 @@ func (a *adminFlags) client() (*adminclient.Client, error) {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	if a.cacert != "" {
-		pem, err := os.ReadFile(a.cacert)
+		pem, err := smallfile.Read(a.cacert, maxCACertSize)
 		if err != nil {
 			return nil, fmt.Errorf("--cacert: %w", err)
 		}
