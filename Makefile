@@ -36,7 +36,7 @@ packages: build ## .deb and .rpm of the host side (update-engine, updatectl) and
 	@# from its cobra commands (hidden `BINARY man DIR`, `BINARY completion SHELL`).
 	rm -rf build/man build/completions
 	set -e; export SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct 2>/dev/null || date +%s); \
-	for pair in host:update-engine host:updatectl server:omaha-server; do \
+	for pair in host:update-engine host:updatectl server:omaha-server server:syctl; do \
 		side=$${pair%%:*}; b=$${pair#*:}; \
 		mkdir -p build/man/$$side build/completions/$$side; \
 		$(BIN)/$$b man build/man/$$side; \
@@ -55,7 +55,7 @@ packages: build ## .deb and .rpm of the host side (update-engine, updatectl) and
 	done
 
 commands-doc: ## regenerate docs/commands.md from the commands' definitions
-	for b in omaha-server update-engine updatectl; do SWITCHYARD_UPDATE_DOCS=1 $(GO) test -count=1 -run TestCommandsDoc ./cmd/$$b || exit 1; done
+	for b in omaha-server syctl update-engine updatectl; do SWITCHYARD_UPDATE_DOCS=1 $(GO) test -count=1 -run TestCommandsDoc ./cmd/$$b || exit 1; done
 
 deps: ## install the Debian packages the tests need (when missing)
 	@missing=""; for p in $(TEST_DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; done; \

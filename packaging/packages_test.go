@@ -50,7 +50,7 @@ var sides = []side{
 		conffiles: []string{"/etc/default/omaha-server"},
 		docs:      []string{"/usr/share/doc/switchyard-server/omaha-server.md"},
 		runs:      []string{"/usr/bin/omaha-server", "help"},
-		cli:       []string{"omaha-server"}, // syctl is not on cobra yet
+		cli:       []string{"omaha-server", "syctl"},
 	},
 }
 

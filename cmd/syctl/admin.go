@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,47 +15,44 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/switchyard-os/switchyard/cmd/internal/usage"
+	"github.com/switchyard-os/switchyard/internal/smallfile"
 	"github.com/switchyard-os/switchyard/omaha-server/adminapi"
 	"github.com/switchyard-os/switchyard/omaha-server/adminclient"
 	"github.com/switchyard-os/switchyard/omaha-server/store"
 )
 
-const adminUsage = `syctl app create --id ID --name NAME | app list [--json]
-syctl release publish --app A --version V --board B --file PATH [--targets FILE]
-syctl release publish --app A --version V --board B --url URL --size N --sha256 HEX [--sha1 HEX]
-syctl release list --app A [--json]
-syctl channel create --app A --name N | channel set --app A --name N --version V [--board B] | channel list --app A [--json]
-syctl group create --app A --name N --track T --channel C [--updates on|off]
-syctl group update --app A --name N [--track T] [--channel C] [--updates on|off] | group list --app A [--json]
-syctl instance list [--app A] [--group G] [--version V] [--status S] [--limit N] [--json]
-syctl instance show MACHINE-ID [--json]
-syctl group policy set|show … | rollout status|pause|resume … | channel promote … (see syctl rollout --help)
---app defaults to Flatcar's application ({e96281a6-d1af-4bde-9a0a-97b76e56dc57}) everywhere.
-every command: --server URL (or SYCTL_SERVER), --token TOKEN (or SYCTL_TOKEN),
-  --cacert PEM (or SYCTL_CACERT), --timeout D (0: no limit)`
+// maxCACertSize bounds the --cacert file: a few PEM certificates.
+const maxCACertSize = 1 << 20
 
 // adminFlags are the flags every admin command takes.
 type adminFlags struct {
 	server, token, cacert string
 	timeout               time.Duration
+	fs                    *pflag.FlagSet
 }
 
-// newAdminFlagSet returns the flag set of the admin command name ("release publish") with
-// the flags every admin command takes. No default shows a secret: the token's comes from
-// SYCTL_TOKEN only when the flag is not given, in client.
-func newAdminFlagSet(name string, stderr io.Writer) (*flag.FlagSet, *adminFlags) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	a := &adminFlags{}
-	fs.StringVar(&a.server, "server", os.Getenv("SYCTL_SERVER"), "omaha-server base URL (env SYCTL_SERVER)")
-	// The token's default is not the environment's value: flag prints a default in the
-	// usage text, and a token must never be printed. client() falls back to $SYCTL_TOKEN.
+// newAdminCmd returns the command use ("publish --app A ...") over the admin API with the
+// flags every admin command takes, and positional arguments refused (set Args to take some).
+// No default comes from the environment: client reads SYCTL_SERVER, SYCTL_CACERT and
+// SYCTL_TOKEN for the flags not given, so no help text shows a token.
+func newAdminCmd(use, short string) (*cobra.Command, *adminFlags) {
+	c := &cobra.Command{Use: use, Short: short, Args: usage.NoArgs}
+	fs := c.Flags()
+	a := &adminFlags{fs: fs}
+	fs.StringVar(&a.server, "server", "", "omaha-server base URL (env SYCTL_SERVER)")
 	fs.StringVar(&a.token, "token", "", "admin API bearer token (from $SYCTL_TOKEN when not given)")
-	fs.StringVar(&a.cacert, "cacert", os.Getenv("SYCTL_CACERT"), "PEM file of the CA (or self-signed certificate) the server's certificate chains to (env SYCTL_CACERT)")
+	fs.StringVar(&a.cacert, "cacert", "", "PEM file of the CA (or self-signed certificate) the server's certificate chains to (env SYCTL_CACERT)")
 	fs.DurationVar(&a.timeout, "timeout", 0, "give up after this long (0: no limit; uploads can be long)")
 	// group policy set called the request timeout --http-timeout; the old name still works.
-	fs.DurationVar(&a.timeout, "http-timeout", 0, hiddenFlag+"old name of --timeout")
-	return fs, a
+	fs.DurationVar(&a.timeout, "http-timeout", 0, "old name of --timeout")
+	if err := fs.MarkHidden("http-timeout"); err != nil {
+		panic(err) // the flag was defined just above
+	}
+	return c, a
 }
 
 // withTimeout applies --timeout to ctx.
@@ -68,15 +64,18 @@ func (a *adminFlags) withTimeout(ctx context.Context) (context.Context, context.
 }
 
 func (a *adminFlags) client() (*adminclient.Client, error) {
+	if !a.fs.Changed("server") {
+		a.server = os.Getenv("SYCTL_SERVER")
+	}
+	if !a.fs.Changed("cacert") {
+		a.cacert = os.Getenv("SYCTL_CACERT")
+	}
 	if a.server == "" {
 		return nil, fmt.Errorf("%w: no server: give --server or set SYCTL_SERVER", errUsage)
 	}
-	if a.token == "" {
-		a.token = os.Getenv("SYCTL_TOKEN")
-	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	if a.cacert != "" {
-		pem, err := os.ReadFile(a.cacert)
+		pem, err := smallfile.Read(a.cacert, maxCACertSize)
 		if err != nil {
 			return nil, fmt.Errorf("--cacert: %w", err)
 		}
@@ -91,22 +90,6 @@ func (a *adminFlags) client() (*adminclient.Client, error) {
 		token = os.Getenv("SYCTL_TOKEN")
 	}
 	return adminclient.New(a.server, token, &http.Client{Transport: tr, Timeout: a.timeout})
-}
-
-// parse parses args, allowing flags after positional arguments; it returns the positional
-// arguments. --help prints the command's usage on stdout and returns flag.ErrHelp.
-func parse(fs *flag.FlagSet, args []string, stdout io.Writer) ([]string, error) {
-	var pos []string
-	for {
-		if err := usageParse(fs, args, stdout, synopsis(fs.Name())); err != nil {
-			return nil, err
-		}
-		if fs.NArg() == 0 {
-			return pos, nil
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
 }
 
 func need(flags map[string]string) error {
@@ -149,55 +132,6 @@ func ts(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
-// adminCommand is one command over the admin API: its synopsis for --help and its run
-// function, which gets the arguments after the command words.
-type adminCommand struct {
-	synopsis string
-	run      func(ctx context.Context, args []string, stdout, stderr io.Writer) error
-}
-
-// adminCommands is the table of the commands runAdmin dispatches, by their command words.
-// Each lives in its own file.
-func adminCommands() map[string]adminCommand {
-	return map[string]adminCommand{
-		"app create":      {"syctl app create --id ID --name NAME", runAppCreate},
-		"app list":        {"syctl app list [--json]", runAppList},
-		"release publish": {"syctl release publish --app A --version V --board B (--file PATH [--targets FILE] | --url URL --size N --sha256 HEX [--sha1 HEX])", runReleasePublish},
-		"release list":    {"syctl release list --app A [--json]", runReleaseList},
-		"channel create":  {"syctl channel create --app A --name N", runChannelCreate},
-		"channel set":     {"syctl channel set --app A --name N --version V [--board B]", runChannelSet},
-		"channel list":    {"syctl channel list --app A [--json]", runChannelList},
-		"channel promote": {"syctl channel promote --app A --from beta --to stable", runPromote},
-		"group create":    {"syctl group create --app A --name N --track T --channel C [--updates on|off]", runGroupCreate},
-		"group update":    {"syctl group update --app A --name N [--track T] [--channel C] [--updates on|off]", runGroupUpdate},
-		"group list":      {"syctl group list --app A [--json]", runGroupList},
-		"group policy":    {rolloutUsage, runPolicy},
-		"instance list":   {"syctl instance list [--app A] [--group G] [--version V] [--status S] [--limit N] [--json]", runInstanceList},
-		"instance show":   {"syctl instance show MACHINE-ID [--json]", runInstanceShow},
-	}
-}
-
-// runAdmin runs the commands that talk to omaha-server's admin API; args[0] is one of
-// app, release, channel, group, instance.
-func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) < 2 {
-		return fmt.Errorf("%w: %s needs a subcommand", errUsage, args[0])
-	}
-	cmd, ok := adminCommands()[args[0]+" "+args[1]]
-	if !ok {
-		return fmt.Errorf("%w: unknown command %q", errUsage, args[0]+" "+args[1])
-	}
-	return cmd.run(ctx, args[2:], stdout, stderr)
-}
-
-// synopsis returns the synopsis of the admin command called name, for its --help.
-func synopsis(name string) string {
-	if c, ok := adminCommands()[name]; ok && c.synopsis != rolloutUsage {
-		return c.synopsis
-	}
-	return "syctl " + name + " [flags]"
-}
-
 // start checks the common flags and returns the client and the context bounded by --timeout.
 func (a *adminFlags) start(ctx context.Context) (context.Context, context.CancelFunc, *adminclient.Client, error) {
 	c, err := a.client()
@@ -208,20 +142,8 @@ func (a *adminFlags) start(ctx context.Context) (context.Context, context.Cancel
 	return ctx, cancel, c, nil
 }
 
-// parseNone parses args for a command that takes no positional arguments.
-func parseNone(fs *flag.FlagSet, args []string, stdout io.Writer) error {
-	pos, err := parse(fs, args, stdout)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, pos[0])
-	}
-	return nil
-}
-
 // addAppFlag adds --app with the one default every command shares: Flatcar's application.
-func addAppFlag(fs *flag.FlagSet, app *string) {
+func addAppFlag(fs *pflag.FlagSet, app *string) {
 	fs.StringVar(app, "app", store.FlatcarAppID, "application ID")
 }
 
@@ -289,39 +211,34 @@ func publish(ctx context.Context, c *adminclient.Client, stdout, stderr io.Write
 	return nil
 }
 
-// parseLeaf parses the flags of a command whose synopsis is its name and flags.
-func parseLeaf(fs *flag.FlagSet, args []string, stdout io.Writer) error {
-	return usageParse(fs, args, stdout, "syctl "+fs.Name()+" [flags]")
-}
-
-// listApp runs a `syctl NAME` that lists one application's items (`channel list`, …): the
-// admin and --app flags, --json, the request through list, then JSON or a table of header
-// and one row (or more) per item.
-func listApp[T any](ctx context.Context, name string, args []string, stdout, stderr io.Writer,
-	list func(*adminclient.Client, context.Context, string) ([]T, error), header string, rows func(io.Writer, T)) error {
-	fs, af := newAdminFlagSet(name, stderr)
+// newListCmd returns `syctl NOUN list` for one application's items (`channel list`, …):
+// the admin and --app flags, --json, the request through list, then JSON or a table of
+// header and one row (or more) per item.
+func newListCmd[T any](short string, list func(*adminclient.Client, context.Context, string) ([]T, error),
+	header string, rows func(io.Writer, T)) *cobra.Command {
+	c, af := newAdminCmd("list [--app A] [--json]", short)
 	var app string
-	addAppFlag(fs, &app)
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parseNone(fs, args, stdout); err != nil {
-		return err
-	}
-	ctx, cancel, c, err := af.start(ctx)
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	items, err := list(c, ctx, app)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return printJSON(stdout, items)
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, header)
-	for _, it := range items {
-		rows(tw, it)
-	}
-	return tw.Flush()
+	addAppFlag(c.Flags(), &app)
+	asJSON := c.Flags().Bool("json", false, "print JSON")
+	c.RunE = usage.Run(func(ctx context.Context, _ []string, stdout, _ io.Writer) error {
+		ctx, cancel, cl, err := af.start(ctx)
+		if err != nil {
+			return err
+		}
+		defer cancel()
+		items, err := list(cl, ctx, app)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(stdout, items)
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, header)
+		for _, it := range items {
+			rows(tw, it)
+		}
+		return tw.Flush()
+	})
+	return c
 }

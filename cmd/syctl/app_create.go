@@ -4,29 +4,33 @@ import (
 	"context"
 	"fmt"
 	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/switchyard-os/switchyard/cmd/internal/usage"
 )
 
-// runAppCreate runs `syctl app create`.
-func runAppCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, af := newAdminFlagSet("app create", stderr)
+// newAppCreateCmd is `syctl app create`.
+func newAppCreateCmd() *cobra.Command {
+	c, af := newAdminCmd("create --id ID --name NAME", "create an application")
 	var id, name string
-	fs.StringVar(&id, "id", "", "application ID (a GUID, braces optional)")
-	fs.StringVar(&name, "name", "", "application name")
-	if err := parseNone(fs, args, stdout); err != nil {
-		return err
-	}
-	if err := need(map[string]string{"id": id, "name": name}); err != nil {
-		return err
-	}
-	ctx, cancel, c, err := af.start(ctx)
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	a, err := c.CreateApp(ctx, id, name)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "created application %s (%s)\n", a.ID, a.Name)
-	return nil
+	c.Flags().StringVar(&id, "id", "", "application ID (a GUID, braces optional)")
+	c.Flags().StringVar(&name, "name", "", "application name")
+	c.RunE = usage.Run(func(ctx context.Context, _ []string, stdout, _ io.Writer) error {
+		if err := need(map[string]string{"id": id, "name": name}); err != nil {
+			return err
+		}
+		ctx, cancel, cl, err := af.start(ctx)
+		if err != nil {
+			return err
+		}
+		defer cancel()
+		a, err := cl.CreateApp(ctx, id, name)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "created application %s (%s)\n", a.ID, a.Name)
+		return nil
+	})
+	return c
 }

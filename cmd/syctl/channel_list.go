@@ -1,17 +1,18 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
+
+	"github.com/spf13/cobra"
 
 	"github.com/switchyard-os/switchyard/omaha-server/adminclient"
 	"github.com/switchyard-os/switchyard/omaha-server/store"
 )
 
-// runChannelList runs `syctl channel list`.
-func runChannelList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return listApp(ctx, "channel list", args, stdout, stderr, (*adminclient.Client).ListChannels,
+// newChannelListCmd is `syctl channel list`.
+func newChannelListCmd() *cobra.Command {
+	return newListCmd("list the channels and the release each offers per board", (*adminclient.Client).ListChannels,
 		"CHANNEL\tBOARD\tVERSION", func(w io.Writer, ch store.Channel) {
 			if len(ch.Releases) == 0 {
 				fmt.Fprintf(w, "%s\t-\t-\n", ch.Name)

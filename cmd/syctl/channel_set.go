@@ -4,31 +4,35 @@ import (
 	"context"
 	"fmt"
 	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/switchyard-os/switchyard/cmd/internal/usage"
 )
 
-// runChannelSet runs `syctl channel set`: the release a channel offers on a board.
-func runChannelSet(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, af := newAdminFlagSet("channel set", stderr)
+// newChannelSetCmd is `syctl channel set`: the release a channel offers on a board.
+func newChannelSetCmd() *cobra.Command {
+	c, af := newAdminCmd("set [--app A] --name N --version V [--board B]", "make a channel offer a release on a board")
 	var app, name, version, board string
-	addAppFlag(fs, &app)
-	fs.StringVar(&name, "name", "", "channel name")
-	fs.StringVar(&version, "version", "", "release version")
-	fs.StringVar(&board, "board", "amd64-usr", "board")
-	if err := parseNone(fs, args, stdout); err != nil {
-		return err
-	}
-	if err := need(map[string]string{"name": name, "version": version, "board": board}); err != nil {
-		return err
-	}
-	ctx, cancel, c, err := af.start(ctx)
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	ch, err := c.SetChannel(ctx, app, name, board, version)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "channel %s now offers %s on %s\n", ch.Name, ch.Releases[board].Version, board)
-	return nil
+	addAppFlag(c.Flags(), &app)
+	c.Flags().StringVar(&name, "name", "", "channel name")
+	c.Flags().StringVar(&version, "version", "", "release version")
+	c.Flags().StringVar(&board, "board", "amd64-usr", "board")
+	c.RunE = usage.Run(func(ctx context.Context, _ []string, stdout, _ io.Writer) error {
+		if err := need(map[string]string{"name": name, "version": version, "board": board}); err != nil {
+			return err
+		}
+		ctx, cancel, cl, err := af.start(ctx)
+		if err != nil {
+			return err
+		}
+		defer cancel()
+		ch, err := cl.SetChannel(ctx, app, name, board, version)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "channel %s now offers %s on %s\n", ch.Name, ch.Releases[board].Version, board)
+		return nil
+	})
+	return c
 }

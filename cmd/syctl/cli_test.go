@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/switchyard-os/switchyard/cmd/internal/usage"
 	"github.com/switchyard-os/switchyard/cmd/internal/usage/usagetest"
 	"github.com/switchyard-os/switchyard/omaha"
@@ -19,37 +22,57 @@ import (
 	"github.com/switchyard-os/switchyard/signing/keys"
 )
 
+// commandPaths is every syctl command that parses flags, by its command words: the
+// commands syctl has always had, so none is lost.
+var commandPaths = []string{
+	"app create", "app list",
+	"channel create", "channel list", "channel promote", "channel set",
+	"group create", "group list", "group policy set", "group policy show", "group update",
+	"host enroll", "host list", "host remove", "host show",
+	"instance list", "instance show",
+	"keys init",
+	"payload apply", "payload build", "payload sign", "payload verify",
+	"release list", "release publish",
+	"rollout pause", "rollout resume", "rollout status",
+	"token create", "token list", "token revoke",
+	"tuf add-target", "tuf init", "tuf publish-root", "tuf remove-target", "tuf rotate-root", "tuf server-status",
+	"tuf sign-root", "tuf sign-targets", "tuf status",
+}
+
 // leafCommands lists every syctl command that parses flags, by its command words.
 func leafCommands() [][]string {
 	var leaves [][]string
-	for g, subs := range subcommands {
-		for _, sub := range subs {
-			if g == "group" && sub == "policy" {
-				leaves = append(leaves, []string{g, sub, "set"}, []string{g, sub, "show"})
-				continue
-			}
-			leaves = append(leaves, []string{g, sub})
-		}
+	for _, p := range commandPaths {
+		leaves = append(leaves, strings.Fields(p))
 	}
-	sort.Slice(leaves, func(i, j int) bool { return strings.Join(leaves[i], " ") < strings.Join(leaves[j], " ") })
 	return leaves
 }
 
-// TestSubcommandsListsTheAdminTable: the hint's list of subcommands knows every admin
-// command.
-func TestSubcommandsListsTheAdminTable(t *testing.T) {
-	for name := range adminCommands() {
-		g, sub, _ := strings.Cut(name, " ")
-		if !slices.Contains(subcommands[g], sub) {
-			t.Errorf("subcommands lacks %q", name)
+// TestCommandTree: the cobra tree holds exactly the commands syctl has (besides cobra's
+// completion and help and the hidden man).
+func TestCommandTree(t *testing.T) {
+	root := newRoot(time.Now)
+	var got []string
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if !c.HasSubCommands() {
+			got = append(got, strings.TrimPrefix(c.CommandPath(), "syctl "))
 		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+	sort.Strings(got)
+	if !slices.Equal(got, commandPaths) {
+		t.Errorf("commands:\n%q\nwant\n%q", got, commandPaths)
 	}
 }
 
 func TestHelpPrintsOneUsageBlock(t *testing.T) {
 	cases := [][]string{{"--help"}, {"-h"}, {"help"}}
-	for _, g := range []string{"keys", "tuf", "payload", "app", "release", "channel", "group", "instance", "rollout", "host"} {
-		cases = append(cases, []string{g, "--help"})
+	for _, g := range []string{"keys", "tuf", "payload", "app", "release", "channel", "group", "instance", "rollout", "host", "token", "group policy"} {
+		cases = append(cases, append(strings.Fields(g), "--help"))
 	}
 	for _, leaf := range leafCommands() {
 		cases = append(cases, append(append([]string{}, leaf...), "--help"), append(append([]string{}, leaf...), "-h"))
@@ -91,13 +114,13 @@ func TestUsageErrorIsOneLineWithHint(t *testing.T) {
 		wantLine string
 		wantHint string
 	}{
-		{[]string{"release", "publish", "--nope"}, "syctl: flag provided but not defined: -nope", "run 'syctl release publish --help' for usage"},
+		{[]string{"release", "publish", "--nope"}, "syctl: unknown flag: --nope", "run 'syctl release publish --help' for usage"},
 		{[]string{"instance", "show"}, "syctl: instance show takes one MACHINE-ID", "run 'syctl instance show --help' for usage"},
 		{[]string{"app", "frobnicate"}, `syctl: unknown command "app frobnicate"`, "run 'syctl app --help' for usage"},
 		{[]string{"payload"}, "syctl: payload needs a command", "run 'syctl payload --help' for usage"},
 		{[]string{"bogus"}, `syctl: unknown command "bogus"`, "run 'syctl --help' for usage"},
-		{[]string{"group", "policy", "set", "--percent"}, "syctl: flag needs an argument: -percent", "run 'syctl group policy set --help' for usage"},
-		{[]string{"keys", "init", "--bad"}, "syctl: flag provided but not defined: -bad", "run 'syctl keys init --help' for usage"},
+		{[]string{"group", "policy", "set", "--percent"}, "syctl: flag needs an argument: --percent", "run 'syctl group policy set --help' for usage"},
+		{[]string{"keys", "init", "--bad"}, "syctl: unknown flag: --bad", "run 'syctl keys init --help' for usage"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -288,5 +311,142 @@ func TestProgressTerminalLine(t *testing.T) {
 	p.summary()
 	if got := w.String(); !strings.HasSuffix(got, "\ruploaded 4.0 MiB of 4.0 MiB (100%), 3.1 MiB/s   \n") || strings.Count(got, "\n") != 1 {
 		t.Errorf("final line %q", got)
+	}
+}
+
+// TestSingleDashFlags: command lines written for the standard flag package (-name VALUE,
+// -flag=VALUE, -json) keep working, against a real server and offline.
+func TestSingleDashFlags(t *testing.T) {
+	e := newAdminEnv(t)
+	conn := []string{"-server", e.url, "-token=" + e.adminTok, "-cacert", e.cacert}
+	for _, args := range [][]string{
+		{"app", "create", "-id", omaha.FlatcarAppID, "-name", "Flatcar"},
+		{"channel", "create", "-name=stable"},
+		{"group", "create", "-name", "prod", "-track", "stable", "-channel", "stable", "-updates=off"},
+		{"group", "policy", "set", "-name", "prod", "-percent=30", "-window", "Mon-Fri 09:00 8h UTC"},
+	} {
+		if err := run(context.Background(), append(args, conn...), io.Discard, io.Discard); err != nil {
+			t.Fatalf("syctl %s: %v", strings.Join(args, " "), err)
+		}
+	}
+	var groups []store.Group
+	decode(t, e.must("group", "list", "-json"), &groups)
+	if len(groups) != 1 || groups[0].Name != "prod" || groups[0].UpdatesEnabled {
+		t.Errorf("group list -json: %+v", groups)
+	}
+	var p struct {
+		Policy struct {
+			Percent *int     `json:"percent"`
+			Windows []string `json:"windows"`
+		} `json:"policy"`
+	}
+	decode(t, e.must("group", "policy", "show", "-name", "prod", "-json"), &p)
+	if p.Policy.Percent == nil || *p.Policy.Percent != 30 || len(p.Policy.Windows) != 1 {
+		t.Errorf("group policy show -json: %+v", p)
+	}
+
+	dir := filepath.Join(t.TempDir(), "keys")
+	if err := run(context.Background(), []string{"keys", "init", "-dir", dir, "-type", "ecdsa", "-root-keys=2", "-root-threshold", "2",
+		"-insecure-no-passphrase"}, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"root-1.key", "root-2.key", "targets.pub", "1.root.json"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	usagetest.UsageError(t, "syctl", run, []string{"tuf", "status", "-nope"}, "syctl: unknown shorthand flag: 'n' in -nope\nrun 'syctl tuf status --help' for usage\n")
+}
+
+// helpListsFlags is usagetest.Help, and every flag named must be in the block's flags
+// section (not only in the synopsis or another flag's text).
+func helpListsFlags(t *testing.T, args []string, flags ...string) {
+	t.Helper()
+	usagetest.Help(t, run, args, flags...)
+	var out bytes.Buffer
+	if err := run(context.Background(), append(append([]string{}, args...), "--help"), &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(out.String(), "\nflags:\n")
+	for _, f := range flags {
+		if !strings.Contains(section, "      --"+f+" ") {
+			t.Errorf("%q --help lists no --%s among its flags:\n%s", args, f, section)
+		}
+	}
+}
+
+func TestLeafHelpListsFlags(t *testing.T) {
+	admin := []string{"server", "token", "cacert", "timeout"}
+	helpListsFlags(t, []string{"release", "publish"}, append([]string{"app", "version", "board", "file", "targets", "url", "size", "sha256", "sha1"}, admin...)...)
+	helpListsFlags(t, []string{"group", "policy", "set"}, append([]string{"name", "percent", "max-per-period", "period", "window", "install-timeout", "halt-failures", "halt-of", "floor", "block", "unblock", "pin", "unpin", "clear-caps"}, admin...)...)
+	helpListsFlags(t, []string{"instance", "list"}, append([]string{"app", "group", "version", "status", "limit", "json"}, admin...)...)
+	helpListsFlags(t, []string{"token", "create"}, append([]string{"name", "role", "expires", "description", "json"}, admin...)...)
+	helpListsFlags(t, []string{"host", "list"}, append([]string{"after", "limit", "json"}, admin...)...)
+	helpListsFlags(t, []string{"rollout", "status"}, append([]string{"app", "name", "version", "json"}, admin...)...)
+	helpListsFlags(t, []string{"keys", "init"}, "dir", "root-threshold", "root-keys", "type", "root-expires", "passphrase-file", "insecure-no-passphrase")
+	helpListsFlags(t, []string{"tuf", "add-target"}, "repo", "name", "file", "length", "sha256", "version", "board", "channel", "custom", "custom-int")
+	helpListsFlags(t, []string{"tuf", "rotate-root"}, "repo", "key", "add-key", "revoke-key", "threshold", "expires", "passphrase-file")
+	helpListsFlags(t, []string{"tuf", "publish-root"}, append([]string{"root"}, admin...)...)
+	helpListsFlags(t, []string{"payload", "build"}, "image", "version", "board", "chunk", "compression", "xz-encoder", "source", "out")
+	helpListsFlags(t, []string{"payload", "apply"}, "pubkey", "target", "source", "xz-decoder")
+}
+
+func TestCompletion(t *testing.T) {
+	usagetest.Completion(t, "syctl", run, "keys", "tuf", "payload", "app", "release", "channel", "group", "instance", "rollout", "host", "token")
+}
+
+func TestManPages(t *testing.T) {
+	usagetest.ManPages(t, run, map[string][]string{
+		"syctl.1":                  nil,
+		"syctl-release-publish.1":  {"app", "version", "file", "server", "token", "cacert", "timeout"},
+		"syctl-group-policy-set.1": {"name", "percent", "window", "install-timeout"},
+		"syctl-keys-init.1":        {"dir", "passphrase-file", "insecure-no-passphrase"},
+		"syctl-tuf-sign-targets.1": {"repo", "key", "expires"},
+		"syctl-payload-verify.1":   {"pubkey", "xz-decoder"},
+		"syctl-token-revoke.1":     {"self", "server"},
+		"syctl-host-enroll.1":      {"server"},
+	})
+}
+
+func TestCommandsDoc(t *testing.T) {
+	usagetest.CommandsDoc(t, "syctl", usage.Markdown(newRoot(time.Now)))
+}
+
+// TestSecretsNotInGeneratedText: with every SYCTL_ variable set to a marker, neither the
+// man pages, nor docs/commands.md's text, nor the completion scripts, nor help show it:
+// no flag takes its default from the environment.
+func TestSecretsNotInGeneratedText(t *testing.T) {
+	const marker = "SECRET-MARKER-9a3e"
+	for _, v := range []string{"SYCTL_TOKEN", "SYCTL_PASSPHRASE", "SYCTL_KEY_PASSPHRASE", "SYCTL_SERVER", "SYCTL_CACERT"} {
+		t.Setenv(v, marker)
+	}
+	var all strings.Builder
+	all.WriteString(usage.Markdown(newRoot(time.Now)))
+	dir := t.TempDir()
+	if err := run(context.Background(), []string{"man", dir}, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	pages, _ := filepath.Glob(filepath.Join(dir, "*.1"))
+	if len(pages) < len(commandPaths) {
+		t.Fatalf("%d man pages for %d commands", len(pages), len(commandPaths))
+	}
+	for _, p := range pages {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all.Write(b)
+	}
+	for _, args := range [][]string{{"completion", "bash"}, {"completion", "zsh"}, {"completion", "fish"}, {"--help"},
+		{"token", "create", "--help"}, {"keys", "init", "--help"}, {"payload", "sign", "--help"}} {
+		if err := run(context.Background(), args, &all, &all); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if strings.Contains(all.String(), marker) {
+		t.Errorf("the generated text shows the environment's value")
+	}
+	if !strings.Contains(all.String(), "$SYCTL_TOKEN") || !strings.Contains(all.String(), "SYCTL_PASSPHRASE") {
+		t.Errorf("the generated text does not name the variables")
 	}
 }

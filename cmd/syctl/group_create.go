@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/switchyard-os/switchyard/cmd/internal/usage"
 	"github.com/switchyard-os/switchyard/omaha-server/adminapi"
 )
 
@@ -14,7 +17,7 @@ type groupFlags struct {
 	app, name, track, channel, updates string
 }
 
-func (g *groupFlags) register(fs *flag.FlagSet) {
+func (g *groupFlags) register(fs *pflag.FlagSet) {
 	addAppFlag(fs, &g.app)
 	fs.StringVar(&g.name, "name", "", "group name")
 	fs.StringVar(&g.track, "track", "", "track hosts send (their GROUP)")
@@ -41,31 +44,31 @@ func (g *groupFlags) input() (adminapi.GroupInput, error) {
 	return in, nil
 }
 
-// runGroupCreate runs `syctl group create`.
-func runGroupCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, af := newAdminFlagSet("group create", stderr)
+// newGroupCreateCmd is `syctl group create`.
+func newGroupCreateCmd() *cobra.Command {
+	c, af := newAdminCmd("create [--app A] --name N --track T --channel C [--updates on|off]", "create a group")
 	var gf groupFlags
-	gf.register(fs)
-	if err := parseNone(fs, args, stdout); err != nil {
-		return err
-	}
-	in, err := gf.input()
-	if err != nil {
-		return err
-	}
-	if err := need(map[string]string{"track": gf.track, "channel": gf.channel}); err != nil {
-		return err
-	}
-	in.Name = gf.name
-	ctx, cancel, c, err := af.start(ctx)
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	g, err := c.CreateGroup(ctx, gf.app, in)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "group %s: track %s, channel %s, updates %s\n", g.Name, g.Track, g.Channel, onOffString(g.UpdatesEnabled))
-	return nil
+	gf.register(c.Flags())
+	c.RunE = usage.Run(func(ctx context.Context, _ []string, stdout, _ io.Writer) error {
+		in, err := gf.input()
+		if err != nil {
+			return err
+		}
+		if err := need(map[string]string{"track": gf.track, "channel": gf.channel}); err != nil {
+			return err
+		}
+		in.Name = gf.name
+		ctx, cancel, cl, err := af.start(ctx)
+		if err != nil {
+			return err
+		}
+		defer cancel()
+		g, err := cl.CreateGroup(ctx, gf.app, in)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "group %s: track %s, channel %s, updates %s\n", g.Name, g.Track, g.Channel, onOffString(g.UpdatesEnabled))
+		return nil
+	})
+	return c
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -14,6 +13,10 @@ import (
 	"time"
 
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/switchyard-os/switchyard/cmd/internal/usage"
 	"github.com/switchyard-os/switchyard/internal/atomicfile"
 	"github.com/switchyard-os/switchyard/signing/keys"
 	"github.com/switchyard-os/switchyard/signing/tuf"
@@ -21,9 +24,7 @@ import (
 	"golang.org/x/term"
 )
 
-const keysUsage = `usage: syctl keys init --dir DIR [flags]
-
-Generates the TUF role keys and the payload key, each as DIR/<role>.key (private, PEM,
+const keysInitLong = `Generates the TUF role keys and the payload key, each as DIR/<role>.key (private, PEM,
 encrypted) and DIR/<role>.pub (public, PEM), and DIR/1.root.json signed by the root keys.
 With --root-keys M > 1 the root keys are DIR/root-1.key ... DIR/root-M.key.
 
@@ -31,24 +32,15 @@ Keep root-*.key, targets.key and payload.key offline. snapshot.key and timestamp
 the server (omaha-server), which signs those roles online.
 
 The passphrase protecting the private keys comes from --passphrase-file, else from the
-environment variable SYCTL_PASSPHRASE, else from a prompt when stdin is a terminal.
-
-flags:
-`
+environment variable SYCTL_PASSPHRASE, else from a prompt when stdin is a terminal.`
 
 // keyRoles are the key files keys init writes, in order; root is handled apart.
 var keyRoles = []string{tuf.RoleTargets, tuf.RoleSnapshot, tuf.RoleTimestamp, "payload"}
 
-func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return fmt.Errorf("%w: keys: no subcommand (init)", errUsage)
-	}
-	switch args[0] {
-	case "init":
-		return runKeysInit(ctx, args[1:], stdout, stderr)
-	default:
-		return fmt.Errorf("%w: keys: unknown subcommand %q", errUsage, args[0])
-	}
+// newKeysCmd is `syctl keys …`.
+func newKeysCmd() *cobra.Command {
+	return group(&cobra.Command{Use: "keys COMMAND", Short: "generate the TUF role keys and the payload key"}, "keys: no subcommand (init)",
+		newKeysInitCmd())
 }
 
 // passFlags are the flags that say where a passphrase comes from.
@@ -57,7 +49,7 @@ type passFlags struct {
 	insecure bool
 }
 
-func (p *passFlags) register(fs *flag.FlagSet) {
+func (p *passFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&p.file, "passphrase-file", "", "read the private-key passphrase from this file")
 	fs.BoolVar(&p.insecure, "insecure-no-passphrase", false, "INSECURE, for tests and demos only: private keys in the clear")
 }
@@ -186,14 +178,21 @@ func parseValidity(s string) (time.Duration, error) {
 type validityFlag struct{ d time.Duration }
 
 func (v *validityFlag) String() string { return v.d.String() }
+func (v *validityFlag) Type() string   { return "duration" }
 func (v *validityFlag) Set(s string) (err error) {
 	v.d, err = parseValidity(s)
 	return err
 }
 
-func runKeysInit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("keys init", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+// newKeysInitCmd is `syctl keys init`.
+func newKeysInitCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "init --dir DIR",
+		Short: "generate the TUF role keys, the payload key and the first root",
+		Long:  keysInitLong,
+		Args:  cobra.ArbitraryArgs,
+	}
+	fs := c.Flags()
 	dir := fs.String("dir", "", "directory for the keys and 1.root.json (created)")
 	threshold := fs.Int("root-threshold", 1, "root signatures required")
 	nRoot := fs.Int("root-keys", 1, "number of root keys")
@@ -202,16 +201,22 @@ func runKeysInit(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.Var(&expires, "root-expires", "root validity (e.g. 365d)")
 	var pf passFlags
 	pf.register(fs)
-	if err := usageParse(fs, args, stdout, keysUsage); err != nil {
-		return err
+	c.RunE = usage.Run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+		if *dir == "" || len(args) != 0 {
+			return fmt.Errorf("%w: keys init needs --dir and no arguments", errUsage)
+		}
+		return keysInit(ctx, stdout, stderr, *dir, *threshold, *nRoot, *typ, expires.d, &pf)
+	})
+	return c
+}
+
+// keysInit writes the keys and 1.root.json into dir.
+func keysInit(ctx context.Context, stdout, stderr io.Writer, dir string, threshold, nRoot int, typ string,
+	expires time.Duration, pf *passFlags) error {
+	if nRoot < 1 || threshold < 1 || threshold > nRoot {
+		return fmt.Errorf("%w: --root-threshold %d of --root-keys %d", errUsage, threshold, nRoot)
 	}
-	if *dir == "" || fs.NArg() != 0 {
-		return fmt.Errorf("%w: keys init needs --dir and no arguments", errUsage)
-	}
-	if *nRoot < 1 || *threshold < 1 || *threshold > *nRoot {
-		return fmt.Errorf("%w: --root-threshold %d of --root-keys %d", errUsage, *threshold, *nRoot)
-	}
-	alg, err := parseAlgorithm(*typ)
+	alg, err := parseAlgorithm(typ)
 	if err != nil {
 		return err
 	}
@@ -224,11 +229,11 @@ func runKeysInit(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	} else {
 		pass = passOnce(pass)
 	}
-	rootPath := filepath.Join(*dir, "1.root.json")
+	rootPath := filepath.Join(dir, "1.root.json")
 	if _, err := os.Stat(rootPath); err == nil {
 		return fmt.Errorf("%s exists; refusing to overwrite", rootPath)
 	}
-	if err := os.MkdirAll(*dir, 0o700); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
 
@@ -242,15 +247,15 @@ func runKeysInit(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if err != nil {
 			return nil, err
 		}
-		if err := writeKeyPair(*dir, name, k, pass); err != nil {
+		if err := writeKeyPair(dir, name, k, pass); err != nil {
 			return nil, err
 		}
-		fmt.Fprintf(stdout, "%s\t%s\n", name, filepath.Join(*dir, name+".key"))
+		fmt.Fprintf(stdout, "%s\t%s\n", name, filepath.Join(dir, name+".key"))
 		return k, nil
 	}
-	for i := 1; i <= *nRoot; i++ {
+	for i := 1; i <= nRoot; i++ {
 		name := tuf.RoleRoot
-		if *nRoot > 1 {
+		if nRoot > 1 {
 			name = fmt.Sprintf("root-%d", i)
 		}
 		k, err := gen(name)
@@ -259,7 +264,7 @@ func runKeysInit(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		rootSS = append(rootSS, k)
 	}
-	rk := repo.RoleKeys{Threshold: *threshold}
+	rk := repo.RoleKeys{Threshold: threshold}
 	for _, k := range rootSS {
 		rk.Keys = append(rk.Keys, k.Public().CryptoPublicKey())
 	}
@@ -273,7 +278,7 @@ func runKeysInit(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			roles[role] = repo.RoleKeys{Keys: []crypto.PublicKey{k.Public().CryptoPublicKey()}, Threshold: 1}
 		}
 	}
-	root, err := repo.NewRoot(roles, tuf.Expiry(time.Now(), expires.d))
+	root, err := repo.NewRoot(roles, tuf.Expiry(time.Now(), expires))
 	if err != nil {
 		return err
 	}
@@ -296,7 +301,7 @@ func runKeysInit(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := atomicfile.WriteFile(rootPath, data, 0o644); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "root\t%s (version 1, %d-of-%d root keys, expires %s)\n", rootPath, *threshold, *nRoot, root.Signed.Expires.Format(time.RFC3339))
+	fmt.Fprintf(stdout, "root\t%s (version 1, %d-of-%d root keys, expires %s)\n", rootPath, threshold, nRoot, root.Signed.Expires.Format(time.RFC3339))
 	fmt.Fprintln(stdout, "keep the root, targets and payload keys offline; give snapshot.key and timestamp.key to omaha-server")
 	return nil
 }

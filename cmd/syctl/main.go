@@ -1,23 +1,25 @@
 // Command syctl is the release and operator tool: keys and TUF roles, payloads, and
 // everything an operator does over omaha-server's admin API.
 //
-// main only wires: each command group lives in its own file as a function of the form
-// run<Group>(ctx, args, stdout, stderr) error, so tests can run them in-process.
+// main only wires: each command is a cobra.Command defined in its own file (newXCmd), the
+// command groups hold them (newRoot), and run(ctx, args, stdout, stderr) runs the tree
+// through cmd/internal/usage, so tests can run commands in-process. No flag takes its
+// default from the environment: SYCTL_SERVER, SYCTL_TOKEN, SYCTL_CACERT and
+// SYCTL_PASSPHRASE are read after parsing, for what the flags did not give, so help, the
+// man pages and docs/commands.md name the variables and never show a value (a secret).
 package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"slices"
 	"syscall"
 	"time"
 
-	"github.com/switchyard-os/switchyard/cmd/internal/buildinfo"
+	"github.com/spf13/cobra"
+
 	"github.com/switchyard-os/switchyard/cmd/internal/usage"
 )
 
@@ -25,23 +27,11 @@ import (
 // hint to run the command's --help, and exits 2.
 var errUsage = usage.ErrUsage
 
-const syctlUsage = `syctl COMMAND [ARGS]   (syctl COMMAND --help for a command's usage; syctl --version)
+const syctlLong = `The release and operator tool.
 
-release engineering (offline):
-  keys      generate the TUF role keys and the payload key
-  tuf       add payload targets and sign targets metadata; rotate the root
-  payload   build, sign, verify and apply update payloads
-
-operating a server (--server, --token or SYCTL_SERVER, SYCTL_TOKEN):
-  app       create and list applications
-  release   publish releases
-  channel   create, set and list channels
-  group     create, update and list groups
-  instance  list and show hosts
-  rollout   status, pause and resume of a group's rollout
-  host      enroll, show, list and remove host keys
-  token     create, list and revoke admin API tokens
-`
+Release engineering (offline): keys, tuf and payload.
+Operating a server (--server, --token or SYCTL_SERVER, SYCTL_TOKEN): app, release, channel,
+group, instance, rollout, host and token.`
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -50,89 +40,56 @@ func main() {
 	os.Exit(usage.Report(os.Stderr, "syctl", err))
 }
 
-// groupUsage is each command group's usage, printed by `syctl GROUP --help`.
-var groupUsage = map[string]string{
-	"keys": keysUsage, "tuf": tufUsage, "payload": payloadUsage,
-	"app": adminUsage, "release": adminUsage, "channel": adminUsage, "group": adminUsage + "\n" + rolloutUsage,
-	"instance": adminUsage, "rollout": rolloutUsage, "host": hostUsage,
+// newRoot returns syctl's command tree; now is the clock a relative token --expires counts
+// from.
+func newRoot(now func() time.Time) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "syctl COMMAND",
+		Short: "the release and operator tool: keys, TUF, payloads and omaha-server's admin API",
+		Long:  syctlLong,
+	}
+	return group(root, "",
+		newKeysCmd(),
+		newTUFCmd(),
+		newPayloadCmd(),
+		group(&cobra.Command{Use: "app COMMAND", Short: "create and list applications"}, "",
+			newAppCreateCmd(), newAppListCmd()),
+		group(&cobra.Command{Use: "release COMMAND", Short: "publish and list releases"}, "",
+			newReleasePublishCmd(), newReleaseListCmd()),
+		group(&cobra.Command{Use: "channel COMMAND", Short: "create, set, list and promote channels"}, "",
+			newChannelCreateCmd(), newChannelSetCmd(), newChannelListCmd(), newPromoteCmd()),
+		group(&cobra.Command{Use: "group COMMAND", Short: "create, update and list groups; their rollout policy"}, "",
+			newGroupCreateCmd(), newGroupUpdateCmd(), newGroupListCmd(), newPolicyCmd()),
+		group(&cobra.Command{Use: "instance COMMAND", Short: "list and show hosts"}, "",
+			newInstanceListCmd(), newInstanceShowCmd()),
+		newRolloutCmd(),
+		newHostCmd(),
+		newTokenCmd(now),
+	)
 }
 
-// run runs one syctl command. --help anywhere prints that command's usage and returns nil;
-// a usage error comes back wrapping errUsage and naming its command (usage.InCommand).
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 1 && isVersionArg(args[0]) {
-		fmt.Fprintln(stdout, buildinfo.String("syctl"))
-		return nil
-	}
-	if len(args) >= 1 && len(args) <= 2 && isHelpArg(args[len(args)-1]) {
-		if u, ok := groupUsage[args[0]]; ok {
-			usagePrint(stdout, u, nil)
-			return nil
+// group makes cmd a command that only holds subs (usage.Group). Flags it does not know are
+// ignored, so that a mistyped command followed by flags (`rollout frob --name prod`) is
+// reported as the unknown command it is rather than as the first unknown flag. missing,
+// when not empty, is the error for no command at all ("rollout needs status, pause or
+// resume").
+func group(cmd *cobra.Command, missing string, subs ...*cobra.Command) *cobra.Command {
+	usage.Group(cmd, subs...)
+	cmd.FParseErrWhitelist.UnknownFlags = true
+	if missing != "" {
+		groupRun := cmd.RunE
+		cmd.RunE = func(c *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return fmt.Errorf("%w: %s", errUsage, missing)
+			}
+			return groupRun(c, args)
 		}
 	}
-	err := usage.InCommand(commandPath(args), dispatch(ctx, args, stdout, stderr))
-	if errors.Is(err, flag.ErrHelp) {
-		return nil
-	}
-	return err
+	return cmd
 }
 
-// subcommands lists each group's subcommands, for the hint of a usage error.
-var subcommands = map[string][]string{
-	"keys":     {"init"},
-	"tuf":      {"init", "add-target", "remove-target", "sign-targets", "rotate-root", "sign-root", "status", "publish-root", "server-status"},
-	"payload":  {"build", "sign", "verify", "apply"},
-	"app":      {"create", "list"},
-	"release":  {"publish", "list"},
-	"channel":  {"create", "set", "list", "promote"},
-	"group":    {"create", "update", "list", "policy"},
-	"instance": {"list", "show"},
-	"rollout":  {"status", "pause", "resume"},
-	"host":     {"enroll", "show", "list", "remove"},
-}
-
-// commandPath returns the command words of args a usage error's hint names: the group and,
-// when it is one of the group's, the subcommand ("release publish", "group policy set").
-func commandPath(args []string) string {
-	if len(args) == 0 {
-		return ""
-	}
-	subs, ok := subcommands[args[0]]
-	if !ok {
-		return ""
-	}
-	if len(args) < 2 || !slices.Contains(subs, args[1]) {
-		return args[0]
-	}
-	if args[0] == "group" && args[1] == "policy" && len(args) > 2 && (args[2] == "set" || args[2] == "show") {
-		return "group policy " + args[2]
-	}
-	return args[0] + " " + args[1]
-}
-
-func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return fmt.Errorf("%w: no command given", errUsage)
-	}
-	switch args[0] {
-	case "keys":
-		return runKeys(ctx, args[1:], stdout, stderr)
-	case "tuf":
-		return runTUF(ctx, args[1:], stdout, stderr)
-	case "payload":
-		return runPayload(ctx, args[1:], stdout, stderr)
-	case "app", "release", "channel", "group", "instance":
-		return runAdmin(ctx, args, stdout, stderr)
-	case "rollout":
-		return runRollout(ctx, args, stdout, stderr)
-	case "host":
-		return runHost(ctx, args, stdout, stderr)
-	case "token":
-		return runToken(ctx, args, stdout, stderr, time.Now)
-	case "help", "-h", "--help":
-		usagePrint(stdout, syctlUsage, nil)
-		return nil
-	default:
-		return fmt.Errorf("%w: unknown command %q", errUsage, args[0])
-	}
+// run runs one syctl command. --help prints that command's usage and returns nil; a
+// usage error comes back wrapping errUsage and naming its command (usage.InCommand).
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return usage.Execute(ctx, newRoot(time.Now), args, stdout, stderr)
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,22 +14,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/switchyard-os/switchyard/cmd/internal/usage"
 	"github.com/switchyard-os/switchyard/internal/atomicfile"
 	"github.com/switchyard-os/switchyard/signing/keys"
 	"github.com/switchyard-os/switchyard/signing/payload"
 )
-
-const payloadUsage = `usage: syctl payload COMMAND [FLAGS]
-
-  build  --image USR.img --version V --board B [--chunk 16MiB] [--compression xz|zstd|none]
-         [--xz-encoder auto|go|xz-utils] [--source OLD.img] --out FILE
-  sign   --key KEY.pem [--passphrase-file F] FILE
-         (passphrase: --passphrase-file, else $SYCTL_PASSPHRASE, else a prompt)
-  verify --pubkey PUB.pem [--pubkey PUB2.pem] [--source PATH] [--xz-decoder auto|go|xz-utils] FILE
-  apply  --pubkey PUB.pem [--pubkey ...] --target PATH [--source PATH] [--xz-decoder auto|go|xz-utils] FILE
-`
 
 // passEnv names the environment variable every syctl command reads a passphrase from;
 // oldPayloadPassEnv is the name payload sign used to read, still accepted with a warning.
@@ -39,31 +30,12 @@ const (
 	oldPayloadPassEnv = "SYCTL_KEY_PASSPHRASE"
 )
 
-func runPayload(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return fmt.Errorf("%w: payload needs a command\n%s", errUsage, payloadUsage)
-	}
-	switch args[0] {
-	case "build":
-		return runPayloadBuild(ctx, args[1:], stdout, stderr)
-	case "sign":
-		return runPayloadSign(ctx, args[1:], stdout, stderr)
-	case "verify":
-		return runPayloadVerify(ctx, args[1:], stdout, stderr)
-	case "apply":
-		return runPayloadApply(ctx, args[1:], stdout, stderr)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, payloadUsage)
-		return nil
-	}
-	return fmt.Errorf("%w: unknown payload command %q\n%s", errUsage, args[0], payloadUsage)
+// newPayloadCmd is `syctl payload …`.
+func newPayloadCmd() *cobra.Command {
+	return group(&cobra.Command{Use: "payload COMMAND", Short: "build, sign, verify and apply update payloads"},
+		"payload needs a command",
+		newPayloadBuildCmd(), newPayloadSignCmd(), newPayloadVerifyCmd(), newPayloadApplyCmd())
 }
-
-// payloadStrings is a repeatable string flag.
-type payloadStrings []string
-
-func (s *payloadStrings) String() string     { return strings.Join(*s, ",") }
-func (s *payloadStrings) Set(v string) error { *s = append(*s, v); return nil }
 
 // parsePayloadSize reads sizes like 16MiB, 4M, 65536.
 func parsePayloadSize(s string) (int64, error) {
@@ -85,14 +57,15 @@ func parsePayloadSize(s string) (int64, error) {
 	return n * mult, nil
 }
 
-func newPayloadFlags(name string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("payload "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	return fs
+// newPayloadLeaf returns the payload command use; it checks its positional arguments itself.
+func newPayloadLeaf(use, short string) *cobra.Command {
+	return &cobra.Command{Use: use, Short: short, Args: cobra.ArbitraryArgs}
 }
 
-func runPayloadBuild(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newPayloadFlags("build", stderr)
+// newPayloadBuildCmd is `syctl payload build`.
+func newPayloadBuildCmd() *cobra.Command {
+	cmd := newPayloadLeaf("build --image USR.img --version V --board B [--chunk 16MiB] [--compression xz|zstd|none] [--xz-encoder auto|go|xz-utils] [--source OLD.img] --out FILE", "build an unsigned payload from a partition image (a delta with --source)")
+	fs := cmd.Flags()
 	image := fs.String("image", "", "partition image to ship (required)")
 	version := fs.String("version", "", "version of the image (required)")
 	board := fs.String("board", "", "board, e.g. amd64-usr (required)")
@@ -101,83 +74,83 @@ func runPayloadBuild(ctx context.Context, args []string, stdout, stderr io.Write
 	xzEncoder := fs.String("xz-encoder", "auto", "xz encoder: go (ulikunitz/xz), xz-utils, or auto (xz-utils when on PATH)")
 	source := fs.String("source", "", "previous image: identical chunks become SOURCE_COPY (delta payload)")
 	out := fs.String("out", "", "payload file to write (required)")
-	if err := parseLeaf(fs, args, stdout); err != nil {
-		return err
-	}
-	if *image == "" || *version == "" || *board == "" || *out == "" || fs.NArg() != 0 {
-		return fmt.Errorf("%w: payload build needs --image, --version, --board and --out", errUsage)
-	}
-	cs, err := parsePayloadSize(*chunk)
-	if err != nil {
-		return fmt.Errorf("%w: --chunk: %v", errUsage, err)
-	}
-	// The compressed data waits next to the output (it is about the payload's size).
-	cfg := payload.BuildConfig{Version: *version, Board: *board, ChunkSize: cs, TempDir: filepath.Dir(*out)}
-	switch *compression {
-	case "xz":
-		cfg.Compression = payload.ReplaceXZ
-	case "zstd":
-		cfg.Compression = payload.ReplaceZstd
-	case "none":
-		cfg.Compression = payload.Replace
-	default:
-		return fmt.Errorf("%w: --compression %q (xz, zstd or none)", errUsage, *compression)
-	}
-	switch *xzEncoder {
-	case "go":
-	case "xz-utils", "auto":
-		p, err := exec.LookPath("xz")
-		if err != nil && *xzEncoder == "xz-utils" {
-			return fmt.Errorf("payload build: --xz-encoder xz-utils: %v (apt-get install xz-utils)", err)
+	cmd.RunE = usage.Run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+		if *image == "" || *version == "" || *board == "" || *out == "" || len(args) != 0 {
+			return fmt.Errorf("%w: payload build needs --image, --version, --board and --out", errUsage)
 		}
-		cfg.XZCommand = p
-	default:
-		return fmt.Errorf("%w: --xz-encoder %q (auto, go or xz-utils)", errUsage, *xzEncoder)
-	}
-	img, err := os.Open(*image)
-	if err != nil {
-		return fmt.Errorf("payload build: %w", err)
-	}
-	defer img.Close()
-	st, err := img.Stat()
-	if err != nil {
-		return fmt.Errorf("payload build: %w", err)
-	}
-	if *source != "" {
-		src, err := os.Open(*source)
+		cs, err := parsePayloadSize(*chunk)
+		if err != nil {
+			return fmt.Errorf("%w: --chunk: %v", errUsage, err)
+		}
+		// The compressed data waits next to the output (it is about the payload's size).
+		cfg := payload.BuildConfig{Version: *version, Board: *board, ChunkSize: cs, TempDir: filepath.Dir(*out)}
+		switch *compression {
+		case "xz":
+			cfg.Compression = payload.ReplaceXZ
+		case "zstd":
+			cfg.Compression = payload.ReplaceZstd
+		case "none":
+			cfg.Compression = payload.Replace
+		default:
+			return fmt.Errorf("%w: --compression %q (xz, zstd or none)", errUsage, *compression)
+		}
+		switch *xzEncoder {
+		case "go":
+		case "xz-utils", "auto":
+			p, err := exec.LookPath("xz")
+			if err != nil && *xzEncoder == "xz-utils" {
+				return fmt.Errorf("payload build: --xz-encoder xz-utils: %v (apt-get install xz-utils)", err)
+			}
+			cfg.XZCommand = p
+		default:
+			return fmt.Errorf("%w: --xz-encoder %q (auto, go or xz-utils)", errUsage, *xzEncoder)
+		}
+		img, err := os.Open(*image)
 		if err != nil {
 			return fmt.Errorf("payload build: %w", err)
 		}
-		defer src.Close()
-		sst, err := src.Stat()
+		defer img.Close()
+		st, err := img.Stat()
 		if err != nil {
 			return fmt.Errorf("payload build: %w", err)
 		}
-		cfg.Source, cfg.SourceSize = src, sst.Size()
-	}
-	prog := newProgress(stderr, "built", time.Now)
-	cfg.Progress = prog.update
-	start := time.Now()
-	var m *payload.Manifest
-	err = atomicfile.Write(*out, 0o644, func(w io.Writer) error {
-		var err error
-		m, err = payload.Build(ctx, img, st.Size(), w, cfg)
-		return err
+		if *source != "" {
+			src, err := os.Open(*source)
+			if err != nil {
+				return fmt.Errorf("payload build: %w", err)
+			}
+			defer src.Close()
+			sst, err := src.Stat()
+			if err != nil {
+				return fmt.Errorf("payload build: %w", err)
+			}
+			cfg.Source, cfg.SourceSize = src, sst.Size()
+		}
+		prog := newProgress(stderr, "built", time.Now)
+		cfg.Progress = prog.update
+		start := time.Now()
+		var m *payload.Manifest
+		err = atomicfile.Write(*out, 0o644, func(w io.Writer) error {
+			var err error
+			m, err = payload.Build(ctx, img, st.Size(), w, cfg)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		counts := map[payload.Type]int{}
+		for _, op := range m.Operations {
+			counts[op.Type]++
+		}
+		ost, err := os.Stat(*out)
+		if err != nil {
+			return fmt.Errorf("payload build: %w", err)
+		}
+		fmt.Fprintf(stdout, "built %s: %d operations (%s), %d bytes for a %d-byte image, partition sha256 %s, %.1fs (unsigned: run syctl payload sign)\n",
+			*out, len(m.Operations), payloadOpCounts(counts), ost.Size(), m.PartitionSize, hex.EncodeToString(m.PartitionSHA256[:]), time.Since(start).Seconds())
+		return nil
 	})
-	if err != nil {
-		return err
-	}
-	counts := map[payload.Type]int{}
-	for _, op := range m.Operations {
-		counts[op.Type]++
-	}
-	ost, err := os.Stat(*out)
-	if err != nil {
-		return fmt.Errorf("payload build: %w", err)
-	}
-	fmt.Fprintf(stdout, "built %s: %d operations (%s), %d bytes for a %d-byte image, partition sha256 %s, %.1fs (unsigned: run syctl payload sign)\n",
-		*out, len(m.Operations), payloadOpCounts(counts), ost.Size(), m.PartitionSize, hex.EncodeToString(m.PartitionSHA256[:]), time.Since(start).Seconds())
-	return nil
+	return cmd
 }
 
 func payloadOpCounts(c map[payload.Type]int) string {
@@ -214,29 +187,31 @@ func payloadPassFunc(file string, stderr io.Writer) keys.PassFunc {
 	}
 }
 
-func runPayloadSign(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newPayloadFlags("sign", stderr)
+// newPayloadSignCmd is `syctl payload sign`.
+func newPayloadSignCmd() *cobra.Command {
+	cmd := newPayloadLeaf("sign --key KEY.pem [--passphrase-file F] FILE", "sign a payload (passphrase: --passphrase-file, else $SYCTL_PASSPHRASE, else a prompt)")
+	fs := cmd.Flags()
 	keyPath := fs.String("key", "", "payload private key, PEM (required)")
 	passFile := fs.String("passphrase-file", "", "file holding the key's passphrase")
-	if err := parseLeaf(fs, args, stdout); err != nil {
-		return err
-	}
-	if *keyPath == "" || fs.NArg() != 1 {
-		return fmt.Errorf("%w: payload sign needs --key and one payload file", errUsage)
-	}
-	k, err := keys.LoadPrivateKey(*keyPath, payloadPassFunc(*passFile, stderr))
-	if err != nil {
-		return err
-	}
-	s, err := keys.NewSigner(k)
-	if err != nil {
-		return err
-	}
-	if err := payload.SignFile(ctx, fs.Arg(0), s); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "signed %s with %s key %s\n", fs.Arg(0), k.Algorithm(), k.ID())
-	return nil
+	cmd.RunE = usage.Run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+		if *keyPath == "" || len(args) != 1 {
+			return fmt.Errorf("%w: payload sign needs --key and one payload file", errUsage)
+		}
+		k, err := keys.LoadPrivateKey(*keyPath, payloadPassFunc(*passFile, stderr))
+		if err != nil {
+			return err
+		}
+		s, err := keys.NewSigner(k)
+		if err != nil {
+			return err
+		}
+		if err := payload.SignFile(ctx, args[0], s); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "signed %s with %s key %s\n", args[0], k.Algorithm(), k.ID())
+		return nil
+	})
+	return cmd
 }
 
 // payloadXZDecoder turns --xz-decoder into ApplyConfig.XZCommand.
@@ -255,58 +230,60 @@ func payloadVerifier(paths []string) (*keys.Verifier, error) {
 	return keys.LoadVerifier(paths...)
 }
 
-func runPayloadVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newPayloadFlags("verify", stderr)
-	var pubs payloadStrings
-	fs.Var(&pubs, "pubkey", "accepted payload public key, PEM (repeatable)")
+// newPayloadVerifyCmd is `syctl payload verify`.
+func newPayloadVerifyCmd() *cobra.Command {
+	cmd := newPayloadLeaf("verify --pubkey PUB.pem [--pubkey PUB2.pem] [--source PATH] [--xz-decoder auto|go|xz-utils] FILE", "check a payload's signature and every operation, writing nothing")
+	fs := cmd.Flags()
+	var pubs []string
+	fs.StringArrayVar(&pubs, "pubkey", nil, "accepted payload public key, PEM (repeatable)")
 	source := fs.String("source", "", "source partition, for delta payloads")
 	xzDecoder := fs.String("xz-decoder", "auto", "decoder for xz chunks: auto (xz-utils when on PATH, as update-engine does), go (github.com/xi2/xz) or xz-utils")
-	if err := parseLeaf(fs, args, stdout); err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
-		return fmt.Errorf("%w: payload verify needs one payload file", errUsage)
-	}
-	xzCommand, err := payloadXZDecoder(*xzDecoder)
-	if err != nil {
-		return err
-	}
-	v, err := payloadVerifier(pubs)
-	if err != nil {
-		return err
-	}
-	f, err := os.Open(fs.Arg(0))
-	if err != nil {
-		return fmt.Errorf("payload verify: %w", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("payload verify: %w", err)
-	}
-	cfg := payload.ApplyConfig{Target: payload.NewHashingSink(), XZCommand: xzCommand}
-	if *source != "" {
-		src, err := os.Open(*source)
+	cmd.RunE = usage.Run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+		if len(args) != 1 {
+			return fmt.Errorf("%w: payload verify needs one payload file", errUsage)
+		}
+		xzCommand, err := payloadXZDecoder(*xzDecoder)
+		if err != nil {
+			return err
+		}
+		v, err := payloadVerifier(pubs)
+		if err != nil {
+			return err
+		}
+		f, err := os.Open(args[0])
 		if err != nil {
 			return fmt.Errorf("payload verify: %w", err)
 		}
-		defer src.Close()
-		cfg.Source = src
-	}
-	prog := newProgress(stderr, "verified", time.Now)
-	var total int64
-	cfg.Progress = func(p payload.Progress) { prog.update(p.BytesRead, total) }
-	r := bufio.NewReaderSize(f, 1<<20)
-	vm, err := payload.ReadManifest(ctx, r, v)
-	if err != nil {
-		return err
-	}
-	total = st.Size() - vm.DataStart
-	if err := vm.Apply(ctx, r, cfg); err != nil {
-		return err
-	}
-	printPayloadSummary(stdout, fs.Arg(0), st.Size(), vm)
-	return nil
+		defer f.Close()
+		st, err := f.Stat()
+		if err != nil {
+			return fmt.Errorf("payload verify: %w", err)
+		}
+		cfg := payload.ApplyConfig{Target: payload.NewHashingSink(), XZCommand: xzCommand}
+		if *source != "" {
+			src, err := os.Open(*source)
+			if err != nil {
+				return fmt.Errorf("payload verify: %w", err)
+			}
+			defer src.Close()
+			cfg.Source = src
+		}
+		prog := newProgress(stderr, "verified", time.Now)
+		var total int64
+		cfg.Progress = func(p payload.Progress) { prog.update(p.BytesRead, total) }
+		r := bufio.NewReaderSize(f, 1<<20)
+		vm, err := payload.ReadManifest(ctx, r, v)
+		if err != nil {
+			return err
+		}
+		total = st.Size() - vm.DataStart
+		if err := vm.Apply(ctx, r, cfg); err != nil {
+			return err
+		}
+		printPayloadSummary(stdout, args[0], st.Size(), vm)
+		return nil
+	})
+	return cmd
 }
 
 func printPayloadSummary(w io.Writer, name string, size int64, vm *payload.Verified) {
@@ -325,76 +302,78 @@ func printPayloadSummary(w io.Writer, name string, size int64, vm *payload.Verif
 	fmt.Fprintf(w, "  operations       %d (%s)\n", len(m.Operations), payloadOpCounts(counts))
 }
 
-func runPayloadApply(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newPayloadFlags("apply", stderr)
-	var pubs payloadStrings
-	fs.Var(&pubs, "pubkey", "accepted payload public key, PEM (repeatable)")
+// newPayloadApplyCmd is `syctl payload apply`.
+func newPayloadApplyCmd() *cobra.Command {
+	cmd := newPayloadLeaf("apply --pubkey PUB.pem [--pubkey ...] --target PATH [--source PATH] [--xz-decoder auto|go|xz-utils] FILE", "verify a payload and write the partition it describes to --target")
+	fs := cmd.Flags()
+	var pubs []string
+	fs.StringArrayVar(&pubs, "pubkey", nil, "accepted payload public key, PEM (repeatable)")
 	target := fs.String("target", "", "partition or image file to write (required; a new or empty file is sized to the partition, any other must be its size)")
 	source := fs.String("source", "", "active partition, for delta payloads")
 	xzDecoder := fs.String("xz-decoder", "auto", "decoder for xz chunks: auto (xz-utils when on PATH, as update-engine does), go (github.com/xi2/xz) or xz-utils")
-	if err := parseLeaf(fs, args, stdout); err != nil {
-		return err
-	}
-	if *target == "" || fs.NArg() != 1 {
-		return fmt.Errorf("%w: payload apply needs --target and one payload file", errUsage)
-	}
-	xzCommand, err := payloadXZDecoder(*xzDecoder)
-	if err != nil {
-		return err
-	}
-	v, err := payloadVerifier(pubs)
-	if err != nil {
-		return err
-	}
-	f, err := os.Open(fs.Arg(0))
-	if err != nil {
-		return fmt.Errorf("payload apply: %w", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("payload apply: %w", err)
-	}
-	r := bufio.NewReaderSize(f, 1<<20)
-	// The manifest is verified before the target is even opened.
-	vm, err := payload.ReadManifest(ctx, r, v)
-	if err != nil {
-		return err
-	}
-	cfg := payload.ApplyConfig{XZCommand: xzCommand}
-	if *source != "" {
-		src, err := os.Open(*source)
+	cmd.RunE = usage.Run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+		if *target == "" || len(args) != 1 {
+			return fmt.Errorf("%w: payload apply needs --target and one payload file", errUsage)
+		}
+		xzCommand, err := payloadXZDecoder(*xzDecoder)
+		if err != nil {
+			return err
+		}
+		v, err := payloadVerifier(pubs)
+		if err != nil {
+			return err
+		}
+		f, err := os.Open(args[0])
 		if err != nil {
 			return fmt.Errorf("payload apply: %w", err)
 		}
-		defer src.Close()
-		sst, err := src.Stat()
+		defer f.Close()
+		st, err := f.Stat()
 		if err != nil {
 			return fmt.Errorf("payload apply: %w", err)
 		}
-		cfg.Source = src
-		if sst.Mode().IsRegular() {
-			cfg.SourceSize = sst.Size()
+		r := bufio.NewReaderSize(f, 1<<20)
+		// The manifest is verified before the target is even opened.
+		vm, err := payload.ReadManifest(ctx, r, v)
+		if err != nil {
+			return err
 		}
-	}
-	tf, err := os.OpenFile(*target, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return fmt.Errorf("payload apply: %w", err)
-	}
-	defer tf.Close()
-	// The applier sizes a new (empty) image file and refuses a file or device of any size
-	// but the partition's before writing to it.
-	cfg.Target = tf
-	cfg.Sync = tf.Sync
-	prog := newProgress(stderr, "applied", time.Now)
-	total := st.Size() - vm.DataStart
-	cfg.Progress = func(p payload.Progress) { prog.update(p.BytesRead, total) }
-	if err := vm.Apply(ctx, r, cfg); err != nil {
-		if errors.Is(err, payload.ErrPartitionHash) || errors.Is(err, payload.ErrDataHash) {
-			return fmt.Errorf("%w (the target holds partial or wrong data: do not boot it)", err)
+		cfg := payload.ApplyConfig{XZCommand: xzCommand}
+		if *source != "" {
+			src, err := os.Open(*source)
+			if err != nil {
+				return fmt.Errorf("payload apply: %w", err)
+			}
+			defer src.Close()
+			sst, err := src.Stat()
+			if err != nil {
+				return fmt.Errorf("payload apply: %w", err)
+			}
+			cfg.Source = src
+			if sst.Mode().IsRegular() {
+				cfg.SourceSize = sst.Size()
+			}
 		}
-		return err
-	}
-	fmt.Fprintf(stdout, "applied %s %s to %s: partition sha256 %s verified\n", vm.Manifest.Board, vm.Manifest.Version, *target, hex.EncodeToString(vm.Manifest.PartitionSHA256[:]))
-	return nil
+		tf, err := os.OpenFile(*target, os.O_RDWR|os.O_CREATE, 0o644)
+		if err != nil {
+			return fmt.Errorf("payload apply: %w", err)
+		}
+		defer tf.Close()
+		// The applier sizes a new (empty) image file and refuses a file or device of any size
+		// but the partition's before writing to it.
+		cfg.Target = tf
+		cfg.Sync = tf.Sync
+		prog := newProgress(stderr, "applied", time.Now)
+		total := st.Size() - vm.DataStart
+		cfg.Progress = func(p payload.Progress) { prog.update(p.BytesRead, total) }
+		if err := vm.Apply(ctx, r, cfg); err != nil {
+			if errors.Is(err, payload.ErrPartitionHash) || errors.Is(err, payload.ErrDataHash) {
+				return fmt.Errorf("%w (the target holds partial or wrong data: do not boot it)", err)
+			}
+			return err
+		}
+		fmt.Fprintf(stdout, "applied %s %s to %s: partition sha256 %s verified\n", vm.Manifest.Board, vm.Manifest.Version, *target, hex.EncodeToString(vm.Manifest.PartitionSHA256[:]))
+		return nil
+	})
+	return cmd
 }

@@ -4,15 +4,20 @@ import (
 	"context"
 	"io"
 
+	"github.com/spf13/cobra"
+
+	"github.com/switchyard-os/switchyard/cmd/internal/usage"
 	"github.com/switchyard-os/switchyard/omaha-server/adminapi"
 )
 
-// runReleasePublish runs `syctl release publish`: an upload with --file, or the metadata of
-// a release hosted elsewhere with --url.
-func runReleasePublish(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, af := newAdminFlagSet("release publish", stderr)
+// newReleasePublishCmd is `syctl release publish`: an upload with --file, or the metadata
+// of a release hosted elsewhere with --url.
+func newReleasePublishCmd() *cobra.Command {
+	c, af := newAdminCmd("publish --app A --version V --board B (--file PATH [--targets FILE] | --url URL --size N --sha256 HEX [--sha1 HEX])",
+		"publish a release: upload its payload, or record one hosted elsewhere")
 	var app, file, targets string
 	var m adminapi.ReleaseMetadata
+	fs := c.Flags()
 	addAppFlag(fs, &app)
 	fs.StringVar(&m.Version, "version", "", "release version, e.g. 4081.2.0")
 	fs.StringVar(&m.Board, "board", "amd64-usr", "board (architecture): amd64-usr, arm64-usr")
@@ -22,13 +27,13 @@ func runReleasePublish(ctx context.Context, args []string, stdout, stderr io.Wri
 	fs.Int64Var(&m.Size, "size", 0, "payload size in bytes (with --url)")
 	fs.StringVar(&m.SHA256, "sha256", "", "payload SHA-256, hex (required with --url; checked by the server with --file)")
 	fs.StringVar(&m.SHA1, "sha1", "", "payload SHA-1, hex (optional, with --url)")
-	if err := parseNone(fs, args, stdout); err != nil {
-		return err
-	}
-	ctx, cancel, c, err := af.start(ctx)
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	return publish(ctx, c, stdout, stderr, app, m, file, targets)
+	c.RunE = usage.Run(func(ctx context.Context, _ []string, stdout, stderr io.Writer) error {
+		ctx, cancel, cl, err := af.start(ctx)
+		if err != nil {
+			return err
+		}
+		defer cancel()
+		return publish(ctx, cl, stdout, stderr, app, m, file, targets)
+	})
+	return c
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,27 +11,21 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/switchyard-os/switchyard/cmd/internal/usage"
+	"github.com/switchyard-os/switchyard/omaha-server/adminapi"
 	"github.com/switchyard-os/switchyard/omaha-server/adminclient"
 	"github.com/switchyard-os/switchyard/omaha-server/policy"
 )
 
-const rolloutUsage = `syctl group policy set --app A --name G [--percent N] [--max-per-period N --period D] [--max-in-flight N]
-    [--install-timeout D] [--window "Mon-Fri 09:00 8h Europe/Berlin"]... [--clear-windows] [--halt-failures N --halt-of M]
-    [--floor V]... [--clear-floors] [--block V]... [--unblock V]... [--pin V | --unpin] [--clear-caps]
-syctl group policy show --app A --name G [--json]
-syctl rollout status|pause|resume --app A --name G [--version V] [--json]
-syctl channel promote --app A --from beta --to stable
-D is a duration: 90s, 30m, 12h, 7d; 0 clears the setting.`
+// durationHelp is how the policy commands explain their durations.
+const durationHelp = "D is a duration: 90s, 30m, 12h, 7d; 0 clears the setting."
 
 // policyRetries bounds how often `group policy set` re-reads and re-applies its change
 // when another operator wrote the group in between.
 const policyRetries = 3
-
-// multiFlag collects a repeatable string flag.
-type multiFlag []string
-
-func (m *multiFlag) String() string     { return strings.Join(*m, ", ") }
-func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
 // dayDuration is a duration flag that also takes whole days ("7d").
 type dayDuration struct {
@@ -40,7 +33,13 @@ type dayDuration struct {
 	set bool
 }
 
-func (d *dayDuration) String() string { return d.d.String() }
+func (d *dayDuration) String() string {
+	if d.d == 0 {
+		return "0" // help shows no default for the zero value
+	}
+	return d.d.String()
+}
+func (d *dayDuration) Type() string { return "duration" }
 func (d *dayDuration) Set(s string) error {
 	v, err := parseDays(s)
 	if err != nil {
@@ -69,6 +68,7 @@ type optInt struct {
 }
 
 func (o *optInt) String() string { return strconv.Itoa(o.v) }
+func (o *optInt) Type() string   { return "int" }
 func (o *optInt) Set(s string) error {
 	v, err := strconv.Atoi(s)
 	if err != nil {
@@ -82,25 +82,25 @@ func (o *optInt) Set(s string) error {
 type policyEdits struct {
 	percent, maxPerPeriod, maxInFlight, haltFailures, haltOf optInt
 	period, timeout                                          dayDuration
-	windows, floors, block, unblock                          multiFlag
+	windows, floors, block, unblock                          []string
 	clearWindows, clearFloors, clearCaps, unpin              bool
 	pin                                                      string
 }
 
-func (e *policyEdits) register(fs *flag.FlagSet) {
+func (e *policyEdits) register(fs *pflag.FlagSet) {
 	fs.Var(&e.percent, "percent", "percentage of hosts offered the release (0-100)")
 	fs.Var(&e.maxPerPeriod, "max-per-period", "at most this many grants per --period (0: no cap)")
 	fs.Var(&e.period, "period", "the period of --max-per-period")
 	fs.Var(&e.maxInFlight, "max-in-flight", "at most this many hosts updating at once (0: no cap)")
 	fs.Var(&e.timeout, "install-timeout", "a grant not installed within this long counts as failed (0: never)")
-	fs.Var(&e.windows, "window", `maintenance window "Mon-Fri 09:00 8h Europe/Berlin" (repeatable; adds)`)
+	fs.StringArrayVar(&e.windows, "window", nil, `maintenance window "Mon-Fri 09:00 8h Europe/Berlin" (repeatable; adds)`)
 	fs.BoolVar(&e.clearWindows, "clear-windows", false, "remove every maintenance window first")
 	fs.Var(&e.haltFailures, "halt-failures", "halt the rollout when this many of the last --halt-of attempts failed (0: never)")
 	fs.Var(&e.haltOf, "halt-of", "how many recent attempts --halt-failures looks at (default: --halt-failures)")
-	fs.Var(&e.floors, "floor", "a version every host must pass through (repeatable; adds)")
+	fs.StringArrayVar(&e.floors, "floor", nil, "a version every host must pass through (repeatable; adds)")
 	fs.BoolVar(&e.clearFloors, "clear-floors", false, "remove every floor first")
-	fs.Var(&e.block, "block", "a version never offered (repeatable)")
-	fs.Var(&e.unblock, "unblock", "offer a blocked version again (repeatable)")
+	fs.StringArrayVar(&e.block, "block", nil, "a version never offered (repeatable)")
+	fs.StringArrayVar(&e.unblock, "unblock", nil, "offer a blocked version again (repeatable)")
 	fs.StringVar(&e.pin, "pin", "", "hold the group at this version instead of its channel's")
 	fs.BoolVar(&e.unpin, "unpin", false, "follow the channel again")
 	fs.BoolVar(&e.clearCaps, "clear-caps", false, "remove the percentage, caps, timeout and halt first")
@@ -176,56 +176,75 @@ func (e *policyEdits) apply(p *policy.Policy) error {
 	return nil
 }
 
-// runPolicy runs `group policy set|show`; args start after "group policy".
-func runPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) < 1 || (args[0] != "set" && args[0] != "show") {
-		return fmt.Errorf("%w: group policy needs set or show", errUsage)
-	}
-	sub := args[0]
-	fs, af := newAdminFlagSet("group policy "+sub, stderr)
+// newPolicyCmd is `syctl group policy set|show`.
+func newPolicyCmd() *cobra.Command {
+	return group(&cobra.Command{Use: "policy COMMAND", Short: "set and show a group's rollout policy"},
+		"group policy needs set or show", newPolicySetCmd(), newPolicyShowCmd())
+}
+
+// newPolicyShowCmd is `syctl group policy show`.
+func newPolicyShowCmd() *cobra.Command {
+	c, af := newAdminCmd("show [--app A] --name G [--json]", "show a group's rollout policy")
 	var app, name string
-	var asJSON bool
-	addAppFlag(fs, &app)
-	fs.StringVar(&name, "name", "", "group name")
-	e := &policyEdits{}
-	if sub == "set" {
-		e.register(fs)
-	} else {
-		fs.BoolVar(&asJSON, "json", false, "print JSON")
-	}
-	pos, err := parse(fs, args[1:], stdout)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, pos[0])
-	}
-	if err := need(map[string]string{"name": name}); err != nil {
-		return err
-	}
-	if sub == "set" && !e.timeout.set && af.timeout > 0 {
-		// Before --timeout meant the request timeout everywhere, here it set the policy.
-		fmt.Fprintln(stderr, "syctl: note: --timeout is the request timeout; the policy's install timeout is --install-timeout")
-	}
-	c, err := af.client()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := af.withTimeout(ctx)
-	defer cancel()
-	if sub == "show" {
-		cur, err := c.GetPolicy(ctx, app, name)
+	addAppFlag(c.Flags(), &app)
+	c.Flags().StringVar(&name, "name", "", "group name")
+	asJSON := c.Flags().Bool("json", false, "print JSON")
+	c.RunE = usage.Run(func(ctx context.Context, _ []string, stdout, _ io.Writer) error {
+		if err := need(map[string]string{"name": name}); err != nil {
+			return err
+		}
+		ctx, cancel, cl, err := af.start(ctx)
 		if err != nil {
 			return err
 		}
-		if asJSON {
+		defer cancel()
+		cur, err := cl.GetPolicy(ctx, app, name)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
 			return printJSON(stdout, cur)
 		}
 		printPolicy(stdout, name, cur.Policy, *cur.Version)
 		return nil
-	}
-	// Read, modify, write with the version read; on a conflict start over from a fresh
-	// read, so the other operator's edit is kept and ours applied on top of it.
+	})
+	return c
+}
+
+// newPolicySetCmd is `syctl group policy set`: it changes what its flags name and keeps
+// the rest of the policy.
+func newPolicySetCmd() *cobra.Command {
+	c, af := newAdminCmd(`set [--app A] --name G [--percent N] [--max-per-period N --period D] [--max-in-flight N]
+    [--install-timeout D] [--window "Mon-Fri 09:00 8h Europe/Berlin"]... [--clear-windows] [--halt-failures N --halt-of M]
+    [--floor V]... [--clear-floors] [--block V]... [--unblock V]... [--pin V | --unpin] [--clear-caps]`,
+		"change a group's rollout policy")
+	c.Long = "Change a group's rollout policy: only what the flags name changes.\n" + durationHelp
+	var app, name string
+	addAppFlag(c.Flags(), &app)
+	c.Flags().StringVar(&name, "name", "", "group name")
+	e := &policyEdits{}
+	e.register(c.Flags())
+	c.RunE = usage.Run(func(ctx context.Context, _ []string, stdout, stderr io.Writer) error {
+		if err := need(map[string]string{"name": name}); err != nil {
+			return err
+		}
+		if !e.timeout.set && af.timeout > 0 {
+			// Before --timeout meant the request timeout everywhere, here it set the policy.
+			fmt.Fprintln(stderr, "syctl: note: --timeout is the request timeout; the policy's install timeout is --install-timeout")
+		}
+		ctx, cancel, cl, err := af.start(ctx)
+		if err != nil {
+			return err
+		}
+		defer cancel()
+		return setPolicy(ctx, cl, stdout, stderr, app, name, e)
+	})
+	return c
+}
+
+// setPolicy reads, modifies and writes with the version read; on a conflict it starts over
+// from a fresh read, so the other operator's edit is kept and ours applied on top of it.
+func setPolicy(ctx context.Context, c *adminclient.Client, stdout, stderr io.Writer, app, name string, e *policyEdits) error {
 	for attempt := 1; ; attempt++ {
 		cur, err := c.GetPolicy(ctx, app, name)
 		if err != nil {
@@ -280,60 +299,62 @@ func printPolicy(w io.Writer, group string, p policy.Policy, version int64) {
 	fmt.Fprintf(tw, "pin\t%s\n", or(p.Pin, "none (follows the channel)"))
 }
 
-// runRollout runs `rollout status|pause|resume`.
-func runRollout(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) < 2 {
-		return fmt.Errorf("%w: rollout needs status, pause or resume", errUsage)
-	}
-	sub := args[1]
-	if sub != "status" && sub != "pause" && sub != "resume" {
-		return fmt.Errorf("%w: unknown command %q", errUsage, "rollout "+sub)
-	}
-	fs, af := newAdminFlagSet("rollout "+sub, stderr)
+// newRolloutCmd is `syctl rollout status|pause|resume`.
+func newRolloutCmd() *cobra.Command {
+	return group(&cobra.Command{Use: "rollout COMMAND", Short: "status, pause and resume of a group's rollout"},
+		"rollout needs status, pause or resume",
+		newRolloutSubCmd("status", "a group's rollout: granted, in flight, complete, failed, rolled back, timed out"),
+		newRolloutSubCmd("pause", "stop granting updates to a group"),
+		newRolloutSubCmd("resume", "grant updates to a group again (also after a halt)"))
+}
+
+// newRolloutSubCmd is `syctl rollout sub`, sub one of status, pause and resume.
+func newRolloutSubCmd(sub, short string) *cobra.Command {
+	c, af := newAdminCmd(sub+" [--app A] --name G [--version V] [--json]", short)
 	var app, name, version string
 	var asJSON bool
+	fs := c.Flags()
 	addAppFlag(fs, &app)
 	fs.StringVar(&name, "name", "", "group name")
 	fs.StringVar(&version, "version", "", "release (status; default: the group's channel release)")
 	fs.BoolVar(&asJSON, "json", false, "print JSON")
-	pos, err := parse(fs, args[2:], stdout)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, pos[0])
-	}
-	if err := need(map[string]string{"name": name}); err != nil {
-		return err
-	}
-	c, err := af.client()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := af.withTimeout(ctx)
-	defer cancel()
-	if sub != "status" {
-		g, err := c.SetPaused(ctx, app, name, sub == "pause")
+	c.RunE = usage.Run(func(ctx context.Context, _ []string, stdout, _ io.Writer) error {
+		if err := need(map[string]string{"name": name}); err != nil {
+			return err
+		}
+		ctx, cancel, cl, err := af.start(ctx)
+		if err != nil {
+			return err
+		}
+		defer cancel()
+		if sub != "status" {
+			g, err := cl.SetPaused(ctx, app, name, sub == "pause")
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(stdout, g)
+			}
+			state := "paused"
+			if !g.Paused {
+				state = "running"
+			}
+			fmt.Fprintf(stdout, "group %s: rollout %s\n", g.Name, state)
+			return nil
+		}
+		st, err := cl.RolloutStatus(ctx, app, name, version)
 		if err != nil {
 			return err
 		}
 		if asJSON {
-			return printJSON(stdout, g)
+			return printJSON(stdout, st)
 		}
-		state := "paused"
-		if !g.Paused {
-			state = "running"
-		}
-		fmt.Fprintf(stdout, "group %s: rollout %s\n", g.Name, state)
-		return nil
-	}
-	st, err := c.RolloutStatus(ctx, app, name, version)
-	if err != nil {
-		return err
-	}
-	if asJSON {
-		return printJSON(stdout, st)
-	}
+		return printRolloutStatus(stdout, st)
+	})
+	return c
+}
+
+func printRolloutStatus(stdout io.Writer, st adminapi.RolloutReport) error {
 	state := "running"
 	switch {
 	case st.HaltReason != "":
@@ -346,11 +367,10 @@ func runRollout(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return nil
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	defer tw.Flush()
 	fmt.Fprintln(tw, "GROUP\tVERSION\tGRANTED\tIN FLIGHT\tCOMPLETE\tFAILED\tROLLED BACK\tTIMED OUT\tSTATE")
 	fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", st.Group, or(st.Version, "all"), st.Granted, st.InFlight, st.Complete,
 		st.Failed, st.RolledBack, st.TimedOut, state)
-	return nil
+	return tw.Flush()
 }
 
 func or(s, def string) string {
@@ -360,35 +380,30 @@ func or(s, def string) string {
 	return s
 }
 
-// runPromote runs `channel promote`; args start after "channel promote".
-func runPromote(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, af := newAdminFlagSet("channel promote", stderr)
+// newPromoteCmd is `syctl channel promote`.
+func newPromoteCmd() *cobra.Command {
+	c, af := newAdminCmd("promote [--app A] --from beta --to stable", "make a channel offer the releases of another")
 	var app, from, to string
-	addAppFlag(fs, &app)
-	fs.StringVar(&from, "from", "", "channel whose releases are promoted")
-	fs.StringVar(&to, "to", "", "channel that will offer them")
-	pos, err := parse(fs, args, stdout)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, pos[0])
-	}
-	if err := need(map[string]string{"from": from, "to": to}); err != nil {
-		return err
-	}
-	c, err := af.client()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := af.withTimeout(ctx)
-	defer cancel()
-	ch, err := c.Promote(ctx, app, from, to)
-	if err != nil {
-		return err
-	}
-	for board, r := range ch.Releases {
-		fmt.Fprintf(stdout, "channel %s now offers %s on %s\n", ch.Name, r.Version, board)
-	}
-	return nil
+	addAppFlag(c.Flags(), &app)
+	c.Flags().StringVar(&from, "from", "", "channel whose releases are promoted")
+	c.Flags().StringVar(&to, "to", "", "channel that will offer them")
+	c.RunE = usage.Run(func(ctx context.Context, _ []string, stdout, _ io.Writer) error {
+		if err := need(map[string]string{"from": from, "to": to}); err != nil {
+			return err
+		}
+		ctx, cancel, cl, err := af.start(ctx)
+		if err != nil {
+			return err
+		}
+		defer cancel()
+		ch, err := cl.Promote(ctx, app, from, to)
+		if err != nil {
+			return err
+		}
+		for board, r := range ch.Releases {
+			fmt.Fprintf(stdout, "channel %s now offers %s on %s\n", ch.Name, r.Version, board)
+		}
+		return nil
+	})
+	return c
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchyard-os/switchyard/cmd/internal/usage"
 	"github.com/switchyard-os/switchyard/omaha-server/auth"
 )
 
@@ -82,7 +83,7 @@ func TestTokenCreateExpiryClock(t *testing.T) {
 	var out, errb bytes.Buffer
 	args := []string{"token", "create", "--name", "later", "--role", "viewer", "--expires", "1h", "--json",
 		"--server", e.url, "--token", e.adminTok, "--cacert", e.cacert}
-	if err := runToken(context.Background(), args, &out, &errb, func() time.Time { return now }); err != nil {
+	if err := usage.Execute(context.Background(), newRoot(func() time.Time { return now }), args, &out, &errb); err != nil {
 		t.Fatal(err, errb.String())
 	}
 	want := now.Add(time.Hour).Format(time.RFC3339)

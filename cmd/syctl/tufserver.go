@@ -4,53 +4,61 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
+	"github.com/spf13/cobra"
+
+	"github.com/switchyard-os/switchyard/cmd/internal/usage"
+	"github.com/switchyard-os/switchyard/internal/smallfile"
 	"github.com/switchyard-os/switchyard/omaha-server/tufhost"
+	"github.com/switchyard-os/switchyard/signing/tuf"
 )
 
-// runTUFPublishRoot uploads the next root (made by rotate-root and sign-root) to the server,
-// which serves it once it verifies against the current root.
-func runTUFPublishRoot(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, a := newAdminFlagSet("tuf publish-root", stderr)
-	rootFile := fs.String("root", "", "the signed root metadata to publish (e.g. REPO/root/2.root.json)")
-	if err := parseLeaf(fs, args, stdout); err != nil {
-		return err
-	}
-	if *rootFile == "" || fs.NArg() != 0 {
-		return fmt.Errorf("%w: tuf publish-root takes --root FILE and no arguments", errUsage)
-	}
-	data, err := os.ReadFile(*rootFile)
-	if err != nil {
-		return err
-	}
-	c, err := a.client()
-	if err != nil {
-		return err
-	}
-	st, err := c.PublishTUFRoot(ctx, data)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "the server serves root version %d\n", st.RootVersion)
-	return printTUFState(stdout, st)
+// newTUFPublishRootCmd is `syctl tuf publish-root`: it uploads the next root (made by
+// rotate-root and sign-root) to the server, which serves it once it verifies against the
+// current root.
+func newTUFPublishRootCmd() *cobra.Command {
+	c, a := newAdminCmd("publish-root --root FILE", "upload a fully signed root to omaha-server (--server, --token, --root FILE)")
+	rootFile := c.Flags().String("root", "", "the signed root metadata to publish (e.g. REPO/root/2.root.json)")
+	c.RunE = usage.Run(func(ctx context.Context, _ []string, stdout, _ io.Writer) error {
+		if *rootFile == "" {
+			return fmt.Errorf("%w: tuf publish-root takes --root FILE and no arguments", errUsage)
+		}
+		data, err := smallfile.Read(*rootFile, tuf.MaxRootSize)
+		if err != nil {
+			return err
+		}
+		ctx, cancel, cl, err := a.start(ctx)
+		if err != nil {
+			return err
+		}
+		defer cancel()
+		st, err := cl.PublishTUFRoot(ctx, data)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "the server serves root version %d\n", st.RootVersion)
+		return printTUFState(stdout, st)
+	})
+	return c
 }
 
-func runTUFServerStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, a := newAdminFlagSet("tuf server-status", stderr)
-	if err := parseLeaf(fs, args, stdout); err != nil {
-		return err
-	}
-	c, err := a.client()
-	if err != nil {
-		return err
-	}
-	st, err := c.TUFState(ctx)
-	if err != nil {
-		return err
-	}
-	return printTUFState(stdout, st)
+// newTUFServerStatusCmd is `syctl tuf server-status`.
+func newTUFServerStatusCmd() *cobra.Command {
+	c, a := newAdminCmd("server-status", "the versions and expiries the server's TUF repository serves now")
+	c.RunE = usage.Run(func(ctx context.Context, _ []string, stdout, _ io.Writer) error {
+		ctx, cancel, cl, err := a.start(ctx)
+		if err != nil {
+			return err
+		}
+		defer cancel()
+		st, err := cl.TUFState(ctx)
+		if err != nil {
+			return err
+		}
+		return printTUFState(stdout, st)
+	})
+	return c
 }
 
 func printTUFState(w io.Writer, st tufhost.State) error {
