@@ -335,6 +335,9 @@ func (h *Host) lead(ctx context.Context, steal bool) (int64, error) {
 	return fence, nil
 }
 
+// LeaseDuration is how long the signing lease lasts unrenewed.
+func (h *Host) LeaseDuration() time.Duration { return h.cfg.LeaseDuration }
+
 // Leading reports whether this Host held the signing lease at its last renewal.
 func (h *Host) Leading() bool { return h.leading.Load() }
 
@@ -481,6 +484,15 @@ func (h *Host) State() State {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	return h.stateLocked()
+}
+
+// Current returns what is served after reading the storage, which another replica may
+// have moved, at most once per Config.SyncInterval.
+func (h *Host) Current(ctx context.Context) (State, error) {
+	if err := h.sync(ctx, false); err != nil {
+		return State{}, err
+	}
+	return h.State(), nil
 }
 
 func (h *Host) stateLocked() State {
