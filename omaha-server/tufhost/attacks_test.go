@@ -357,6 +357,7 @@ func TestMetrics(t *testing.T) {
 			"switchyard_tuf_metadata_expiry_timestamp_seconds/root":      float64(f.root.Signed.Expires.Unix()),
 			"switchyard_tuf_metadata_expiry_timestamp_seconds/targets":   float64(tuf.Expiry(f.clock.Now(), tuf.DefaultTargetsExpiry).Unix()),
 			"switchyard_tuf_signing_failures_total":                      0,
+			"switchyard_tuf_signing_leader":                              1, // h published, so it leads
 		}
 		for _, role := range []string{"root", "targets", "snapshot", "timestamp"} {
 			want["switchyard_omaha_server_tuf_expiry_seconds/"+role] = want["switchyard_tuf_metadata_expiry_timestamp_seconds/"+role] - float64(f.clock.Now().Unix())
