@@ -205,9 +205,14 @@ func (h *Host) start(ctx context.Context) error {
 
 // sync makes the served state the committed one: new roots, and the current timestamp
 // with the snapshot and targets it names, swapped in whole. Unless forced it reads the
-// storage at most once per Config.SyncInterval.
+// storage at most once per Config.SyncInterval; and while another caller reads it, it
+// returns at once (a client request then gets the state in memory, not a queue).
 func (h *Host) sync(ctx context.Context, force bool) error {
-	h.syncMu.Lock()
+	if force {
+		h.syncMu.Lock()
+	} else if !h.syncMu.TryLock() {
+		return nil
+	}
 	defer h.syncMu.Unlock()
 	now := h.cfg.Now()
 	if !force && h.cfg.SyncInterval > 0 && !h.lastSync.IsZero() && now.Sub(h.lastSync) < h.cfg.SyncInterval && !now.Before(h.lastSync) {
