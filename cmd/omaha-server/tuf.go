@@ -31,7 +31,7 @@ func (t *tufFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&t.root, "tuf-root", "", "initial TUF root (1.root.json from syctl keys init); with --tuf-key, serve the TUF repository under /tuf/")
 	fs.Var(&t.keys, "tuf-key", "online TUF key file (snapshot.key, timestamp.key); repeatable")
 	fs.StringVar(&t.passphraseFile, "tuf-passphrase-file", "", "file holding the passphrase of encrypted --tuf-key files")
-	fs.StringVar(&t.dir, "tuf-dir", "", "TUF metadata directory (default DATA-DIR/tuf)")
+	fs.StringVar(&t.dir, "tuf-dir", "", "TUF metadata directory (default DATA-DIR/tuf); with --tuf-store db, a repository there is imported once")
 	fs.DurationVar(&t.snapshotExpiry, "tuf-snapshot-expiry", 0, "validity of signed snapshot metadata (default 7 days)")
 	fs.DurationVar(&t.timestampExpiry, "tuf-timestamp-expiry", 0, "validity of signed timestamp metadata (default 1 day)")
 	fs.DurationVar(&t.resignEvery, "tuf-resign-interval", time.Minute, "how often to check whether snapshot and timestamp need re-signing")
@@ -89,13 +89,9 @@ func (t tufFlags) config(dataDir string) (*tufhost.Config, error) {
 		SnapshotExpiry: t.snapshotExpiry, TimestampExpiry: t.timestampExpiry,
 	}
 	if t.store == "db" {
-		// The server keeps the repository in its store. A directory holding one is not
-		// moved: starting over in the database would hand clients a timestamp version
-		// below the one they trust.
-		if _, err := os.Stat(filepath.Join(dir, "1.root.json")); err == nil {
-			return nil, fmt.Errorf("%s holds a TUF repository; --tuf-store db starts a new one in the database, which clients that trust this one would refuse as a rollback: keep --tuf-store dir, or remove the directory to start over", dir)
-		}
-		cfg.Dir, cfg.LeaseDuration, cfg.SyncInterval = "", t.lease, t.syncEvery
+		// The server keeps the repository in its store; a repository in the directory is
+		// copied in once, so that clients keep trusting the versions they have seen.
+		cfg.Dir, cfg.ImportDir, cfg.LeaseDuration, cfg.SyncInterval = "", dir, t.lease, t.syncEvery
 	}
 	return cfg, nil
 }
@@ -105,8 +101,6 @@ func (t *tufFlags) check() error {
 	switch {
 	case t.store != "dir" && t.store != "db":
 		return fmt.Errorf("%w: --tuf-store is dir or db, not %q", errUsage, t.store)
-	case t.store == "db" && t.dir != "":
-		return fmt.Errorf("%w: --tuf-dir is for --tuf-store dir", errUsage)
 	case t.lease <= 0 || t.syncEvery <= 0:
 		return fmt.Errorf("%w: --tuf-lease and --tuf-sync-interval must be positive", errUsage)
 	}

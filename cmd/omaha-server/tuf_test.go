@@ -13,8 +13,8 @@ import (
 )
 
 // TestServeTUFStoreDB: --tuf-store db keeps the repository in the database (no directory
-// appears), refuses contradictory flags as usage errors, and will not start a new
-// repository over a directory that holds one.
+// appears), refuses bad flags as usage errors, and imports a directory that holds a
+// repository (tufhost's TestImportDir checks what is copied).
 func TestServeTUFStoreDB(t *testing.T) {
 	ctx := context.Background()
 	k := makeTUFKeys(t)
@@ -45,7 +45,6 @@ func TestServeTUFStoreDB(t *testing.T) {
 		args []string
 	}{
 		{"unknown store", []string{"--tuf-store", "s3"}},
-		{"dir with db", []string{"--tuf-store", "db", "--tuf-dir", t.TempDir()}},
 		{"zero lease", []string{"--tuf-store", "db", "--tuf-lease", "0s"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -56,16 +55,13 @@ func TestServeTUFStoreDB(t *testing.T) {
 		})
 	}
 
-	// A directory repository is not silently replaced by a new one in the database.
+	// A directory repository (here: what a dir-mode server started) is imported once.
 	old := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(old, "tuf"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(old, "tuf", "1.root.json"), k.rootData, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	err = serve(ctx, append([]string{"--data-dir", old, "--listen", "127.0.0.1:0", "--tuf-store", "db"}, keyArgs...), io.Discard, io.Discard, nil)
-	if err == nil || !strings.Contains(err.Error(), "holds a TUF repository") {
-		t.Fatalf("--tuf-store db over a directory repository: %v", err)
+	_, _, stopDir := serveInBackground(t, append([]string{"--data-dir", old, "--listen", "127.0.0.1:0"}, keyArgs...))
+	stopDir()
+	addr, log, stop = serveInBackground(t, append([]string{"--data-dir", old, "--listen", "127.0.0.1:0", "--tuf-store", "db"}, keyArgs...))
+	stop()
+	if !strings.Contains(log.String(), "tuf repository imported from a directory into the database") {
+		t.Fatalf("--tuf-store db over a directory repository did not import it:\n%s", log)
 	}
 }

@@ -391,7 +391,7 @@ func TestCrashBeforeCommit(t *testing.T) {
 	if st := h.State(); st.TargetsVersion != 1 || st.SnapshotVersion != 1 || st.TimestampVersion != 1 {
 		t.Fatalf("after restart: %+v", st)
 	}
-	f.host = h
+	f.setHost(h)
 	st, err := h.Publish(context.Background(), Upload{Targets: f.signTargets(2, exp, f.targetKey, map[string]repo.Target{"b/p": p})})
 	if err != nil || st.TargetsVersion != 2 || st.SnapshotVersion != 2 {
 		t.Fatalf("Publish = %+v %v", st, err)

@@ -25,6 +25,9 @@
 // snapshot version written once under (role, version), and the current timestamp in one
 // row moved by compare-and-set, in the transaction that adds the files it names.
 //
+// Config.ImportDir copies a directory's committed repository into an empty database once
+// (import.go), so that a server moving to replicas keeps the versions clients trust.
+//
 // Either way a Host serves from memory the current timestamp and what it names, and
 // re-reads the storage (sync) at most once per Config.SyncInterval when a client asks for
 // timestamp.json or root.json, before every write, and at every Run round; it swaps its

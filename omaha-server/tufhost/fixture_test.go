@@ -139,7 +139,13 @@ func newFixtureOn(t testing.TB, kind string, nRoot, rootThreshold int, extraOnli
 	}
 	f.host = f.reopen()
 	mux := http.NewServeMux()
-	mux.Handle("/tuf/", http.StripPrefix("/tuf", f.host.Handler()))
+	// The handler of whichever Host f.host is when the request comes (a test may swap it).
+	mux.Handle("/tuf/", http.StripPrefix("/tuf", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		h := f.host
+		f.mu.Unlock()
+		h.Handler().ServeHTTP(w, r)
+	})))
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		body, ok := f.override[r.URL.Path]
@@ -228,6 +234,13 @@ func openSQLite(t testing.TB) *sqlite.Store {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// setHost makes h the Host the fixture's server and helpers use.
+func (f *fixture) setHost(h *Host) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.host = h
 }
 
 func (f *fixture) serve(path string, body []byte) {

@@ -63,6 +63,7 @@ type Config struct {
 	Holder          string             // this replica's name in the lease; "": host name, pid, random
 	LeaseDuration   time.Duration      // 0: DefaultLeaseDuration
 	SyncInterval    time.Duration      // 0: DefaultSyncInterval; negative: every request
+	ImportDir       string             // with DB: a directory repository to copy in once (import.go)
 	Keys            []signature.Signer // online keys (snapshot and timestamp, any number)
 	InitialRoot     []byte             // root to start from when Dir holds none
 	SnapshotExpiry  time.Duration      // 0: tuf.DefaultSnapshotExpiry
@@ -178,6 +179,11 @@ func Open(ctx context.Context, cfg Config) (*Host, error) {
 // replica starting together writes the same bytes, and other bytes are refused), then
 // reads the committed state.
 func (h *Host) start(ctx context.Context) error {
+	if h.cfg.ImportDir != "" && h.cfg.DB != nil {
+		if err := h.importDir(ctx, h.cfg.ImportDir); err != nil {
+			return err
+		}
+	}
 	_, err := h.st.get(ctx, tuf.RoleRoot, 1)
 	if errors.Is(err, fs.ErrNotExist) {
 		if len(h.cfg.InitialRoot) == 0 {
@@ -284,6 +290,10 @@ type loaded struct {
 
 // loadTimestamp parses a committed timestamp and reads the snapshot and targets it names.
 func (h *Host) loadTimestamp(ctx context.Context, tsData []byte) (loaded, error) {
+	return h.loadTimestampFrom(ctx, h.st, tsData)
+}
+
+func (h *Host) loadTimestampFrom(ctx context.Context, st storage, tsData []byte) (loaded, error) {
 	ts, err := metadata.Timestamp().FromBytes(tsData)
 	if err != nil {
 		return loaded{}, fmt.Errorf("tufhost: loading timestamp: %w", err)
@@ -292,7 +302,7 @@ func (h *Host) loadTimestamp(ctx context.Context, tsData []byte) (loaded, error)
 	if snapMeta == nil {
 		return loaded{}, fmt.Errorf("tufhost: loading timestamp: no snapshot entry")
 	}
-	snapData, err := h.st.get(ctx, tuf.RoleSnapshot, snapMeta.Version)
+	snapData, err := st.get(ctx, tuf.RoleSnapshot, snapMeta.Version)
 	if err != nil {
 		return loaded{}, fmt.Errorf("tufhost: loading snapshot %d: %w", snapMeta.Version, err)
 	}
@@ -304,7 +314,7 @@ func (h *Host) loadTimestamp(ctx context.Context, tsData []byte) (loaded, error)
 	if tMeta == nil {
 		return loaded{}, fmt.Errorf("tufhost: loading snapshot %d: no targets entry", snapMeta.Version)
 	}
-	tData, err := h.st.get(ctx, tuf.RoleTargets, tMeta.Version)
+	tData, err := st.get(ctx, tuf.RoleTargets, tMeta.Version)
 	if err != nil {
 		return loaded{}, fmt.Errorf("tufhost: loading targets %d: %w", tMeta.Version, err)
 	}

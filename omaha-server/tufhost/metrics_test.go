@@ -55,7 +55,7 @@ func TestExpirySecondsMetric(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f.host = h
+		f.setHost(h)
 		srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 		t.Cleanup(srv.Close)
 
