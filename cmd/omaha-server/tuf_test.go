@@ -59,7 +59,7 @@ func TestServeTUFStoreDB(t *testing.T) {
 	old := t.TempDir()
 	_, _, stopDir := serveInBackground(t, append([]string{"--data-dir", old, "--listen", "127.0.0.1:0"}, keyArgs...))
 	stopDir()
-	addr, log, stop = serveInBackground(t, append([]string{"--data-dir", old, "--listen", "127.0.0.1:0", "--tuf-store", "db"}, keyArgs...))
+	_, log, stop = serveInBackground(t, append([]string{"--data-dir", old, "--listen", "127.0.0.1:0", "--tuf-store", "db"}, keyArgs...))
 	stop()
 	if !strings.Contains(log.String(), "tuf repository imported from a directory into the database") {
 		t.Fatalf("--tuf-store db over a directory repository did not import it:\n%s", log)
