@@ -16,13 +16,20 @@ const MaxRootBytes = 1 << 20
 
 // TUFRepository is the TUF host as the admin API uses it (tufhost.Host).
 type TUFRepository interface {
-	State() tufhost.State
+	// Current returns what is served, read from the repository's storage (which another
+	// replica may have moved) at most once per its sync interval.
+	Current(ctx context.Context) (tufhost.State, error)
 	Publish(ctx context.Context, u tufhost.Upload) (tufhost.State, error)
 }
 
 // tufState answers GET /api/v1/tuf: the versions and expiries served.
 func (a *API) tufState(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, a.cfg.TUF.State())
+	st, err := a.cfg.TUF.Current(r.Context())
+	if err != nil {
+		a.fail(w, r, fmt.Errorf("reading the TUF repository: %w", err))
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
 }
 
 // publishRoot answers POST /api/v1/tuf/roots: the body is the next root, signed by the

@@ -23,9 +23,14 @@ import (
 const DefaultTUFResignInterval = time.Minute
 
 // openTUF opens the TUF host of cfg.TUF over the server's own payload directory: targets
-// are served from the hosted releases, found by their SHA-256.
+// are served from the hosted releases, found by their SHA-256. Without a directory
+// (cfg.TUF.Dir) or a database of its own the repository lives in the server's store, so
+// every replica on that database serves it and whichever holds the lease signs.
 func (s *Server) openTUF(ctx context.Context, cfg Config) error {
 	tc := *cfg.TUF
+	if tc.Dir == "" && tc.DB == nil {
+		tc.DB = s.store
+	}
 	if tc.Payloads == nil {
 		s.releases = &releaseIndex{store: s.store, dir: s.payloads, now: cfg.Now}
 		tc.Payloads = s.releases
@@ -41,6 +46,12 @@ func (s *Server) openTUF(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("server: opening the TUF repository: %w", err)
 	}
 	s.tuf = h
+	if tc.DB != nil {
+		s.log.Info("TUF repository in the database: any replica publishes, the lease holder re-signs",
+			"lease", h.LeaseDuration())
+	} else {
+		s.log.Info("TUF repository in a directory: this server alone publishes and signs", "dir", tc.Dir)
+	}
 	s.resignEvery = cfg.TUFResignInterval
 	if s.resignEvery <= 0 {
 		s.resignEvery = DefaultTUFResignInterval
@@ -51,14 +62,25 @@ func (s *Server) openTUF(ctx context.Context, cfg Config) error {
 // TUF is the server's TUF host (nil when Config.TUF is not set), for publishing directly.
 func (s *Server) TUF() *tufhost.Host { return s.tuf }
 
+// tufReleaseTimeout bounds giving the signing lease up at shutdown.
+const tufReleaseTimeout = 5 * time.Second
+
 // Run keeps the online TUF metadata signed (when TUF is on) until ctx ends; it returns
-// when ctx ends, with nil.
+// when ctx ends, with nil. With the repository in the database it competes for the
+// signing lease and, when ctx ends, gives it up so that another replica takes over at
+// once (a replica killed instead is replaced when its lease expires).
 func (s *Server) Run(ctx context.Context) error {
 	if s.tuf == nil {
 		<-ctx.Done()
 		return nil
 	}
-	if err := s.tuf.Run(ctx, s.resignEvery); err != nil && !errors.Is(err, context.Canceled) {
+	err := s.tuf.Run(ctx, s.resignEvery)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), tufReleaseTimeout)
+	defer cancel()
+	if rerr := s.tuf.Release(rctx); rerr != nil {
+		s.log.Error("giving up the TUF signing lease", "err", rerr)
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("server: TUF re-signing: %w", err)
 	}
 	return nil

@@ -21,6 +21,7 @@ import (
 	"github.com/switchyard-os/switchyard/omaha-server/adminapi"
 	"github.com/switchyard-os/switchyard/omaha-server/adminclient"
 	"github.com/switchyard-os/switchyard/omaha-server/server"
+	"github.com/switchyard-os/switchyard/omaha-server/store/postgres"
 	"github.com/switchyard-os/switchyard/omaha-server/store/sqlite"
 	"github.com/switchyard-os/switchyard/omaha-server/tufhost"
 	"github.com/switchyard-os/switchyard/signing/keys"
@@ -242,3 +243,91 @@ type clockMu struct {
 func (c *clockMu) set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 
 func (c *clockMu) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+
+// TestTUFReplicas: two servers on one PostgreSQL keep the TUF repository in it. A
+// release published through one and a root rotation through the other are served by
+// both; Run on one takes the signing lease and gives it up when its context ends, so the
+// other takes over at once.
+func TestTUFReplicas(t *testing.T) {
+	ctx := context.Background()
+	root := newTUFRoot(t)
+	url := cluster.DB(t)
+	var replicas []*fixture
+	var servers []*server.Server
+	for range 2 {
+		st, err := postgres.Open(ctx, url, postgres.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		f := newFixtureConfig(t, st, server.Config{TUF: &tufhost.Config{
+			InitialRoot: root.data, SyncInterval: -1, // read the current timestamp on every request
+			Keys: []signature.Signer{root.signers[sytuf.RoleSnapshot], root.signers[sytuf.RoleTimestamp]},
+		}})
+		replicas = append(replicas, f)
+		servers = append(servers, f.handler.(*server.Server))
+	}
+	get := func(f *fixture, path string) (int, []byte) {
+		t.Helper()
+		resp, err := http.Get(f.srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+
+	app := "e96281a6-d1af-4bde-9a0a-97b76e56dc57"
+	ok(replicas[0].admin.CreateApp(ctx, app, "Flatcar"))(t)
+	payload := bytes.Repeat([]byte("switchyard payload "), 100)
+	targets := root.targets(t, "amd64-usr/2.0.0/update.sy", "2.0.0", payload)
+	ok(replicas[0].admin.Upload(ctx, app, adminapi.ReleaseMetadata{Version: "2.0.0", Board: "amd64-usr", FileName: "update.sy", Size: int64(len(payload))},
+		targets, bytes.NewReader(payload)))(t)
+	_, ts0 := get(replicas[0], "/tuf/timestamp.json")
+	if code, ts1 := get(replicas[1], "/tuf/timestamp.json"); code != 200 || !bytes.Equal(ts0, ts1) {
+		t.Fatalf("replica 2 serves %d %q, replica 1 %q", code, ts1, ts0)
+	}
+
+	prev, err := repo.ParseRoot(root.data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, err := repo.NextRoot(prev, repo.RootChange{Expires: sytuf.Expiry(time.Now(), sytuf.DefaultRootExpiry)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := repo.SignRoot(prev, next, root.signers[sytuf.RoleRoot]); err != nil {
+		t.Fatal(err)
+	}
+	signed, _ := next.ToBytes(true)
+	if s := ok(replicas[1].admin.PublishTUFRoot(ctx, signed))(t); s.RootVersion != 2 || s.TargetsVersion != 1 || s.TimestampVersion != 2 {
+		t.Fatalf("root published through replica 2: %+v", s)
+	}
+	for i, f := range replicas {
+		if code, _ := get(f, "/tuf/2.root.json"); code != 200 {
+			t.Fatalf("replica %d: 2.root.json: %d", i+1, code)
+		}
+		if s := ok(f.viewer.TUFState(ctx))(t); s.RootVersion != 2 || s.TimestampVersion != 2 {
+			t.Fatalf("replica %d: state %+v", i+1, s)
+		}
+	}
+
+	// Replica 2 leads (it published last); its Run gives the lease up at the end.
+	if !servers[1].TUF().Leading() {
+		t.Fatal("the last publisher does not lead")
+	}
+	if did, err := servers[0].TUF().Refresh(ctx); err != nil || did || servers[0].TUF().Leading() {
+		t.Fatalf("replica 1 while replica 2 leads: Refresh = %v, %v (leading %v)", did, err, servers[0].TUF().Leading())
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- servers[1].Run(rctx) }()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if did, err := servers[0].TUF().Refresh(ctx); err != nil || did || !servers[0].TUF().Leading() {
+		t.Fatalf("replica 1 after replica 2 gave the lease up: Refresh = %v, %v (leading %v)", did, err, servers[0].TUF().Leading())
+	}
+}

@@ -43,6 +43,9 @@
 //     caps and halts hold across any number of replicas. Groups whose policy counts
 //     nothing never take that lock.
 //
+//   - The TUF repository's files are written once per (role, version); the current
+//     timestamp moves by compare-and-set under the signing lease's fence (tuf.go).
+//
 // Retention: Prune removes instances not seen for a while (with their history, events
 // and attempts) and old events; the status history of live instances is kept as their
 // summary. version_samples keeps the version distribution over time, bounded by age.
@@ -170,6 +173,9 @@ type Store interface {
 	// RevokeToken revokes a token and returns it; ErrNotFound when no token has that ID
 	// or it is revoked already.
 	RevokeToken(ctx context.Context, id int64) (Token, error)
+
+	// TUF is the replicas' shared TUF repository and signing lease (tuf.go).
+	TUF
 
 	Close() error
 }

@@ -15,6 +15,10 @@ import (
 	"time"
 
 	"github.com/sigstore/sigstore/pkg/signature"
+	"github.com/switchyard-os/switchyard/omaha-server/store"
+	"github.com/switchyard-os/switchyard/omaha-server/store/pgtest"
+	"github.com/switchyard-os/switchyard/omaha-server/store/postgres"
+	"github.com/switchyard-os/switchyard/omaha-server/store/sqlite"
 	"github.com/switchyard-os/switchyard/signing/keys"
 	"github.com/switchyard-os/switchyard/signing/tuf"
 	"github.com/switchyard-os/switchyard/signing/tuf/client"
@@ -49,6 +53,9 @@ type fixture struct {
 	host       *Host
 	srv        *httptest.Server
 	payloadDir string
+	kind       string    // where the repository lives: dir, sqlite or postgres
+	dir        string    // kind dir
+	db         store.TUF // kinds sqlite and postgres
 
 	mu       sync.Mutex
 	override map[string][]byte // path under /tuf → body
@@ -81,7 +88,14 @@ func pub(t testing.TB, s signature.Signer) crypto.PublicKey {
 // Extra online keys are given to the host but not listed in the root.
 func newFixture(t testing.TB, nRoot, rootThreshold int, extraOnline ...signature.Signer) *fixture {
 	t.Helper()
+	return newFixtureOn(t, "dir", nRoot, rootThreshold, extraOnline...)
+}
+
+// newFixtureOn is newFixture with the repository in the storage kind names.
+func newFixtureOn(t testing.TB, kind string, nRoot, rootThreshold int, extraOnline ...signature.Signer) *fixture {
+	t.Helper()
 	f := &fixture{
+		kind:       kind,
 		t:          t,
 		clock:      &clock{t: time.Now().UTC().Truncate(time.Second)},
 		targetKey:  newSigner(t, keys.ECDSAP256),
@@ -113,9 +127,25 @@ func newFixture(t testing.TB, nRoot, rootThreshold int, extraOnline ...signature
 	if f.rootData, err = root.ToBytes(true); err != nil {
 		t.Fatal(err)
 	}
-	f.host = f.open(filepath.Join(t.TempDir(), "tuf"))
+	switch kind {
+	case "dir":
+		f.dir = filepath.Join(t.TempDir(), "tuf")
+	case "sqlite":
+		f.db = openSQLite(t)
+	case "postgres":
+		f.db = openPostgres(t)
+	default:
+		t.Fatalf("unknown storage %q", kind)
+	}
+	f.host = f.reopen()
 	mux := http.NewServeMux()
-	mux.Handle("/tuf/", http.StripPrefix("/tuf", f.host.Handler()))
+	// The handler of whichever Host f.host is when the request comes (a test may swap it).
+	mux.Handle("/tuf/", http.StripPrefix("/tuf", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		h := f.host
+		f.mu.Unlock()
+		h.Handler().ServeHTTP(w, r)
+	})))
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		body, ok := f.override[r.URL.Path]
@@ -144,6 +174,73 @@ func (f *fixture) open(dir string) *Host {
 		f.t.Fatal(err)
 	}
 	return h
+}
+
+// storage returns cfg with the fixture's storage (its directory or database) set.
+func (f *fixture) storage(cfg Config) Config {
+	cfg.Dir, cfg.DB = f.dir, f.db
+	return cfg
+}
+
+// reopen opens another Host on the fixture's storage: a restart, or a second replica.
+func (f *fixture) reopen() *Host {
+	f.t.Helper()
+	h, err := Open(context.Background(), f.storage(Config{
+		Keys:        f.onlineKeys,
+		InitialRoot: f.rootData,
+		Payloads:    DirPayloads(f.payloadDir),
+		Now:         f.clock.Now,
+	}))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return h
+}
+
+// kinds are the storages every repository test runs on.
+var kinds = []string{"dir", "sqlite", "postgres"}
+
+// onStorages runs test once per storage kind.
+func onStorages(t *testing.T, test func(t *testing.T, kind string)) {
+	for _, kind := range kinds {
+		t.Run(kind, func(t *testing.T) { test(t, kind) })
+	}
+}
+
+// cluster is the PostgreSQL the postgres fixtures share (started on first use).
+var cluster = pgtest.NewShared(pgtest.Options{})
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	cluster.Stop()
+	os.Exit(code)
+}
+
+func openPostgres(t testing.TB) *postgres.Store {
+	t.Helper()
+	s, err := postgres.Open(context.Background(), cluster.DB(t), postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func openSQLite(t testing.TB) *sqlite.Store {
+	t.Helper()
+	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), sqlite.FileName), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// setHost makes h the Host the fixture's server and helpers use.
+func (f *fixture) setHost(h *Host) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.host = h
 }
 
 func (f *fixture) serve(path string, body []byte) {

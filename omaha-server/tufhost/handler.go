@@ -11,10 +11,10 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
-	"github.com/switchyard-os/switchyard/internal/smallfile"
 	"github.com/switchyard-os/switchyard/signing/tuf"
 )
 
@@ -43,6 +43,13 @@ func (h *Host) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	if p == "/timestamp.json" || p == "/root.json" {
+		// Another replica may have moved the repository: read it at most once per
+		// Config.SyncInterval. Failing that, the state in memory is still consistent.
+		if err := h.sync(r.Context(), false); err != nil {
+			h.log.Error("tuf reading the repository", "err", err)
+		}
+	}
 	switch {
 	case p == "/timestamp.json":
 		_, ts := h.current()
@@ -59,8 +66,12 @@ func (h *Host) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		serveJSON(w, r, root)
 	case versionedRE.MatchString(p):
 		m := versionedRE.FindStringSubmatch(p)
-		limit := map[string]int64{tuf.RoleRoot: tuf.MaxRootSize, tuf.RoleSnapshot: tuf.MaxSnapshotSize, tuf.RoleTargets: tuf.MaxTargetsSize}[m[2]]
-		data, err := smallfile.Read(h.path(m[1]+"."+m[2]+".json"), limit)
+		v, err := strconv.ParseInt(m[1], 10, 64)
+		if err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		data, err := h.versioned(r.Context(), m[2], v)
 		if errors.Is(err, fs.ErrNotExist) {
 			http.NotFound(w, r)
 			return
@@ -78,6 +89,28 @@ func (h *Host) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		http.NotFound(w, r)
 	}
+}
+
+// versioned returns a root, snapshot or targets version: from memory when it is the
+// served one (or any root), otherwise from the storage, where every version written is
+// committed and never changes (a replica that has not yet seen a newer timestamp still
+// serves what a client was told to fetch by a replica that has).
+func (h *Host) versioned(ctx context.Context, role string, v int64) ([]byte, error) {
+	h.mu.RLock()
+	var data []byte
+	switch {
+	case role == tuf.RoleRoot && v <= int64(len(h.roots)):
+		data = h.roots[v-1]
+	case role == tuf.RoleSnapshot && h.snapshot != nil && h.snapshot.Signed.Version == v:
+		data = h.snapData
+	case role == tuf.RoleTargets && h.targets != nil && h.targets.Signed.Version == v:
+		data = h.tgtData
+	}
+	h.mu.RUnlock()
+	if data != nil {
+		return data, nil
+	}
+	return h.st.get(ctx, role, v)
 }
 
 func serveJSON(w http.ResponseWriter, r *http.Request, data []byte) {

@@ -10,15 +10,13 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
-	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sigstore/sigstore/pkg/signature"
-	"github.com/switchyard-os/switchyard/internal/atomicfile"
-	"github.com/switchyard-os/switchyard/internal/smallfile"
+	"github.com/switchyard-os/switchyard/omaha-server/store"
 	"github.com/switchyard-os/switchyard/signing/tuf"
 	"github.com/switchyard-os/switchyard/signing/tuf/repo"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
@@ -33,6 +31,21 @@ var (
 	ErrOnlineKeys = errors.New("tufhost: online keys do not match the root")
 	// ErrNoTargets: nothing was published yet, so there is no snapshot or timestamp.
 	ErrNoTargets = errors.New("tufhost: no targets metadata published yet")
+	// ErrNotLeader: another replica holds the signing lease.
+	ErrNotLeader = errors.New("tufhost: another replica holds the TUF signing lease")
+	// ErrLeaseLost: the lease or the current timestamp moved between reading and writing
+	// (another replica published or took over); nothing was written.
+	ErrLeaseLost = errors.New("tufhost: the TUF signing lease or the repository moved under this replica; nothing was written")
+)
+
+// Defaults of Config.
+const (
+	// DefaultLeaseDuration is how long a signing lease lasts unrenewed: a dead leader's
+	// successor signs within it plus one renewal interval (a quarter of it).
+	DefaultLeaseDuration = 20 * time.Second
+	// DefaultSyncInterval bounds how long a replica serves a timestamp after another
+	// replica replaced it.
+	DefaultSyncInterval = time.Second
 )
 
 // PayloadOpener opens the bytes of a published payload. The server's payload store
@@ -45,7 +58,12 @@ type PayloadOpener interface {
 
 // Config configures a Host.
 type Config struct {
-	Dir             string             // metadata store; created if missing
+	Dir             string             // metadata directory (one server); created if missing
+	DB              store.TUF          // the database every replica shares; instead of Dir
+	Holder          string             // this replica's name in the lease; "": host name, pid, random
+	LeaseDuration   time.Duration      // 0: DefaultLeaseDuration
+	SyncInterval    time.Duration      // 0: DefaultSyncInterval; negative: every request
+	ImportDir       string             // with DB: a directory repository to copy in once (import.go)
 	Keys            []signature.Signer // online keys (snapshot and timestamp, any number)
 	InitialRoot     []byte             // root to start from when Dir holds none
 	SnapshotExpiry  time.Duration      // 0: tuf.DefaultSnapshotExpiry
@@ -63,21 +81,32 @@ type Host struct {
 	log     *slog.Logger
 	keyID   map[string]signature.Signer // online key ID → signer
 	metrics *collector
+	st      storage
+	leading atomic.Bool // holds the signing lease (as of its last renewal)
 
 	writeMu sync.Mutex // serialises publishes and re-signing
+	fence   int64      // the lease's fence as last taken; guarded by writeMu
+	// beforeCommit, when set (by tests), runs between taking the lease and writing.
+	beforeCommit func()
 
-	mu        sync.RWMutex // guards the fields below
+	syncMu   sync.Mutex // serialises sync; guards lastSync
+	lastSync time.Time
+
+	mu        sync.RWMutex // guards the fields below: the state served, swapped whole
+	roots     [][]byte     // roots[i] is version i+1
 	root      *metadata.Metadata[metadata.RootType]
 	rootData  []byte
 	targets   *metadata.Metadata[metadata.TargetsType] // nil before the first publish
 	tgtData   []byte
 	snapshot  *metadata.Metadata[metadata.SnapshotType]
+	snapData  []byte
 	timestamp *metadata.Metadata[metadata.TimestampType]
 	tsData    []byte
 }
 
-// Open loads the store in cfg.Dir (or starts it from cfg.InitialRoot) and checks that the
-// online keys match the current root. It signs nothing: call Refresh or Run.
+// Open loads the repository from cfg.Dir or cfg.DB (or starts it from cfg.InitialRoot)
+// and checks that the online keys match the current root. It signs nothing: call
+// Refresh or Run.
 func Open(ctx context.Context, cfg Config) (*Host, error) {
 	if cfg.SnapshotExpiry == 0 {
 		cfg.SnapshotExpiry = tuf.DefaultSnapshotExpiry
@@ -87,6 +116,15 @@ func Open(ctx context.Context, cfg Config) (*Host, error) {
 	}
 	if cfg.SnapshotExpiry < 2*time.Minute || cfg.TimestampExpiry < 2*time.Minute {
 		return nil, fmt.Errorf("tufhost: expiries of snapshot %s and timestamp %s are too short", cfg.SnapshotExpiry, cfg.TimestampExpiry)
+	}
+	if cfg.LeaseDuration == 0 {
+		cfg.LeaseDuration = DefaultLeaseDuration
+	}
+	if cfg.LeaseDuration < 10*time.Millisecond || cfg.LeaseDuration >= cfg.TimestampExpiry/4 {
+		return nil, fmt.Errorf("tufhost: a lease of %s is not between 10ms and a quarter of the timestamp's validity", cfg.LeaseDuration)
+	}
+	if cfg.SyncInterval == 0 {
+		cfg.SyncInterval = DefaultSyncInterval
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -102,10 +140,24 @@ func Open(ctx context.Context, cfg Config) (*Host, error) {
 		}
 		h.keyID[id] = k
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
-		return nil, fmt.Errorf("tufhost: %w", err)
+	switch {
+	case cfg.DB != nil && cfg.Dir != "":
+		return nil, errors.New("tufhost: give a directory or a database, not both")
+	case cfg.DB != nil:
+		holder := cfg.Holder
+		if holder == "" {
+			holder = defaultHolder()
+		}
+		h.st = &dbStorage{db: cfg.DB, holder: holder, ttl: cfg.LeaseDuration}
+	case cfg.Dir != "":
+		if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+			return nil, fmt.Errorf("tufhost: %w", err)
+		}
+		h.st = dirStorage(cfg.Dir)
+	default:
+		return nil, errors.New("tufhost: no directory or database to keep the repository in")
 	}
-	if err := h.load(ctx); err != nil {
+	if err := h.start(ctx); err != nil {
 		return nil, err
 	}
 	if _, err := h.signers(h.root, tuf.RoleSnapshot); err != nil {
@@ -123,21 +175,67 @@ func Open(ctx context.Context, cfg Config) (*Host, error) {
 	return h, nil
 }
 
-func (h *Host) path(name string) string { return filepath.Join(h.cfg.Dir, name) }
-
-func versioned(v int64, role string) string {
-	return strconv.FormatInt(v, 10) + "." + role + ".json"
+// start stores the initial root when the storage holds none (without a lease: every
+// replica starting together writes the same bytes, and other bytes are refused), then
+// reads the committed state.
+func (h *Host) start(ctx context.Context) error {
+	if h.cfg.ImportDir != "" && h.cfg.DB != nil {
+		if err := h.importDir(ctx, h.cfg.ImportDir); err != nil {
+			return err
+		}
+	}
+	_, err := h.st.get(ctx, tuf.RoleRoot, 1)
+	if errors.Is(err, fs.ErrNotExist) {
+		if len(h.cfg.InitialRoot) == 0 {
+			return ErrNoRoot
+		}
+		r, err := repo.ParseRoot(h.cfg.InitialRoot)
+		if err != nil {
+			return fmt.Errorf("tufhost: initial root: %w", err)
+		}
+		if err := repo.VerifyRootUpdate(nil, r); err != nil {
+			return fmt.Errorf("tufhost: initial root: %w", err)
+		}
+		if r.Signed.Version != 1 {
+			return fmt.Errorf("tufhost: initial root: version %d, want 1", r.Signed.Version)
+		}
+		if err := h.st.commit(ctx, commitReq{files: []file{{tuf.RoleRoot, 1, h.cfg.InitialRoot}}}); err != nil {
+			return fmt.Errorf("tufhost: storing the initial root: %w", err)
+		}
+		h.log.Info("tuf repository started", "root_version", 1)
+	} else if err != nil {
+		return err
+	}
+	return h.sync(ctx, true)
 }
 
-// load reads the committed state: the root chain, then timestamp.json and what it names.
-func (h *Host) load(ctx context.Context) error {
-	var root *metadata.Metadata[metadata.RootType]
-	var rootData []byte
-	for v := int64(1); ; v++ {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("tufhost: loading: %w", err)
-		}
-		data, err := smallfile.Read(h.path(versioned(v, tuf.RoleRoot)), tuf.MaxRootSize)
+// sync makes the served state the committed one: new roots, and the current timestamp
+// with the snapshot and targets it names, swapped in whole. Unless forced it reads the
+// storage at most once per Config.SyncInterval; and while another caller reads it, it
+// returns at once (a client request then gets the state in memory, not a queue).
+func (h *Host) sync(ctx context.Context, force bool) error {
+	if force {
+		h.syncMu.Lock()
+	} else if !h.syncMu.TryLock() {
+		return nil
+	}
+	defer h.syncMu.Unlock()
+	now := h.cfg.Now()
+	if !force && h.cfg.SyncInterval > 0 && !h.lastSync.IsZero() && now.Sub(h.lastSync) < h.cfg.SyncInterval && !now.Before(h.lastSync) {
+		return nil
+	}
+	h.lastSync = now
+	h.mu.RLock()
+	roots, root := h.roots, h.root
+	var tsVersion int64
+	if h.timestamp != nil {
+		tsVersion = h.timestamp.Signed.Version
+	}
+	h.mu.RUnlock()
+
+	newRoots := roots
+	for v := int64(len(roots)) + 1; ; v++ {
+		data, err := h.st.get(ctx, tuf.RoleRoot, v)
 		if errors.Is(err, fs.ErrNotExist) {
 			break
 		}
@@ -151,64 +249,122 @@ func (h *Host) load(ctx context.Context) error {
 		if err := repo.VerifyRootUpdate(root, next); err != nil {
 			return fmt.Errorf("tufhost: loading root %d: %w", v, err)
 		}
-		root, rootData = next, data
+		root = next
+		newRoots = append(newRoots[:len(newRoots):len(newRoots)], data)
 	}
 	if root == nil {
-		if len(h.cfg.InitialRoot) == 0 {
-			return ErrNoRoot
-		}
-		r, err := repo.ParseRoot(h.cfg.InitialRoot)
-		if err != nil {
-			return fmt.Errorf("tufhost: initial root: %w", err)
-		}
-		if err := repo.VerifyRootUpdate(nil, r); err != nil {
-			return fmt.Errorf("tufhost: initial root: %w", err)
-		}
-		if err := atomicfile.WriteFile(h.path(versioned(1, tuf.RoleRoot)), h.cfg.InitialRoot, 0o644); err != nil {
+		return ErrNoRoot
+	}
+	v, tsData, err := h.st.current(ctx)
+	if err != nil {
+		return err
+	}
+	if v < tsVersion {
+		return fmt.Errorf("tufhost: the stored timestamp version %d is older than the served %d", v, tsVersion)
+	}
+	var s loaded
+	if v > tsVersion {
+		if s, err = h.loadTimestamp(ctx, tsData); err != nil {
 			return err
 		}
-		root, rootData = r, h.cfg.InitialRoot
-		h.log.Info("tuf repository started", "dir", h.cfg.Dir, "root_version", 1)
 	}
-	h.root, h.rootData = root, rootData
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	// A commit of this Host may have moved the state meanwhile: never go back.
+	if len(newRoots) > len(h.roots) {
+		h.roots, h.root, h.rootData = newRoots, root, newRoots[len(newRoots)-1]
+	}
+	if s.ts != nil && (h.timestamp == nil || s.ts.Signed.Version > h.timestamp.Signed.Version) {
+		h.targets, h.tgtData, h.snapshot, h.snapData, h.timestamp, h.tsData = s.targets, s.tData, s.snap, s.snapData, s.ts, tsData
+	}
+	return nil
+}
 
-	tsData, err := smallfile.Read(h.path(tuf.RoleTimestamp+".json"), tuf.MaxTimestampSize)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil // nothing published yet
-	}
-	if err != nil {
-		return fmt.Errorf("tufhost: loading timestamp: %w", err)
-	}
+type loaded struct {
+	targets  *metadata.Metadata[metadata.TargetsType]
+	tData    []byte
+	snap     *metadata.Metadata[metadata.SnapshotType]
+	snapData []byte
+	ts       *metadata.Metadata[metadata.TimestampType]
+}
+
+// loadTimestamp parses a committed timestamp and reads the snapshot and targets it names.
+func (h *Host) loadTimestamp(ctx context.Context, tsData []byte) (loaded, error) {
+	return h.loadTimestampFrom(ctx, h.st, tsData)
+}
+
+func (h *Host) loadTimestampFrom(ctx context.Context, st storage, tsData []byte) (loaded, error) {
 	ts, err := metadata.Timestamp().FromBytes(tsData)
 	if err != nil {
-		return fmt.Errorf("tufhost: loading timestamp: %w", err)
+		return loaded{}, fmt.Errorf("tufhost: loading timestamp: %w", err)
 	}
 	snapMeta := ts.Signed.Meta[tuf.RoleSnapshot+".json"]
 	if snapMeta == nil {
-		return fmt.Errorf("tufhost: loading timestamp: no snapshot entry")
+		return loaded{}, fmt.Errorf("tufhost: loading timestamp: no snapshot entry")
 	}
-	snapData, err := smallfile.Read(h.path(versioned(snapMeta.Version, tuf.RoleSnapshot)), tuf.MaxSnapshotSize)
+	snapData, err := st.get(ctx, tuf.RoleSnapshot, snapMeta.Version)
 	if err != nil {
-		return fmt.Errorf("tufhost: loading snapshot %d: %w", snapMeta.Version, err)
+		return loaded{}, fmt.Errorf("tufhost: loading snapshot %d: %w", snapMeta.Version, err)
 	}
 	snap, err := metadata.Snapshot().FromBytes(snapData)
 	if err != nil {
-		return fmt.Errorf("tufhost: loading snapshot %d: %w", snapMeta.Version, err)
+		return loaded{}, fmt.Errorf("tufhost: loading snapshot %d: %w", snapMeta.Version, err)
 	}
 	tMeta := snap.Signed.Meta[tuf.RoleTargets+".json"]
 	if tMeta == nil {
-		return fmt.Errorf("tufhost: loading snapshot %d: no targets entry", snapMeta.Version)
+		return loaded{}, fmt.Errorf("tufhost: loading snapshot %d: no targets entry", snapMeta.Version)
 	}
-	tData, err := smallfile.Read(h.path(versioned(tMeta.Version, tuf.RoleTargets)), tuf.MaxTargetsSize)
+	tData, err := st.get(ctx, tuf.RoleTargets, tMeta.Version)
 	if err != nil {
-		return fmt.Errorf("tufhost: loading targets %d: %w", tMeta.Version, err)
+		return loaded{}, fmt.Errorf("tufhost: loading targets %d: %w", tMeta.Version, err)
 	}
 	targets, err := repo.ParseTargets(tData)
 	if err != nil {
-		return fmt.Errorf("tufhost: loading targets %d: %w", tMeta.Version, err)
+		return loaded{}, fmt.Errorf("tufhost: loading targets %d: %w", tMeta.Version, err)
 	}
-	h.targets, h.tgtData, h.snapshot, h.timestamp, h.tsData = targets, tData, snap, ts, tsData
-	return nil
+	return loaded{targets: targets, tData: tData, snap: snap, snapData: snapData, ts: ts}, nil
+}
+
+// timestampVersion reads the version of timestamp metadata.
+func timestampVersion(data []byte) (int64, error) {
+	ts, err := metadata.Timestamp().FromBytes(data)
+	if err != nil {
+		return 0, fmt.Errorf("tufhost: loading timestamp: %w", err)
+	}
+	return ts.Signed.Version, nil
+}
+
+// lead takes or renews the signing lease. Caller holds writeMu.
+func (h *Host) lead(ctx context.Context, steal bool) (int64, error) {
+	fence, err := h.st.lead(ctx, steal)
+	if err != nil {
+		if errors.Is(err, ErrNotLeader) && h.leading.Swap(false) {
+			h.log.Info("tuf signing lease lost", "err", err)
+		}
+		return 0, err
+	}
+	if !h.leading.Swap(true) || fence != h.fence {
+		h.log.Info("tuf signing lease taken", "fence", fence, "steal", steal)
+	}
+	h.fence = fence
+	return fence, nil
+}
+
+// LeaseDuration is how long the signing lease lasts unrenewed.
+func (h *Host) LeaseDuration() time.Duration { return h.cfg.LeaseDuration }
+
+// Leading reports whether this Host held the signing lease at its last renewal.
+func (h *Host) Leading() bool { return h.leading.Load() }
+
+// Release gives the signing lease up, so another replica takes over at once (a clean
+// shutdown); a Host killed without it is replaced when the lease expires.
+func (h *Host) Release(ctx context.Context) error {
+	h.writeMu.Lock()
+	defer h.writeMu.Unlock()
+	if !h.leading.Swap(false) {
+		return nil
+	}
+	return h.st.release(ctx, h.fence)
 }
 
 // signers returns the online signers for role under root, enough for its threshold.
@@ -345,6 +501,15 @@ func (h *Host) State() State {
 	return h.stateLocked()
 }
 
+// Current returns what is served after reading the storage, which another replica may
+// have moved, at most once per Config.SyncInterval.
+func (h *Host) Current(ctx context.Context) (State, error) {
+	if err := h.sync(ctx, false); err != nil {
+		return State{}, err
+	}
+	return h.State(), nil
+}
+
 func (h *Host) stateLocked() State {
 	s := State{RootVersion: h.root.Signed.Version}
 	if h.targets != nil {
@@ -358,98 +523,148 @@ func (h *Host) stateLocked() State {
 }
 
 // Publish verifies an upload like Verify and makes it what clients see: it stores the new
-// roots and targets, signs a new snapshot and timestamp and writes timestamp.json last. A
-// targets upload identical to the served one changes nothing.
+// roots and targets, signs a new snapshot and timestamp and makes the timestamp current
+// last. A targets upload identical to the served one changes nothing.
+//
+// Any replica publishes: it reads the committed state, takes the signing lease (from a
+// live leader too, whose next write then fails) and writes conditionally on the lease and
+// on the timestamp it read. When another replica got in between, it reads again and
+// checks the upload against what that one published.
 func (h *Host) Publish(ctx context.Context, u Upload) (State, error) {
 	h.writeMu.Lock()
 	defer h.writeMu.Unlock()
-	now := h.cfg.Now()
-	h.mu.RLock()
-	c, err := h.check(u, now)
-	h.mu.RUnlock()
-	if err != nil {
-		return State{}, err
-	}
-	if len(c.roots) == 0 && (c.targets == nil || (h.targets != nil && c.targets.Signed.Version == h.targets.Signed.Version)) {
-		return h.State(), nil
-	}
-	for i, r := range c.roots {
-		if err := ctx.Err(); err != nil {
-			return State{}, fmt.Errorf("tufhost: publish: %w", err)
-		}
-		if err := atomicfile.WriteFile(h.path(versioned(r.Signed.Version, tuf.RoleRoot)), u.Roots[i], 0o644); err != nil {
+	const attempts = 3
+	for attempt := 1; ; attempt++ {
+		if err := h.sync(ctx, true); err != nil {
 			return State{}, err
 		}
-		h.log.Info("tuf root published", "version", r.Signed.Version, "expires", r.Signed.Expires)
-	}
-	targets, tData := h.targets, h.tgtData
-	if c.targets != nil {
-		if err := atomicfile.WriteFile(h.path(versioned(c.targets.Signed.Version, tuf.RoleTargets)), c.tData, 0o644); err != nil {
+		now := h.cfg.Now()
+		h.mu.RLock()
+		c, err := h.check(u, now)
+		targets, tData := h.targets, h.tgtData
+		h.mu.RUnlock()
+		if err != nil {
 			return State{}, err
 		}
-		targets, tData = c.targets, c.tData
-		h.log.Info("tuf targets published", "version", targets.Signed.Version, "targets", len(targets.Signed.Targets), "expires", targets.Signed.Expires)
+		if len(c.roots) == 0 && (c.targets == nil || (targets != nil && c.targets.Signed.Version == targets.Signed.Version)) {
+			return h.State(), nil
+		}
+		fence, err := h.lead(ctx, true)
+		if err != nil {
+			return State{}, err
+		}
+		w := write{fence: fence, root: c.root, rootsData: u.Roots, targets: targets, tData: tData, newSnapshot: true}
+		for _, r := range c.roots {
+			w.rootVersions = append(w.rootVersions, r.Signed.Version)
+		}
+		if c.targets != nil {
+			w.targets, w.tData, w.newTargets = c.targets, c.tData, true
+		}
+		st, err := h.commit(ctx, w, now)
+		if errors.Is(err, ErrLeaseLost) && attempt < attempts {
+			h.log.Info("tuf publish raced another replica; reading its state and trying again", "err", err)
+			continue
+		}
+		if err != nil {
+			return State{}, err
+		}
+		for _, r := range c.roots {
+			h.log.Info("tuf root published", "version", r.Signed.Version, "expires", r.Signed.Expires)
+		}
+		if c.targets != nil {
+			h.log.Info("tuf targets published", "version", c.targets.Signed.Version, "targets", len(c.targets.Signed.Targets), "expires", c.targets.Signed.Expires)
+		}
+		return st, nil
 	}
-	h.mu.Lock()
-	h.root = c.root
-	if len(c.roots) > 0 {
-		h.rootData = u.Roots[len(u.Roots)-1]
-	}
-	h.mu.Unlock()
-	if targets == nil {
-		return h.State(), nil // a root without targets: nothing to snapshot yet
-	}
-	return h.commit(ctx, targets, tData, true, now)
 }
 
-// commit signs a new snapshot (when newSnapshot) and a new timestamp over targets and
-// makes them current. Caller holds writeMu.
-func (h *Host) commit(ctx context.Context, targets *metadata.Metadata[metadata.TargetsType], tData []byte, newSnapshot bool, now time.Time) (State, error) {
+// write is one commit: new roots (their versions and bytes), the targets to snapshot
+// (new or the served ones; nil before the first), and whether a new snapshot is due.
+type write struct {
+	fence        int64
+	root         *metadata.Metadata[metadata.RootType] // the root after the write
+	rootVersions []int64
+	rootsData    [][]byte
+	targets      *metadata.Metadata[metadata.TargetsType]
+	tData        []byte
+	newTargets   bool
+	newSnapshot  bool
+}
+
+// commit signs a new snapshot (when due) and a new timestamp over w.targets, writes them
+// with w's roots and targets in one commit under the lease, and serves the result. Caller
+// holds writeMu.
+func (h *Host) commit(ctx context.Context, w write, now time.Time) (State, error) {
 	if err := ctx.Err(); err != nil {
 		return State{}, fmt.Errorf("tufhost: signing: %w", err)
 	}
 	h.mu.RLock()
-	root, snap, ts := h.root, h.snapshot, h.timestamp
+	snap, snapData, ts, roots := h.snapshot, h.snapData, h.timestamp, h.roots
 	h.mu.RUnlock()
-	var snapVersion, tsVersion int64 = 1, 1
-	if snap != nil {
-		snapVersion = snap.Signed.Version + 1
-		tsVersion = ts.Signed.Version + 1
+	req := commitReq{fence: w.fence}
+	for i, v := range w.rootVersions {
+		req.files = append(req.files, file{tuf.RoleRoot, v, w.rootsData[i]})
 	}
-	if newSnapshot || snap == nil {
-		snap = metadata.Snapshot(tuf.Expiry(now, h.cfg.SnapshotExpiry))
-		snap.Signed.Version = snapVersion
-		snap.Signed.Meta[tuf.RoleTargets+".json"] = metadata.MetaFile(targets.Signed.Version)
-		if err := h.sign(root, tuf.RoleSnapshot, snap, snap.Sign); err != nil {
+	var newTS *metadata.Metadata[metadata.TimestampType]
+	var tsData []byte
+	if w.targets != nil {
+		if w.newTargets {
+			req.files = append(req.files, file{tuf.RoleTargets, w.targets.Signed.Version, w.tData})
+		}
+		var snapVersion, tsVersion int64 = 1, 1
+		if snap != nil {
+			snapVersion = snap.Signed.Version + 1
+			tsVersion = ts.Signed.Version + 1
+			req.prevTS = ts.Signed.Version
+		}
+		if w.newSnapshot || snap == nil {
+			snap = metadata.Snapshot(tuf.Expiry(now, h.cfg.SnapshotExpiry))
+			snap.Signed.Version = snapVersion
+			snap.Signed.Meta[tuf.RoleTargets+".json"] = metadata.MetaFile(w.targets.Signed.Version)
+			if err := h.sign(w.root, tuf.RoleSnapshot, snap, snap.Sign); err != nil {
+				return State{}, err
+			}
+			var err error
+			if snapData, err = snap.ToBytes(false); err != nil {
+				return State{}, fmt.Errorf("tufhost: encoding snapshot: %w", err)
+			}
+			req.files = append(req.files, file{tuf.RoleSnapshot, snapVersion, snapData})
+		}
+		newTS = metadata.Timestamp(tuf.Expiry(now, h.cfg.TimestampExpiry))
+		newTS.Signed.Version = tsVersion
+		newTS.Signed.Meta[tuf.RoleSnapshot+".json"] = metadata.MetaFile(snap.Signed.Version)
+		if err := h.sign(w.root, tuf.RoleTimestamp, newTS, newTS.Sign); err != nil {
 			return State{}, err
 		}
-		data, err := snap.ToBytes(false)
-		if err != nil {
-			return State{}, fmt.Errorf("tufhost: encoding snapshot: %w", err)
+		var err error
+		if tsData, err = newTS.ToBytes(false); err != nil {
+			return State{}, fmt.Errorf("tufhost: encoding timestamp: %w", err)
 		}
-		if err := atomicfile.WriteFile(h.path(versioned(snapVersion, tuf.RoleSnapshot)), data, 0o644); err != nil {
-			return State{}, err
+		req.ts = &file{tuf.RoleTimestamp, tsVersion, tsData}
+	}
+	if h.beforeCommit != nil {
+		h.beforeCommit()
+	}
+	if err := h.st.commit(ctx, req); err != nil {
+		if errors.Is(err, ErrLeaseLost) {
+			h.leading.Store(false)
 		}
-	}
-	ts = metadata.Timestamp(tuf.Expiry(now, h.cfg.TimestampExpiry))
-	ts.Signed.Version = tsVersion
-	ts.Signed.Meta[tuf.RoleSnapshot+".json"] = metadata.MetaFile(snap.Signed.Version)
-	if err := h.sign(root, tuf.RoleTimestamp, ts, ts.Sign); err != nil {
-		return State{}, err
-	}
-	tsData, err := ts.ToBytes(false)
-	if err != nil {
-		return State{}, fmt.Errorf("tufhost: encoding timestamp: %w", err)
-	}
-	if err := atomicfile.WriteFile(h.path(tuf.RoleTimestamp+".json"), tsData, 0o644); err != nil {
 		return State{}, err
 	}
 	h.mu.Lock()
-	h.targets, h.tgtData, h.snapshot, h.timestamp, h.tsData = targets, tData, snap, ts, tsData
+	if len(w.rootVersions) > 0 {
+		h.roots = append(roots[:len(roots):len(roots)], w.rootsData...)
+		h.root, h.rootData = w.root, h.roots[len(h.roots)-1]
+	}
+	if newTS != nil {
+		h.targets, h.tgtData, h.snapshot, h.snapData, h.timestamp, h.tsData = w.targets, w.tData, snap, snapData, newTS, tsData
+	}
 	st := h.stateLocked()
 	h.mu.Unlock()
-	h.log.Info("tuf timestamp signed", "timestamp_version", st.TimestampVersion, "snapshot_version", st.SnapshotVersion,
-		"targets_version", st.TargetsVersion, "expires", st.TimestampExpires)
+	if newTS != nil {
+		h.log.Info("tuf timestamp signed", "timestamp_version", st.TimestampVersion, "snapshot_version", st.SnapshotVersion,
+			"targets_version", st.TargetsVersion, "expires", st.TimestampExpires)
+	}
 	return st, nil
 }
 
@@ -472,14 +687,25 @@ func (h *Host) sign(root *metadata.Metadata[metadata.RootType], role string, md 
 
 // Refresh re-signs what is due at the current time: a new snapshot when less than half of
 // its validity is left, a new timestamp when less than half of its validity is left or the
-// snapshot changed. It reports whether anything was signed. Before the first publish
-// there is nothing to sign.
+// snapshot changed. It first reads the committed state and takes or renews the signing
+// lease; a replica that does not hold it signs nothing. It reports whether anything was
+// signed. Before the first publish there is nothing to sign.
 func (h *Host) Refresh(ctx context.Context) (bool, error) {
 	h.writeMu.Lock()
 	defer h.writeMu.Unlock()
+	if err := h.sync(ctx, true); err != nil {
+		return false, err
+	}
+	fence, err := h.lead(ctx, false)
+	if errors.Is(err, ErrNotLeader) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
 	now := h.cfg.Now()
 	h.mu.RLock()
-	targets, tData, snap, ts := h.targets, h.tgtData, h.snapshot, h.timestamp
+	root, targets, tData, snap, ts := h.root, h.targets, h.tgtData, h.snapshot, h.timestamp
 	h.mu.RUnlock()
 	if targets == nil {
 		return false, nil
@@ -493,34 +719,47 @@ func (h *Host) Refresh(ctx context.Context) (bool, error) {
 		h.log.Error("tuf targets metadata expired: clients refuse it until a release engineer signs a new one",
 			"version", targets.Signed.Version, "expired", targets.Signed.Expires)
 	}
-	if h.root.Signed.IsExpired(now) {
+	if root.Signed.IsExpired(now) {
 		h.log.Error("tuf root metadata expired: clients refuse it until the root is rotated",
-			"version", h.root.Signed.Version, "expired", h.root.Signed.Expires)
+			"version", root.Signed.Version, "expired", root.Signed.Expires)
 	}
-	if _, err := h.commit(ctx, targets, tData, snapDue, now); err != nil {
+	if _, err := h.commit(ctx, write{fence: fence, root: root, targets: targets, tData: tData, newSnapshot: snapDue}, now); err != nil {
 		h.metrics.failures.Inc()
 		return false, err
 	}
 	return true, nil
 }
 
-// Resign signs a new snapshot and timestamp now, whatever their expiry.
+// Resign signs a new snapshot and timestamp now, whatever their expiry, taking the lease
+// like a publish.
 func (h *Host) Resign(ctx context.Context) (State, error) {
 	h.writeMu.Lock()
 	defer h.writeMu.Unlock()
+	if err := h.sync(ctx, true); err != nil {
+		return State{}, err
+	}
 	h.mu.RLock()
-	targets, tData := h.targets, h.tgtData
+	root, targets, tData := h.root, h.targets, h.tgtData
 	h.mu.RUnlock()
 	if targets == nil {
 		return State{}, ErrNoTargets
 	}
-	return h.commit(ctx, targets, tData, true, h.cfg.Now())
+	fence, err := h.lead(ctx, true)
+	if err != nil {
+		return State{}, err
+	}
+	return h.commit(ctx, write{fence: fence, root: root, targets: targets, tData: tData, newSnapshot: true}, h.cfg.Now())
 }
 
 // Run calls Refresh every interval until ctx ends, logging failures; it returns ctx's
 // error. An interval well below half the timestamp validity keeps clients supplied even
-// if a few rounds fail; a minute is a good choice.
+// if a few rounds fail; a minute is a good choice. With a database, Run also renews the
+// signing lease (at least four times per lease) and so takes it over when its holder
+// stops renewing. Run never releases the lease: see Release.
 func (h *Host) Run(ctx context.Context, interval time.Duration) error {
+	if _, ok := h.st.(*dbStorage); ok {
+		interval = min(interval, h.cfg.LeaseDuration/4)
+	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {

@@ -14,6 +14,9 @@ import (
 //	switchyard_tuf_signing_failures_total                    failed online signings
 //	switchyard_omaha_server_tuf_expiry_seconds{role}         seconds until each served role
 //	                                                         expires (negative once expired)
+//	switchyard_tuf_signing_leader                            1 while this replica holds the
+//	                                                         signing lease (as of its last
+//	                                                         renewal), else 0
 //
 // The seconds are computed with the host's clock (Config.Now) at scrape time, so an alert
 // needs no time() arithmetic: packaging/prometheus/alerts.yml fires below 12 hours, for
@@ -24,6 +27,7 @@ type collector struct {
 	version  *prometheus.Desc
 	expiry   *prometheus.Desc
 	left     *prometheus.Desc
+	leader   *prometheus.Desc
 	failures prometheus.Counter
 }
 
@@ -33,6 +37,7 @@ func newCollector(h *Host) *collector {
 		version: prometheus.NewDesc("switchyard_tuf_metadata_version", "Version of the TUF metadata served, per role.", []string{"role"}, nil),
 		expiry:  prometheus.NewDesc("switchyard_tuf_metadata_expiry_timestamp_seconds", "Expiry of the TUF metadata served, per role, as a Unix time.", []string{"role"}, nil),
 		left:    prometheus.NewDesc("switchyard_omaha_server_tuf_expiry_seconds", "Seconds until the TUF metadata served expires, per role (negative once expired).", []string{"role"}, nil),
+		leader:  prometheus.NewDesc("switchyard_tuf_signing_leader", "1 while this replica holds the TUF signing lease, else 0.", nil, nil),
 		failures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "switchyard_tuf_signing_failures_total",
 			Help: "Failed attempts to sign snapshot or timestamp metadata.",
@@ -44,6 +49,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.version
 	ch <- c.expiry
 	ch <- c.left
+	ch <- c.leader
 	c.failures.Describe(ch)
 }
 
@@ -68,5 +74,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.version, prometheus.GaugeValue, float64(r.version), r.role)
 		ch <- prometheus.MustNewConstMetric(c.expiry, prometheus.GaugeValue, float64(r.expires.Unix()), r.role)
 	}
+	leader := 0.0
+	if c.h.Leading() {
+		leader = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.leader, prometheus.GaugeValue, leader)
 	c.failures.Collect(ch)
 }

@@ -86,61 +86,63 @@ func (e *judgeError) Error() string { return e.err.Error() + ": " + e.stderr }
 // hash-prefixed targets — refreshes, downloads the payload and checks its hash; it refuses
 // the repository once the timestamp has expired.
 func TestTUFJSJudge(t *testing.T) {
-	if testing.Short() {
-		t.Skip("installs tuf-js from npm and runs Node; skipped in -short mode")
-	}
-	prefix := installTufJS(t)
-	f := newFixture(t, 1, 1)
-	content := bytes.Repeat([]byte("switchyard"), 10000)
-	p := f.payload(content, "4230.2.0")
-	name := "amd64-usr/4230.2.0/payload.sy"
-	exp := tuf.Expiry(f.clock.Now(), tuf.DefaultTargetsExpiry)
-	f.publish(Upload{Targets: f.signTargets(1, exp, f.targetKey, map[string]repo.Target{name: p})})
+	onStorages(t, func(t *testing.T, kind string) {
+		if testing.Short() {
+			t.Skip("installs tuf-js from npm and runs Node; skipped in -short mode")
+		}
+		prefix := installTufJS(t)
+		f := newFixtureOn(t, kind, 1, 1)
+		content := bytes.Repeat([]byte("switchyard"), 10000)
+		p := f.payload(content, "4230.2.0")
+		name := "amd64-usr/4230.2.0/payload.sy"
+		exp := tuf.Expiry(f.clock.Now(), tuf.DefaultTargetsExpiry)
+		f.publish(Upload{Targets: f.signTargets(1, exp, f.targetKey, map[string]repo.Target{name: p})})
 
-	cacheDir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(cacheDir, "root.json"), f.rootData, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	res, err := runTufJS(t, prefix, f, cacheDir, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Length != p.Length || res.SHA256 != hex.EncodeToString(p.SHA256[:]) {
-		t.Fatalf("tuf-js downloaded %d bytes with sha256 %s", res.Length, res.SHA256)
-	}
-	c, err := tuf.ParseCustom(res.Custom)
-	if err != nil || c.Version != "4230.2.0" || c.ReleaseCounter != 7 || c.PartitionSHA256 != p.Custom.PartitionSHA256 {
-		t.Fatalf("tuf-js custom %s: %+v %v", res.Custom, c, err)
-	}
+		cacheDir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(cacheDir, "root.json"), f.rootData, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		res, err := runTufJS(t, prefix, f, cacheDir, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Length != p.Length || res.SHA256 != hex.EncodeToString(p.SHA256[:]) {
+			t.Fatalf("tuf-js downloaded %d bytes with sha256 %s", res.Length, res.SHA256)
+		}
+		c, err := tuf.ParseCustom(res.Custom)
+		if err != nil || c.Version != "4230.2.0" || c.ReleaseCounter != 7 || c.PartitionSHA256 != p.Custom.PartitionSHA256 {
+			t.Fatalf("tuf-js custom %s: %+v %v", res.Custom, c, err)
+		}
 
-	// Root rotation to an RSA targets key; tuf-js with its cached root 1 follows.
-	rsaTargets := newSigner(t, keys.RSA)
-	oldID, _ := tuf.SignerKeyID(f.targetKey)
-	_, root2 := f.rotate(repo.RootChange{
-		Add:    map[string][]crypto.PublicKey{tuf.RoleTargets: {pub(t, rsaTargets)}},
-		Revoke: map[string][]string{tuf.RoleTargets: {oldID}},
-	}, f.rootKeys[0])
-	f.publish(Upload{Roots: [][]byte{root2}, Targets: f.signTargets(2, exp, rsaTargets, map[string]repo.Target{name: p})})
-	if _, err := runTufJS(t, prefix, f, cacheDir, name); err != nil {
-		t.Fatalf("after root rotation: %v", err)
-	}
+		// Root rotation to an RSA targets key; tuf-js with its cached root 1 follows.
+		rsaTargets := newSigner(t, keys.RSA)
+		oldID, _ := tuf.SignerKeyID(f.targetKey)
+		_, root2 := f.rotate(repo.RootChange{
+			Add:    map[string][]crypto.PublicKey{tuf.RoleTargets: {pub(t, rsaTargets)}},
+			Revoke: map[string][]string{tuf.RoleTargets: {oldID}},
+		}, f.rootKeys[0])
+		f.publish(Upload{Roots: [][]byte{root2}, Targets: f.signTargets(2, exp, rsaTargets, map[string]repo.Target{name: p})})
+		if _, err := runTufJS(t, prefix, f, cacheDir, name); err != nil {
+			t.Fatalf("after root rotation: %v", err)
+		}
 
-	// Freeze: a timestamp that expired is refused. tuf-js reads the system clock, so the
-	// server signs with a clock set back beyond the timestamp validity.
-	f.clock.Add(-tuf.DefaultTimestampExpiry - time.Hour)
-	if _, err := f.host.Resign(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	fresh := t.TempDir()
-	if err := os.WriteFile(filepath.Join(fresh, "root.json"), f.rootData, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	_, err = runTufJS(t, prefix, f, fresh, name)
-	if err == nil {
-		t.Fatal("tuf-js accepted an expired timestamp")
-	}
-	if !strings.Contains(err.Error(), "timestamp.json is expired") && !strings.Contains(err.Error(), "Expired") {
-		t.Fatalf("tuf-js failed, but not because the timestamp expired: %v", err)
-	}
-	t.Logf("tuf-js refused the frozen repository: %.200s", err)
+		// Freeze: a timestamp that expired is refused. tuf-js reads the system clock, so the
+		// server signs with a clock set back beyond the timestamp validity.
+		f.clock.Add(-tuf.DefaultTimestampExpiry - time.Hour)
+		if _, err := f.host.Resign(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		fresh := t.TempDir()
+		if err := os.WriteFile(filepath.Join(fresh, "root.json"), f.rootData, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err = runTufJS(t, prefix, f, fresh, name)
+		if err == nil {
+			t.Fatal("tuf-js accepted an expired timestamp")
+		}
+		if !strings.Contains(err.Error(), "timestamp.json is expired") && !strings.Contains(err.Error(), "Expired") {
+			t.Fatalf("tuf-js failed, but not because the timestamp expired: %v", err)
+		}
+		t.Logf("tuf-js refused the frozen repository: %.200s", err)
+	})
 }

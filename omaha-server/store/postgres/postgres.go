@@ -56,6 +56,7 @@ var dialect = sqldb.Dialect{
 	BinaryCollate: ` COLLATE "C"`,
 	MigrationLock: "SELECT pg_advisory_xact_lock(727312)",
 	ReadTxOptions: &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
+	ClockMS:       "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT",
 	IsUniqueViolation: func(err error) bool {
 		var e *pgconn.PgError
 		return errors.As(err, &e) && e.Code == "23505"

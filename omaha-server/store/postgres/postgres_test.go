@@ -38,6 +38,10 @@ func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return open(t, cluster.DB(t)) })
 }
 
+func TestTUF(t *testing.T) {
+	storetest.RunTUF(t, func(t *testing.T) store.Store { return open(t, cluster.DB(t)) }, false)
+}
+
 func TestStoreClocked(t *testing.T) {
 	storetest.RunClocked(t, func(t *testing.T, now func() time.Time) store.Store {
 		s, err := postgres.Open(context.Background(), cluster.DB(t), postgres.Options{Now: now})

@@ -64,6 +64,7 @@ var dialect = sqldb.Dialect{
 	BlobType:    "BLOB",
 	GroupCommit: true,
 	ChainedLogs: true,
+	OneServer:   true,
 	IsUniqueViolation: func(err error) bool {
 		var e *msqlite.Error
 		if !errors.As(err, &e) {

@@ -53,3 +53,14 @@ func TestStoreClocked(t *testing.T) {
 		return s
 	})
 }
+
+func TestTUF(t *testing.T) {
+	storetest.RunTUF(t, func(t *testing.T) store.Store {
+		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), sqlite.FileName), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}, true)
+}

@@ -198,6 +198,31 @@ var migrations = []string{
 		PRIMARY KEY (app_id, group_name, at, version)
 	);
 	CREATE INDEX group_version_samples_at ON group_version_samples (at)`,
+	// 10: the TUF repository every replica serves (store.TUF): each root, targets and
+	// snapshot version once, the current timestamp (a single row moved by
+	// compare-and-set) and the signing lease (a single row: holder, expiry in the
+	// database's milliseconds, fence).
+	`CREATE TABLE tuf_metadata (
+		role TEXT NOT NULL,
+		version BIGINT NOT NULL,
+		data {{BLOB}} NOT NULL,
+		created_at BIGINT NOT NULL,
+		PRIMARY KEY (role, version)
+	);
+	CREATE TABLE tuf_current (
+		id INTEGER PRIMARY KEY,
+		version BIGINT NOT NULL,
+		data {{BLOB}},
+		updated_at BIGINT NOT NULL
+	);
+	INSERT INTO tuf_current (id, version, data, updated_at) VALUES (1, 0, NULL, 0);
+	CREATE TABLE tuf_lease (
+		id INTEGER PRIMARY KEY,
+		holder TEXT NOT NULL,
+		fence BIGINT NOT NULL,
+		expires_at BIGINT NOT NULL
+	);
+	INSERT INTO tuf_lease (id, holder, fence, expires_at) VALUES (1, '', 0, 0)`,
 }
 
 // chainedLogs is the rest of migration 4 for a dialect with ChainedLogs: an instance's
@@ -245,7 +270,7 @@ func (db *DB) migrateTo(ctx context.Context, last int) error {
 	for i, m := range migrations[:last] {
 		version := i + 1
 		if m == "" {
-			continue
+			continue // a number reserved for a migration not merged yet
 		}
 		err := db.inTx(ctx, func(tx *sql.Tx) error {
 			if db.d.MigrationLock != "" {

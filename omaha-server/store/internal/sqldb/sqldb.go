@@ -51,6 +51,13 @@ type Dialect struct {
 	// every page it dirties (SQLite); PostgreSQL keeps the indexes, where an index insert
 	// costs less than the extra row version a chain head costs it.
 	ChainedLogs bool
+	// ClockMS is SQL that reads the database's clock in milliseconds since the Unix epoch,
+	// for the TUF lease (every replica must judge an expiry by one clock); "" means the
+	// store's clock, for a database inside the server's own process.
+	ClockMS string
+	// OneServer: one server process owns the database (SQLite), so it always takes the
+	// TUF signing lease (see store.TUF).
+	OneServer bool
 }
 
 // DB implements store.Store.
