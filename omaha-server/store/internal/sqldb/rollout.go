@@ -65,16 +65,23 @@ func (db *DB) rolloutTx(ctx context.Context, tx *sql.Tx, appID, machineID string
 			return db.wrap("counted check-in: counting updates in flight", err)
 		}
 	}
-	cur, heads, err := db.readInstance(ctx, tx, appID, machineID)
-	if err != nil {
-		return err
-	}
-	upd, w, err := decide(cur, r)
-	if err != nil {
-		return err
-	}
-	if err := db.writeInstance(ctx, tx, appID, machineID, upd, heads); err != nil {
-		return err
+	var w *store.RolloutWrite
+	for {
+		cur, heads, err := db.readInstance(ctx, tx, appID, machineID)
+		if err != nil {
+			return err
+		}
+		var upd *store.InstanceUpdate
+		if upd, w, err = decide(cur, r); err != nil {
+			return err
+		}
+		err = db.writeInstance(ctx, tx, appID, machineID, cur, upd, heads)
+		if !errors.Is(err, errRowAppeared) {
+			if err != nil {
+				return err
+			}
+			break
+		}
 	}
 	if w == nil {
 		return nil
