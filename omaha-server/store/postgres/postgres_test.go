@@ -68,6 +68,22 @@ func TestTokensMigration6(t *testing.T) {
 	storetest.TokensAfterMigration6(t, open(t, url))
 }
 
+// TestCountsMigration8 opens a database an older release left (migrations 1–6) holding
+// instances, and checks that migration 8 counts them.
+func TestCountsMigration8(t *testing.T) {
+	ctx := context.Background()
+	url := cluster.DB(t)
+	raw, err := postgres.MigrateTo(ctx, url, 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if err := storetest.Migration6Instances(ctx, raw); err != nil {
+		t.Fatal(err)
+	}
+	storetest.CountsAfterMigration8(t, open(t, url))
+}
+
 func TestTwoProcessesMigrateOneDatabase(t *testing.T) {
 	url := cluster.DB(t)
 	a, b := open(t, url), open(t, url)
