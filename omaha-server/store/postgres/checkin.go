@@ -43,9 +43,9 @@ const (
 	// The count upserts are guarded the same way (see sqldb's counts.go): they move the
 	// host from the key of the row the check-and-set replaced (the revision proves it was
 	// exactly the row decide saw) to its new key, in the lock order of every writer.
-	upsertCountGuarded = `INSERT INTO instance_counts (app_id, group_name, version, status, count)
-		SELECT $1, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM instances WHERE ` + byKey + ` AND rev = $7)
-		ON CONFLICT (app_id, group_name, version, status) DO UPDATE SET count = instance_counts.count + excluded.count`
+	upsertCountGuarded = `INSERT INTO instance_counts (app_id, group_name, version, status, shard, count)
+		SELECT $1, $3, $4, $5, $6, $7 WHERE EXISTS (SELECT 1 FROM instances WHERE ` + byKey + ` AND rev = $8)
+		ON CONFLICT (app_id, group_name, version, status, shard) DO UPDATE SET count = instance_counts.count + excluded.count`
 )
 
 // Checkin implements store.Store without a row lock. The current row comes from the
@@ -113,9 +113,9 @@ func (s *Store) Checkin(ctx context.Context, appID, machineID string, decide fun
 			b.Queue(insEventGuarded, appID, machineID, e.Type, e.Result, e.ErrorCode, e.PreviousVersion, e.Version, sqldb.MS(e.At), next)
 		}
 		if s.Counting() {
-			for _, d := range sqldb.CountChanges(cur, &n) {
+			for _, d := range s.CountChanges(cur, &n) {
 				a := d.Args()
-				b.Queue(upsertCountGuarded, a[0], machineID, a[1], a[2], a[3], a[4], next)
+				b.Queue(upsertCountGuarded, a[0], machineID, a[1], a[2], a[3], a[4], a[5], next)
 			}
 		}
 		won, err := runBatch(ctx, s, b)

@@ -12,11 +12,12 @@ import (
 	"github.com/switchyard-os/switchyard/omaha-server/store"
 )
 
-// StatusCounts implements store.Store: the application's rows of instance_counts (see
-// counts.go), as many as it has (group, version, status) keys, whatever its fleet's size.
+// StatusCounts implements store.Store: the sums of the application's rows of
+// instance_counts (see counts.go), as many as it has (group, version, status) keys times
+// shards, whatever its fleet's size.
 func (db *DB) StatusCounts(ctx context.Context, appID string) ([]store.StatusCount, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT group_name, status, version, count FROM instance_counts WHERE app_id = $1
-		AND count > 0 ORDER BY group_name, status, version`, store.NormalizeAppID(appID))
+	rows, err := db.r.QueryContext(ctx, `SELECT group_name, status, version, SUM(count) FROM instance_counts WHERE app_id = $1
+		GROUP BY group_name, status, version HAVING SUM(count) > 0 ORDER BY group_name, status, version`, store.NormalizeAppID(appID))
 	if err != nil {
 		return nil, db.wrap("counting statuses", err)
 	}

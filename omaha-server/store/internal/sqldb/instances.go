@@ -152,7 +152,7 @@ func (db *DB) writeInstance(ctx context.Context, tx *sql.Tx, appID, machineID st
 			return db.wrap("check-in: writing instance", err)
 		}
 	}
-	return db.applyCounts(ctx, tx, CountChanges(cur, &n))
+	return db.applyCounts(ctx, tx, db.CountChanges(cur, &n))
 }
 
 // newestLogRows is the query for columns cols (of alias t) of the newest $3 rows of

@@ -188,19 +188,20 @@ var migrations = []string{
 	``,
 	// 8: instance_counts, how many instances of an application are in each (group,
 	// version, status), kept exact by every write of an instance row in the same
-	// transaction (see counts.go); filled here from the instances there are. The channel is
-	// not part of the key: an instance records no channel, it follows its group's, so
-	// readers take it from the group row.
+	// transaction (see counts.go), in shards whose sum is the count; filled here from the
+	// instances there are, into shard 0. The channel is not part of the key: an instance
+	// records no channel, it follows its group's, so readers take it from the group row.
 	`CREATE TABLE instance_counts (
 		app_id TEXT NOT NULL,
 		group_name TEXT NOT NULL,
 		version TEXT NOT NULL,
 		status TEXT NOT NULL,
+		shard INTEGER NOT NULL,
 		count BIGINT NOT NULL,
-		PRIMARY KEY (app_id, group_name, version, status)
+		PRIMARY KEY (app_id, group_name, version, status, shard)
 	);
-	INSERT INTO instance_counts (app_id, group_name, version, status, count)
-		SELECT app_id, group_name, version, status, COUNT(*) FROM instances GROUP BY app_id, group_name, version, status`,
+	INSERT INTO instance_counts (app_id, group_name, version, status, shard, count)
+		SELECT app_id, group_name, version, status, 0, COUNT(*) FROM instances GROUP BY app_id, group_name, version, status`,
 }
 
 // chainedLogs is the rest of migration 4 for a dialect with ChainedLogs: an instance's

@@ -73,7 +73,7 @@ func (db *DB) Prune(ctx context.Context, r store.Retention) (store.Pruned, error
 					for _, k := range batch {
 						// Checked again inside the write: the host may have come back.
 						var heads chainHeads
-						ck := countKey{app: k.app}
+						ck := countKey{app: k.app, shard: db.shardOf(k.machine)}
 						err := tx.QueryRowContext(ctx, `DELETE FROM instances WHERE machine_id = $1 AND app_id = $2 AND last_check < $3
 							RETURNING last_history_id, last_event_id, group_name, version, status`, k.machine, k.app, cutoff).Scan(
 							&heads.history, &heads.event, &ck.group, &ck.version, &ck.status)

@@ -52,6 +52,9 @@ type Dialect struct {
 	// every page it dirties (SQLite); PostgreSQL keeps the indexes, where an index insert
 	// costs less than the extra row version a chain head costs it.
 	ChainedLogs bool
+	// CountShards is how many rows each instance count is spread over (see counts.go):
+	// 1 (or 0) for a single writer, more where concurrent writers would queue for one row.
+	CountShards int
 }
 
 // DB implements store.Store.
