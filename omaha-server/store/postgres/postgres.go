@@ -56,7 +56,7 @@ var dialect = sqldb.Dialect{
 	BinaryCollate: ` COLLATE "C"`,
 	MigrationLock: "SELECT pg_advisory_xact_lock(727312)",
 	// Concurrent check-ins of a rollout move hosts between the same few counts.
-	CountShards: 16,
+	CountShards:   16,
 	ReadTxOptions: &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
 	IsUniqueViolation: func(err error) bool {
 		var e *pgconn.PgError
