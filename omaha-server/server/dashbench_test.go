@@ -331,7 +331,9 @@ func BenchmarkDashboardQueries(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer raw.Close()
-	benchDashboard(b, st, func() (int, error) { return scanCounts(raw.QueryRowContext(ctx, statusCountsByScan, store.FlatcarAppID)) })
+	benchDashboard(b, st, func() (int, error) {
+		return scanCounts(raw.QueryRowContext(ctx, statusCountsByScan, store.FlatcarAppID))
+	})
 }
 
 // statusCountsByScan is how StatusCounts counted before the instance counts (migration
