@@ -17,7 +17,9 @@ import (
 //   - a check-in (Checkin, RolloutCheckin, and PostgreSQL's lock-free Checkin, whose
 //     guarded upserts write only when its check-and-set won) moves one from the row's
 //     old key to its new one, or adds one for a new row, and writes nothing when the key
-//     did not change (most check-ins);
+//     did not change (most check-ins); the changes are written last, before the commit,
+//     and a group-committed batch (SQLite) sums its check-ins' changes and writes each
+//     key once;
 //   - retention (Prune) takes one off for each instance it deletes, summed per key, at
 //     the end of its batch, and then removes keys whose count reached 0 (a key that stays
 //     at 0 is also never read: readers skip count 0).
