@@ -43,6 +43,10 @@
 //     caps and halts hold across any number of replicas. Groups whose policy counts
 //     nothing never take that lock.
 //
+//   - StatusCounts is exact at every commit without scanning the instances: every write of
+//     an instance row (check-ins, retention) changes the stored counts in its own
+//     transaction (store/internal/sqldb's counts.go).
+//
 // Retention: Prune removes instances not seen for a while (with their history, events
 // and attempts) and old events; the status history of live instances is kept as their
 // summary. version_samples keeps the version distribution over time, bounded by age.
