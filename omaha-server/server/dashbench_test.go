@@ -9,15 +9,18 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/switchyard-os/switchyard/omaha"
 	"github.com/switchyard-os/switchyard/omaha-server/auth"
 	"github.com/switchyard-os/switchyard/omaha-server/dashboard"
 	"github.com/switchyard-os/switchyard/omaha-server/policy"
 	"github.com/switchyard-os/switchyard/omaha-server/server"
 	"github.com/switchyard-os/switchyard/omaha-server/store"
+	"github.com/switchyard-os/switchyard/omaha-server/store/postgres"
 	"github.com/switchyard-os/switchyard/omaha-server/store/sqlite"
 )
 
@@ -132,6 +135,87 @@ func moduleRoot(tb testing.TB) string {
 	}
 }
 
+// fleetCatalog writes the fleet's application, releases, channels and groups through the
+// store.
+func fleetCatalog(ctx context.Context, st store.Store) error {
+	if _, err := st.CreateApp(ctx, store.App{ID: omaha.FlatcarAppID, Name: "Flatcar"}); err != nil {
+		return err
+	}
+	for _, v := range append([]string{fleetRareVersion}, fleetVersions...) {
+		if _, err := st.CreateRelease(ctx, store.Release{AppID: store.FlatcarAppID, Version: v, Board: "amd64-usr",
+			FileName: "flatcar_production_update.gz", Size: 1000, SHA256: benchSHA256, URL: "https://mirror.example/" + v + "/flatcar_production_update.gz"}); err != nil {
+			return err
+		}
+	}
+	for i, g := range fleetGroups {
+		if _, err := st.CreateChannel(ctx, store.Channel{AppID: store.FlatcarAppID, Name: g}); err != nil {
+			return err
+		}
+		if _, err := st.SetChannelRelease(ctx, store.FlatcarAppID, g, "amd64-usr", fleetVersions[len(fleetVersions)-1-i%2]); err != nil {
+			return err
+		}
+		if _, err := st.CreateGroup(ctx, store.Group{AppID: store.FlatcarAppID, Name: g, Track: g, Channel: g, UpdatesEnabled: true}); err != nil {
+			return err
+		}
+	}
+	pct := 25
+	_, err := st.UpdateGroup(ctx, store.FlatcarAppID, "stable", func(g *store.Group) error {
+		g.Policy = policy.Policy{Percent: &pct}
+		return nil
+	})
+	return err
+}
+
+// fleetRow is host i's instances row, in fleetColumns' order.
+func fleetRow(i int) []any {
+	group, version, status := fleetHost(i)
+	alias := ""
+	if i%4 == 0 {
+		alias = fleetAlias(i)
+	}
+	week := int64(7 * 24 * time.Hour / time.Millisecond)
+	last := fleetNow.UnixMilli() - int64(splitmix(uint64(i)+1<<55)%uint64(week))
+	var code int64
+	if status == store.StatusError {
+		code = 2
+	}
+	// Every 20th host has one status-history row, id i/20+1, the head of its chain.
+	var history int64
+	if i%20 == 0 {
+		history = int64(i/20 + 1)
+	}
+	return []any{store.FlatcarAppID, fleetMachineID(i), fleetMachineID(i + fleetSize), alias, version, "3602.2.3", "qemu", "",
+		"amd64-usr", group, group, fleetIP(i), last - 90*24*3600*1000, last, string(status), last, "", code, history}
+}
+
+var fleetColumns = []string{"app_id", "machine_id", "boot_id", "alias", "version", "aleph_version", "oem", "oem_version", "board", "track",
+	"group_name", "ip", "first_check", "last_check", "status", "status_at", "update_version", "last_error_code", "last_history_id"}
+
+// fleetHistoryRow is the status-history row of host i (every 20th host has one), nil for none.
+func fleetHistoryRow(i int) []any {
+	if i%20 != 0 {
+		return nil
+	}
+	_, version, status := fleetHost(i)
+	return []any{int64(i/20 + 1), store.FlatcarAppID, fleetMachineID(i), string(status), version, int64(0), fleetNow.UnixMilli() - int64(i%1000)*1000}
+}
+
+// fleetSamples is the number of version samples per version, and fleetSampleRow sample i.
+var fleetSamples = int(fleetSampleDays * 24 * time.Hour / fleetSampleEvery)
+
+func fleetSampleRow(i int) []any {
+	s, v := i/len(fleetVersions), i%len(fleetVersions)
+	at := fleetNow.Add(-time.Duration(fleetSamples-1-s) * fleetSampleEvery).UnixMilli()
+	// Each version's share rises and falls over the period (a release rolling in).
+	share := max(0, 1-float64((s-(v*fleetSamples)/len(fleetVersions)))/float64(fleetSamples))
+	return []any{store.FlatcarAppID, at, fleetVersions[v], int64(share * fleetSize / float64(len(fleetVersions)))}
+}
+
+// fleetCounts fills the instance counts from the bulk-loaded instances, as migration 8
+// does.
+const fleetCounts = `INSERT INTO instance_counts (app_id, group_name, version, status, shard, count)
+	SELECT app_id, group_name, version, status, 0, COUNT(*) FROM instances GROUP BY app_id, group_name, version, status`
+
 // fleetDB returns the path of the cached million-instance database, building it when it is
 // missing: the catalog through the store, then the instances, a status history for every
 // 20th host, and 90 days of version samples in bulk (big transactions, prepared
@@ -162,21 +246,7 @@ func fleetDB(b *testing.B) string {
 			b.Fatal(err)
 		}
 	}
-	fail(second(st.CreateApp(ctx, store.App{ID: omaha.FlatcarAppID, Name: "Flatcar"})))
-	for _, v := range append([]string{fleetRareVersion}, fleetVersions...) {
-		fail(second(st.CreateRelease(ctx, store.Release{AppID: store.FlatcarAppID, Version: v, Board: "amd64-usr",
-			FileName: "flatcar_production_update.gz", Size: 1000, SHA256: benchSHA256, URL: "https://mirror.example/" + v + "/flatcar_production_update.gz"})))
-	}
-	for i, g := range fleetGroups {
-		fail(second(st.CreateChannel(ctx, store.Channel{AppID: store.FlatcarAppID, Name: g})))
-		fail(second(st.SetChannelRelease(ctx, store.FlatcarAppID, g, "amd64-usr", fleetVersions[len(fleetVersions)-1-i%2])))
-		fail(second(st.CreateGroup(ctx, store.Group{AppID: store.FlatcarAppID, Name: g, Track: g, Channel: g, UpdatesEnabled: true})))
-	}
-	pct := 25
-	fail(second(st.UpdateGroup(ctx, store.FlatcarAppID, "stable", func(g *store.Group) error {
-		g.Policy = policy.Policy{Percent: &pct}
-		return nil
-	})))
+	fail(fleetCatalog(ctx, st))
 	fail(st.Close())
 
 	db, err := sql.Open("sqlite", "file:"+tmp+"?_pragma=synchronous(OFF)&_pragma=journal_mode(WAL)&_pragma=cache_size(-262144)")
@@ -213,45 +283,14 @@ func fleetDB(b *testing.B) string {
 			}
 		}
 	}
-	week := int64(7 * 24 * time.Hour / time.Millisecond)
-	now := fleetNow.UnixMilli()
-	bulk(fleetSize, `INSERT INTO instances (app_id, machine_id, boot_id, alias, version, aleph_version, oem, oem_version, board, track,
-		group_name, ip, first_check, last_check, status, status_at, update_version, last_error_code, last_history_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`, func(i int) []any {
-		group, version, status := fleetHost(i)
-		alias := ""
-		if i%4 == 0 {
-			alias = fleetAlias(i)
-		}
-		last := now - int64(splitmix(uint64(i)+1<<55)%uint64(week))
-		var code int64
-		if status == store.StatusError {
-			code = 2
-		}
-		// Every 20th host has one status-history row, id i/20+1, the head of its chain.
-		var history int
-		if i%20 == 0 {
-			history = i/20 + 1
-		}
-		return []any{store.FlatcarAppID, fleetMachineID(i), fleetMachineID(i + fleetSize), alias, version, "3602.2.3", "qemu", "",
-			"amd64-usr", group, group, fleetIP(i), last - 90*24*3600*1000, last, string(status), last, "", code, history}
-	})
+	bulk(fleetSize, `INSERT INTO instances (`+strings.Join(fleetColumns, ", ")+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`, fleetRow)
 	bulk(fleetSize, `INSERT INTO instance_status_history (id, app_id, machine_id, status, version, error_code, created_at)
-		VALUES ($1, $2, $3, $4, $5, 0, $6)`, func(i int) []any {
-		if i%20 != 0 {
-			return nil
-		}
-		_, version, status := fleetHost(i)
-		return []any{i/20 + 1, store.FlatcarAppID, fleetMachineID(i), string(status), version, now - int64(i%1000)*1000}
-	})
-	samples := int(fleetSampleDays * 24 * time.Hour / fleetSampleEvery)
-	bulk(samples*len(fleetVersions), `INSERT INTO version_samples (app_id, at, version, count) VALUES ($1, $2, $3, $4)`, func(i int) []any {
-		s, v := i/len(fleetVersions), i%len(fleetVersions)
-		at := fleetNow.Add(-time.Duration(samples-1-s) * fleetSampleEvery).UnixMilli()
-		// Each version's share rises and falls over the period (a release rolling in).
-		share := max(0, 1-float64((s-(v*samples)/len(fleetVersions)))/float64(samples))
-		return []any{store.FlatcarAppID, at, fleetVersions[v], int64(share * fleetSize / float64(len(fleetVersions)))}
-	})
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, fleetHistoryRow)
+	bulk(fleetSamples*len(fleetVersions), `INSERT INTO version_samples (app_id, at, version, count) VALUES ($1, $2, $3, $4)`, fleetSampleRow)
+	if _, err := db.Exec(fleetCounts); err != nil {
+		b.Fatal(err)
+	}
 	if _, err := db.Exec(`ANALYZE`); err != nil {
 		b.Fatal(err)
 	}
@@ -287,10 +326,86 @@ func BenchmarkDashboardQueries(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	benchDashboard(b, st)
+	raw, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer raw.Close()
+	benchDashboard(b, st, func() (int, error) {
+		return scanCounts(raw.QueryRowContext(ctx, statusCountsByScan, store.FlatcarAppID))
+	})
 }
 
-func benchDashboard(b *testing.B, st store.Store) {
+// statusCountsByScan is how StatusCounts counted before the instance counts (migration
+// 8): a GROUP BY over the instances' covering index. The benchmarks run it as the
+// reference the counts table is measured against, in the same run (ratio-to-scan).
+const statusCountsByScan = `SELECT COALESCE(SUM(n), 0) FROM (SELECT group_name, status, version, COUNT(*) AS n FROM instances
+	WHERE app_id = $1 GROUP BY group_name, status, version) AS c`
+
+func scanCounts(row interface{ Scan(...any) error }) (int, error) {
+	var n int
+	err := row.Scan(&n)
+	return n, err
+}
+
+// BenchmarkDashboardQueriesPostgres is BenchmarkDashboardQueries on PostgreSQL (a pgtest
+// cluster): the same fleet, loaded with COPY into a fresh database each run (the catalog
+// through the store, the rest in bulk, the instance counts as migration 8 fills them).
+func BenchmarkDashboardQueriesPostgres(b *testing.B) {
+	if testing.Short() {
+		b.Skip("loads a million-instance fleet; skipped in -short mode")
+	}
+	ctx := context.Background()
+	url := cluster.DB(b)
+	st, err := postgres.Open(ctx, url, postgres.Options{Now: func() time.Time { return fleetNow }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	start := time.Now()
+	if err := fleetCatalog(ctx, st); err != nil {
+		b.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	load := func(table string, cols []string, n int, row func(i int) []any) {
+		i := 0
+		src := pgx.CopyFromFunc(func() ([]any, error) {
+			for ; i < n; i++ {
+				if r := row(i); r != nil {
+					i++
+					return r, nil
+				}
+			}
+			return nil, nil
+		})
+		if _, err := conn.CopyFrom(ctx, pgx.Identifier{table}, cols, src); err != nil {
+			b.Fatalf("loading %s: %v", table, err)
+		}
+	}
+	load("instances", fleetColumns, fleetSize, fleetRow)
+	load("instance_status_history", []string{"id", "app_id", "machine_id", "status", "version", "error_code", "created_at"}, fleetSize, fleetHistoryRow)
+	load("version_samples", []string{"app_id", "at", "version", "count"}, fleetSamples*len(fleetVersions), fleetSampleRow)
+	for _, q := range []string{
+		fleetCounts,
+		`UPDATE app_groups SET halt_reason = '3 of the last 20 attempts at 4152.0.0 failed', halted_at = ` +
+			fmt.Sprint(fleetNow.Add(-time.Hour).UnixMilli()) + ` WHERE name = 'beta'`,
+		`VACUUM ANALYZE`,
+	} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			b.Fatalf("%s: %v", q, err)
+		}
+	}
+	b.Logf("loaded %d instances in %s", fleetSize, time.Since(start).Round(time.Second))
+	benchDashboard(b, st, func() (int, error) { return scanCounts(conn.QueryRow(ctx, statusCountsByScan, store.FlatcarAppID)) })
+}
+
+// benchDashboard times the dashboard's queries on st; scan is the status count by a scan
+// of the instances, the reference StatusCounts and the summary are also reported against.
+func benchDashboard(b *testing.B, st store.Store, scan func() (int, error)) {
 	ctx := context.Background()
 	app := store.FlatcarAppID
 	tok, hash, err := auth.NewToken()
@@ -319,6 +434,7 @@ func benchDashboard(b *testing.B, st store.Store) {
 		}
 	}
 	queries := []query{
+		{"StatusCountsByScan", scan, exactly(fleetSize)},
 		{"GetInstances", func() (int, error) {
 			d, err := st.GetInstances(ctx, withHistory, 50)
 			if len(d) == 1 {
@@ -372,7 +488,7 @@ func benchDashboard(b *testing.B, st store.Store) {
 			return s.Fleet, nil
 		}, exactly(fleetSize)},
 	}
-	var lookup float64
+	var lookup, scanned float64
 	for _, q := range queries {
 		b.Run(q.name, func(b *testing.B) {
 			n, err := q.run()
@@ -398,6 +514,12 @@ func benchDashboard(b *testing.B, st store.Store) {
 			b.ReportMetric(per/float64(fleetBudget/time.Millisecond), "budget-ratio")
 			if lookup > 0 {
 				b.ReportMetric(per/lookup, "ratio-to-lookup")
+			}
+			switch q.name {
+			case "StatusCountsByScan":
+				scanned = per
+			case "StatusCounts", "SummaryEndpoint":
+				b.ReportMetric(per/scanned, "ratio-to-scan")
 			}
 			if per > float64(fleetBudget/time.Millisecond) {
 				b.Logf("OVER BUDGET: %s takes %.1f ms at %d instances (budget %s)", q.name, per, fleetSize, fleetBudget)

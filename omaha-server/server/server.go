@@ -26,7 +26,9 @@
 // 500. With Config.PayloadRedirectTTL and a store that presigns, /packages/ answers with a
 // redirect to a presigned URL valid that long, so the bytes come from the store. Every request is counted and timed per route in
 // switchyard_omaha_server_http_requests_total and …_http_request_duration_seconds; each group's
-// rollout state is exported at scrape time from the cached catalog (rolloutmetrics.go).
+// rollout state is exported at scrape time from the cached catalog (rolloutmetrics.go), and
+// the fleet by group, channel, version and status from the store's instance counts
+// (instancemetrics.go).
 package server
 
 import (
@@ -42,7 +44,6 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/switchyard-os/switchyard/omaha-server/adminapi"
 	"github.com/switchyard-os/switchyard/omaha-server/catalog"
 	"github.com/switchyard-os/switchyard/omaha-server/hostauth"
@@ -103,6 +104,16 @@ type Config struct {
 	// HostIdentity, when set, checks host signatures on Omaha requests (package hostauth);
 	// New fills in its Keys (the store), Now, Logger and Registerer.
 	HostIdentity *hostauth.Config
+	// MaxInstanceSeries caps the series of switchyard_omaha_server_instances
+	// (MaxInstanceSeries when 0; see instancemetrics.go).
+	MaxInstanceSeries int
+}
+
+func (c Config) maxInstanceSeries() int {
+	if c.MaxInstanceSeries > 0 {
+		return c.MaxInstanceSeries
+	}
+	return MaxInstanceSeries
 }
 
 // Server is omaha-server's HTTP handler.
@@ -228,7 +239,7 @@ func New(ctx context.Context, cfg Config, st store.Store, logger *slog.Logger) (
 	})
 	api.Register(r)
 	r.HandleFunc("/packages/{app}/{board}/{version}/{name}", s.servePayload).Methods(http.MethodGet, http.MethodHead)
-	r.Handle("/metrics", s.refreshCatalog(promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{Registry: s.registry}))).Methods(http.MethodGet)
+	r.Handle("/metrics", s.refreshCatalog(s.metrics(cfg.maxInstanceSeries()))).Methods(http.MethodGet)
 	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet, http.MethodHead)
 	if s.tuf != nil {
 		r.PathPrefix("/tuf/").Handler(http.StripPrefix("/tuf", s.tuf.Handler()))

@@ -45,6 +45,10 @@
 //
 //   - The TUF repository's files are written once per (role, version); the current
 //     timestamp moves by compare-and-set under the signing lease's fence (tuf.go).
+
+//   - StatusCounts is exact at every commit without scanning the instances: every write of
+//     an instance row (check-ins, retention) changes the stored counts in its own
+//     transaction (store/internal/sqldb's counts.go).
 //
 // Retention: Prune removes instances not seen for a while (with their history, events
 // and attempts) and old events; the status history of live instances is kept as their

@@ -40,6 +40,12 @@ const (
 		SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM instances WHERE ` + byKey + ` AND rev = $7)`
 	insEventGuarded = `INSERT INTO events (app_id, machine_id, type, result, error_code, previous_version, version, created_at)
 		SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE EXISTS (SELECT 1 FROM instances WHERE ` + byKey + ` AND rev = $9)`
+	// The count upserts are guarded the same way (see sqldb's counts.go): they move the
+	// host from the key of the row the check-and-set replaced (the revision proves it was
+	// exactly the row decide saw) to its new key, in the lock order of every writer.
+	upsertCountGuarded = `INSERT INTO instance_counts (app_id, group_name, version, status, shard, count)
+		SELECT $1, $3, $4, $5, $6, $7 WHERE EXISTS (SELECT 1 FROM instances WHERE ` + byKey + ` AND rev = $8)
+		ON CONFLICT (app_id, group_name, version, status, shard) DO UPDATE SET count = instance_counts.count + excluded.count`
 )
 
 // Checkin implements store.Store without a row lock. The current row comes from the
@@ -105,6 +111,12 @@ func (s *Store) Checkin(ctx context.Context, appID, machineID string, decide fun
 		}
 		for _, e := range upd.Events {
 			b.Queue(insEventGuarded, appID, machineID, e.Type, e.Result, e.ErrorCode, e.PreviousVersion, e.Version, sqldb.MS(e.At), next)
+		}
+		if s.Counting() {
+			for _, d := range s.CountChanges(cur, &n) {
+				a := d.Args()
+				b.Queue(upsertCountGuarded, a[0], machineID, a[1], a[2], a[3], a[4], a[5], next)
+			}
 		}
 		won, err := runBatch(ctx, s, b)
 		if err != nil {

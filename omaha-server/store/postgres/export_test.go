@@ -22,7 +22,7 @@ func PlanCacheModes(ctx context.Context, s *Store) (pool, sqlPool string, err er
 // CheckinStatements are the statements the check-in pool runs, by name.
 func CheckinStatements() map[string]string {
 	return map[string]string{"select": selInstanceRev, "insert": insInstance, "update": updInstance,
-		"history": insHistoryGuarded, "event": insEventGuarded}
+		"history": insHistoryGuarded, "event": insEventGuarded, "count": upsertCountGuarded}
 }
 
 // MigrateTo applies migrations 1 to version to the database at url, as an older release

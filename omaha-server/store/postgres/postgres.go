@@ -55,6 +55,8 @@ var dialect = sqldb.Dialect{
 	LockRow:       " FOR UPDATE",
 	BinaryCollate: ` COLLATE "C"`,
 	MigrationLock: "SELECT pg_advisory_xact_lock(727312)",
+	// Concurrent check-ins of a rollout move hosts between the same few counts.
+	CountShards:   16,
 	ReadTxOptions: &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
 	ClockMS:       "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT",
 	IsUniqueViolation: func(err error) bool {

@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func open(t *testing.T, url string) *postgres.Store {
+func open(t testing.TB, url string) *postgres.Store {
 	s, err := postgres.Open(context.Background(), url, postgres.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -70,6 +70,22 @@ func TestTokensMigration6(t *testing.T) {
 		}
 	}
 	storetest.TokensAfterMigration6(t, open(t, url))
+}
+
+// TestCountsMigration8 opens a database an older release left (migrations 1–6) holding
+// instances, and checks that migration 8 counts them.
+func TestCountsMigration8(t *testing.T) {
+	ctx := context.Background()
+	url := cluster.DB(t)
+	raw, err := postgres.MigrateTo(ctx, url, 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if err := storetest.Migration6Instances(ctx, raw); err != nil {
+		t.Fatal(err)
+	}
+	storetest.CountsAfterMigration8(t, open(t, url))
 }
 
 func TestTwoProcessesMigrateOneDatabase(t *testing.T) {

@@ -2,8 +2,11 @@ package storetest
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/switchyard-os/switchyard/omaha-server/store"
 )
@@ -44,4 +47,61 @@ func TokensAfterMigration6(t *testing.T, s store.Store) {
 			t.Errorf("token %d stopped working: %v", i, err)
 		}
 	}
+}
+
+// Migration6Instances writes instances into a database at migration 6 the way a release
+// before the instance counts did (rows of instances only), for CountsAfterMigration8:
+// 30 hosts of appID over two groups, three versions and two statuses, and 2 of another
+// application.
+func Migration6Instances(ctx context.Context, db *sql.DB) error {
+	for i := range 32 {
+		app, group := appID, []string{"stable", "beta"}[i%2]
+		if i >= 30 {
+			app = "other"
+		}
+		version := []string{"1.0.0", "2.0.0", "3.0.0"}[i%3]
+		status := []store.Status{store.StatusComplete, store.StatusError}[i%5/4]
+		if _, err := db.ExecContext(ctx, `INSERT INTO instances (app_id, machine_id, boot_id, alias, version, aleph_version, oem,
+			oem_version, board, track, group_name, ip, first_check, last_check, status, status_at, update_version, last_error_code)
+			VALUES ($1, $2, '', '', $3, '', '', '', 'amd64-usr', $4, $4, '10.0.0.1', 1000, 1000, $5, 1000, '', 0)`,
+			app, fmt.Sprintf("m%02d", i), version, group, string(status)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CountsAfterMigration8 checks a store opened on a database that held Migration6Instances
+// at migration 6: migration 8 counted them, and the counts move with the next check-in.
+func CountsAfterMigration8(t *testing.T, s store.Store) {
+	t.Helper()
+	got := statusCounts(t, s, appID)
+	if n := sum(got); n != 30 {
+		t.Errorf("%d instances counted after the migration, want 30: %v", n, got)
+	}
+	checkCounts(t, s, "after migration 8")
+	if n := sum(statusCounts(t, s, "other")); n != 2 {
+		t.Errorf("other application: %d counted, want 2", n)
+	}
+	err := s.Checkin(context.Background(), appID, "m00", func(cur *store.Instance) (*store.InstanceUpdate, error) {
+		// PostgreSQL's first attempt may guess a new host (nil); its insert then loses.
+		in := instance("m00", time.UnixMilli(1000))
+		if cur != nil {
+			in = *cur
+		}
+		in.Status = store.StatusDownloading
+		return &store.InstanceUpdate{Instance: in}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkCounts(t, s, "a check-in after migration 8")
+}
+
+func sum(m map[countKey]int) int {
+	n := 0
+	for _, c := range m {
+		n += c
+	}
+	return n
 }

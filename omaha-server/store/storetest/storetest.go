@@ -46,6 +46,9 @@ func Run(t *testing.T, newStore Factory) {
 		{"HostKeys", testHostKeys},
 		{"GroupVersionTimeline", testGroupVersionTimeline},
 		{"ListInstancesByLastCheck", testListInstancesByLastCheck},
+
+		{"Counts", testCounts},
+		{"CountsConcurrent", testCountsConcurrent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })

@@ -12,11 +12,12 @@ import (
 	"github.com/switchyard-os/switchyard/omaha-server/store"
 )
 
-// StatusCounts implements store.Store: one GROUP BY over the covering index
-// instances_group_status_version.
+// StatusCounts implements store.Store: the sums of the application's rows of
+// instance_counts (see counts.go), as many as it has (group, version, status) keys times
+// shards, whatever its fleet's size.
 func (db *DB) StatusCounts(ctx context.Context, appID string) ([]store.StatusCount, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT group_name, status, version, COUNT(*) FROM instances WHERE app_id = $1
-		GROUP BY group_name, status, version`, store.NormalizeAppID(appID))
+	rows, err := db.r.QueryContext(ctx, `SELECT group_name, status, version, SUM(count) FROM instance_counts WHERE app_id = $1
+		GROUP BY group_name, status, version HAVING SUM(count) > 0 ORDER BY group_name, status, version`, store.NormalizeAppID(appID))
 	if err != nil {
 		return nil, db.wrap("counting statuses", err)
 	}
@@ -106,11 +107,11 @@ func (db *DB) SearchInstances(ctx context.Context, appID, query string, limit in
 func itoa(n int) string { return strconv.Itoa(n) }
 
 // SampleVersions implements store.Store: one row per (application, version) at the
-// given time, from the covering index instances_version.
+// given time, summed from instance_counts.
 func (db *DB) SampleVersions(ctx context.Context, at, keepSince time.Time) error {
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO version_samples (app_id, at, version, count)
-			SELECT app_id, $1, version, COUNT(*) FROM instances GROUP BY app_id, version
+			SELECT app_id, $1, version, SUM(count) FROM instance_counts GROUP BY app_id, version HAVING SUM(count) > 0
 			ON CONFLICT (app_id, at, version) DO UPDATE SET count = excluded.count`, ms(at)); err != nil {
 			return err
 		}

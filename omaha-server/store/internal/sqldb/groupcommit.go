@@ -26,7 +26,7 @@ const maxBatch = 8
 
 type checkinReq struct {
 	ctx  context.Context
-	run  func(ctx context.Context, tx *sql.Tx) error
+	run  func(ctx context.Context, tx *sql.Tx) ([]CountDelta, error)
 	done chan error
 }
 
@@ -47,7 +47,7 @@ func (db *DB) stopGroupCommit() {
 
 // groupRun runs fn as one member of the writer's next batch (a check-in, plain or
 // counted: the single writer is what serialises a group's grants on SQLite).
-func (db *DB) groupRun(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+func (db *DB) groupRun(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) ([]CountDelta, error)) error {
 	r := &checkinReq{ctx: ctx, run: fn, done: make(chan error, 1)}
 	select {
 	case db.batches <- r:
@@ -89,16 +89,28 @@ func (db *DB) runBatch(batch []*checkinReq) {
 		return
 	}
 	errs := make([]error, len(batch))
+	// The batch's changes to the instance counts are summed and written once, before the
+	// commit: check-ins moving hosts between the same keys write each key once.
+	counts := map[countKey]int64{}
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
 			errs[i] = db.wrap("check-in", err)
 			continue
 		}
-		if err := r.run(context.WithoutCancel(r.ctx), tx); err != nil {
+		ds, err := r.run(context.WithoutCancel(r.ctx), tx)
+		if err != nil {
 			tx.Rollback()
 			db.runEach(batch)
 			return
 		}
+		for _, d := range ds {
+			counts[d.key] += d.Delta
+		}
+	}
+	if err := db.applyCounts(context.WithoutCancel(batch[0].ctx), tx, sortedDeltas(counts)); err != nil {
+		tx.Rollback()
+		db.runEach(batch)
+		return
 	}
 	cerr := tx.Commit()
 	for i, r := range batch {
@@ -122,7 +134,11 @@ func (db *DB) runEach(batch []*checkinReq) {
 			r.done <- db.wrap("check-in", err)
 			continue
 		}
-		if err := r.run(ctx, tx); err != nil {
+		counts, err := r.run(ctx, tx)
+		if err == nil {
+			err = db.applyCounts(ctx, tx, counts)
+		}
+		if err != nil {
 			tx.Rollback()
 			r.done <- err
 			continue

@@ -37,14 +37,14 @@ func TestGroupCommitFailedMember(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = db.groupRun(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			results[i] = db.groupRun(ctx, func(ctx context.Context, tx *sql.Tx) ([]CountDelta, error) {
 				if _, err := tx.ExecContext(ctx, `INSERT INTO apps (id, name, created_at) VALUES ($1, $2, 0)`, fmt.Sprint(i), "x"); err != nil {
-					return err
+					return nil, err
 				}
 				if i%3 == 0 {
-					return errPlanned
+					return nil, errPlanned
 				}
-				return nil
+				return nil, nil
 			})
 		}()
 	}

@@ -36,7 +36,7 @@ func scanInstance(s scanner, extra ...any) (store.Instance, error) {
 func (db *DB) Checkin(ctx context.Context, appID, machineID string, decide func(cur *store.Instance) (*store.InstanceUpdate, error)) error {
 	appID = store.NormalizeAppID(appID)
 	if db.batches != nil {
-		return db.groupRun(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		return db.groupRun(ctx, func(ctx context.Context, tx *sql.Tx) ([]CountDelta, error) {
 			return db.checkinTx(ctx, tx, appID, machineID, decide)
 		})
 	}
@@ -45,24 +45,39 @@ func (db *DB) Checkin(ctx context.Context, appID, machineID string, decide func(
 		return db.wrap("check-in", err)
 	}
 	defer tx.Rollback()
-	if err := db.checkinTx(ctx, tx, appID, machineID, decide); err != nil {
+	counts, err := db.checkinTx(ctx, tx, appID, machineID, decide)
+	if err != nil {
+		return err
+	}
+	if err := db.applyCounts(ctx, tx, counts); err != nil {
 		return err
 	}
 	return db.wrap("check-in: commit", tx.Commit())
 }
 
-// checkinTx is one check-in's reads and writes inside tx.
-func (db *DB) checkinTx(ctx context.Context, tx *sql.Tx, appID, machineID string, decide func(cur *store.Instance) (*store.InstanceUpdate, error)) error {
-	cur, heads, err := db.readInstance(ctx, tx, appID, machineID)
-	if err != nil {
-		return err
+// checkinTx is one check-in's reads and writes inside tx; it returns the changes to the
+// instance counts for the caller to write before the commit (applyCounts).
+func (db *DB) checkinTx(ctx context.Context, tx *sql.Tx, appID, machineID string, decide func(cur *store.Instance) (*store.InstanceUpdate, error)) ([]CountDelta, error) {
+	for {
+		cur, heads, err := db.readInstance(ctx, tx, appID, machineID)
+		if err != nil {
+			return nil, err
+		}
+		upd, err := decide(cur)
+		if err != nil {
+			return nil, err
+		}
+		counts, err := db.writeInstance(ctx, tx, appID, machineID, cur, upd, heads)
+		if !errors.Is(err, errRowAppeared) {
+			return counts, err
+		}
 	}
-	upd, err := decide(cur)
-	if err != nil {
-		return err
-	}
-	return db.writeInstance(ctx, tx, appID, machineID, upd, heads)
 }
+
+// errRowAppeared: a row for an instance read as new was inserted meanwhile by another
+// transaction (PostgreSQL: a row not there yet has no lock to take); nothing was written,
+// and the caller reads the row again, now locked, and decides again.
+var errRowAppeared = errors.New("instance row appeared meanwhile")
 
 // chainHeads are an instance row's newest status-history and event ids, the heads of its
 // two chains (migration 4); zero when it has none.
@@ -83,16 +98,35 @@ func (db *DB) readInstance(ctx context.Context, tx *sql.Tx, appID, machineID str
 	}
 }
 
-// writeInstance writes a check-in's status history and events and then the instance row.
-// With ChainedLogs each history and event row links to the instance's previous one and
-// the instance row takes the new chain heads; otherwise the heads stay zero.
-func (db *DB) writeInstance(ctx context.Context, tx *sql.Tx, appID, machineID string, upd *store.InstanceUpdate, heads chainHeads) error {
+// writeInstance writes a check-in's status history and events, then the instance row cur
+// (nil: none yet) becomes, and returns the changes to the instance counts. With ChainedLogs each
+// history and event row links to the instance's previous one and the instance row takes
+// the new chain heads; otherwise the heads stay zero. A new row is inserted first where
+// another writer may insert it concurrently (LockRow set: PostgreSQL), so that the counts
+// never count one host twice: errRowAppeared when it lost, before anything was written.
+func (db *DB) writeInstance(ctx context.Context, tx *sql.Tx, appID, machineID string, cur *store.Instance, upd *store.InstanceUpdate, heads chainHeads) ([]CountDelta, error) {
 	if upd == nil {
-		return nil
+		return nil, nil
 	}
 	n := upd.Instance
 	if n.AppID != appID || n.MachineID != machineID {
-		return db.errorf("check-in: the update is for %s/%s, not %s/%s: %w", n.AppID, n.MachineID, appID, machineID, store.ErrInvalid)
+		return nil, db.errorf("check-in: the update is for %s/%s, not %s/%s: %w", n.AppID, n.MachineID, appID, machineID, store.ErrInvalid)
+	}
+	args := func() []any {
+		return []any{n.AppID, n.MachineID, n.BootID, n.Alias, n.Version,
+			n.AlephVersion, n.OEM, n.OEMVersion, n.Board, n.Track, n.Group, n.IP, ms(n.FirstCheck), ms(n.LastCheck),
+			string(n.Status), ms(n.StatusAt), n.UpdateVersion, n.LastErrorCode, heads.history, heads.event}
+	}
+	inserted := false
+	if cur == nil && db.d.LockRow != "" {
+		res, err := tx.StmtContext(ctx, db.stmts.insNewInstance).ExecContext(ctx, args()...)
+		if err != nil {
+			return nil, db.wrap("check-in: writing instance", err)
+		}
+		if c, err := res.RowsAffected(); err != nil || c != 1 {
+			return nil, errRowAppeared
+		}
+		inserted = true
 	}
 	chained := db.d.ChainedLogs // otherwise heads stay as read: zero
 	if len(upd.History) > 0 {
@@ -100,7 +134,7 @@ func (db *DB) writeInstance(ctx context.Context, tx *sql.Tx, appID, machineID st
 		for _, h := range upd.History {
 			var id int64
 			if err := s.QueryRowContext(ctx, appID, machineID, string(h.Status), h.Version, h.ErrorCode, ms(h.At), heads.history).Scan(&id); err != nil {
-				return db.wrap("check-in: writing status history", err)
+				return nil, db.wrap("check-in: writing status history", err)
 			}
 			if chained {
 				heads.history = id
@@ -112,20 +146,19 @@ func (db *DB) writeInstance(ctx context.Context, tx *sql.Tx, appID, machineID st
 		for _, e := range upd.Events {
 			var id int64
 			if err := s.QueryRowContext(ctx, appID, machineID, e.Type, e.Result, e.ErrorCode, e.PreviousVersion, e.Version, ms(e.At), heads.event).Scan(&id); err != nil {
-				return db.wrap("check-in: writing event", err)
+				return nil, db.wrap("check-in: writing event", err)
 			}
 			if chained {
 				heads.event = id
 			}
 		}
 	}
-	_, err := tx.StmtContext(ctx, db.stmts.upsertInstance).ExecContext(ctx, n.AppID, n.MachineID, n.BootID, n.Alias, n.Version,
-		n.AlephVersion, n.OEM, n.OEMVersion, n.Board, n.Track, n.Group, n.IP, ms(n.FirstCheck), ms(n.LastCheck),
-		string(n.Status), ms(n.StatusAt), n.UpdateVersion, n.LastErrorCode, heads.history, heads.event)
-	if err != nil {
-		return db.wrap("check-in: writing instance", err)
+	if !inserted || chained {
+		if _, err := tx.StmtContext(ctx, db.stmts.upsertInstance).ExecContext(ctx, args()...); err != nil {
+			return nil, db.wrap("check-in: writing instance", err)
+		}
 	}
-	return nil
+	return db.CountChanges(cur, &n), nil
 }
 
 // newestLogRows is the query for columns cols (of alias t) of the newest $3 rows of

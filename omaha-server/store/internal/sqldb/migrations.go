@@ -183,10 +183,25 @@ var migrations = []string{
 	ALTER TABLE tokens ADD COLUMN last_used_at BIGINT NOT NULL DEFAULT 0;
 	ALTER TABLE tokens ADD COLUMN revoked_at BIGINT NOT NULL DEFAULT 0;
 	UPDATE tokens SET name = SUBSTR(description, 1, 64)`,
-	// 7, 8: taken by work merged separately (an empty entry holds the number and is
-	// neither run nor recorded, so the real one still runs once it is merged in its place).
-	"",
-	"",
+	// 7: reserved (another change of this release); an empty migration is skipped and not
+	// recorded, so a database migrated without it still gets it later.
+	``,
+	// 8: instance_counts, how many instances of an application are in each (group,
+	// version, status), kept exact by every write of an instance row in the same
+	// transaction (see counts.go), in shards whose sum is the count; filled here from the
+	// instances there are, into shard 0. The channel is not part of the key: an instance
+	// records no channel, it follows its group's, so readers take it from the group row.
+	`CREATE TABLE instance_counts (
+		app_id TEXT NOT NULL,
+		group_name TEXT NOT NULL,
+		version TEXT NOT NULL,
+		status TEXT NOT NULL,
+		shard INTEGER NOT NULL,
+		count BIGINT NOT NULL,
+		PRIMARY KEY (app_id, group_name, version, status, shard)
+	);
+	INSERT INTO instance_counts (app_id, group_name, version, status, shard, count)
+		SELECT app_id, group_name, version, status, 0, COUNT(*) FROM instances GROUP BY app_id, group_name, version, status`,
 	// 9: the version distribution of each group over time, for the dashboard's chart
 	// narrowed to one group (the application-wide version_samples stay as they are).
 	`CREATE TABLE group_version_samples (

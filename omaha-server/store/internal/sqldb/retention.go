@@ -67,11 +67,16 @@ func (db *DB) Prune(ctx context.Context, r store.Retention) (store.Pruned, error
 			}
 			if len(batch) > 0 {
 				err := db.inTx(ctx, func(tx *sql.Tx) error {
+					// The counts go at the end, summed per key and in lock order (see
+					// counts.go), after every instance row this transaction locks.
+					counts := map[countKey]int64{}
 					for _, k := range batch {
 						// Checked again inside the write: the host may have come back.
 						var heads chainHeads
+						ck := countKey{app: k.app, shard: db.shardOf(k.machine)}
 						err := tx.QueryRowContext(ctx, `DELETE FROM instances WHERE machine_id = $1 AND app_id = $2 AND last_check < $3
-							RETURNING last_history_id, last_event_id`, k.machine, k.app, cutoff).Scan(&heads.history, &heads.event)
+							RETURNING last_history_id, last_event_id, group_name, version, status`, k.machine, k.app, cutoff).Scan(
+							&heads.history, &heads.event, &ck.group, &ck.version, &ck.status)
 						if errors.Is(err, sql.ErrNoRows) {
 							continue
 						}
@@ -79,6 +84,7 @@ func (db *DB) Prune(ctx context.Context, r store.Retention) (store.Pruned, error
 							return err
 						}
 						p.Instances++
+						counts[ck]--
 						for _, del := range []struct {
 							table string
 							head  int64
@@ -96,7 +102,7 @@ func (db *DB) Prune(ctx context.Context, r store.Retention) (store.Pruned, error
 							*del.n += c
 						}
 					}
-					return nil
+					return db.applyCounts(ctx, tx, sortedDeltas(counts))
 				})
 				if err != nil {
 					return p, db.wrap("pruning instances", err)
@@ -105,6 +111,9 @@ func (db *DB) Prune(ctx context.Context, r store.Retention) (store.Pruned, error
 			if n < pruneBatch {
 				break
 			}
+		}
+		if err := db.pruneZeroCounts(ctx); err != nil {
+			return p, db.wrap("pruning instance counts", err)
 		}
 	}
 	type byAge struct {

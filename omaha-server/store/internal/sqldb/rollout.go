@@ -30,24 +30,30 @@ import (
 func (db *DB) RolloutCheckin(ctx context.Context, appID, machineID string, groupID int64,
 	decide func(cur *store.Instance, r *store.Rollout) (*store.InstanceUpdate, *store.RolloutWrite, error)) error {
 	appID = store.NormalizeAppID(appID)
-	run := func(ctx context.Context, tx *sql.Tx) error {
+	run := func(ctx context.Context, tx *sql.Tx) ([]CountDelta, error) {
 		return db.rolloutTx(ctx, tx, appID, machineID, groupID, decide)
 	}
 	if db.batches != nil {
 		return db.groupRun(ctx, run)
 	}
-	return db.wrap("counted check-in", db.inTx(ctx, func(tx *sql.Tx) error { return run(ctx, tx) }))
+	return db.wrap("counted check-in", db.inTx(ctx, func(tx *sql.Tx) error {
+		counts, err := run(ctx, tx)
+		if err != nil {
+			return err
+		}
+		return db.applyCounts(ctx, tx, counts)
+	}))
 }
 
 func (db *DB) rolloutTx(ctx context.Context, tx *sql.Tx, appID, machineID string, groupID int64,
-	decide func(cur *store.Instance, r *store.Rollout) (*store.InstanceUpdate, *store.RolloutWrite, error)) error {
+	decide func(cur *store.Instance, r *store.Rollout) (*store.InstanceUpdate, *store.RolloutWrite, error)) ([]CountDelta, error) {
 	g, err := lockGroup(ctx, tx, db.d, `g.id = $1`, groupID)
 	if err != nil {
-		return db.wrap("counted check-in: reading the group", err)
+		return nil, db.wrap("counted check-in: reading the group", err)
 	}
 	now := db.now()
 	if err := db.timeOut(ctx, tx, &g, now); err != nil {
-		return db.wrap("counted check-in: timeouts", err)
+		return nil, db.wrap("counted check-in: timeouts", err)
 	}
 	r := &store.Rollout{Group: g}
 	p := g.Policy
@@ -55,41 +61,49 @@ func (db *DB) rolloutTx(ctx context.Context, tx *sql.Tx, appID, machineID string
 		err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM rollout_attempts WHERE group_id = $1 AND granted_at > $2`,
 			g.ID, ms(now.Add(-time.Duration(p.Period)))).Scan(&r.Counters.GrantedInPeriod)
 		if err != nil {
-			return db.wrap("counted check-in: counting grants", err)
+			return nil, db.wrap("counted check-in: counting grants", err)
 		}
 	}
 	if p.MaxInFlight > 0 {
 		err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM rollout_attempts WHERE group_id = $1 AND outcome = $2`,
 			g.ID, store.OutcomePending).Scan(&r.Counters.InFlight)
 		if err != nil {
-			return db.wrap("counted check-in: counting updates in flight", err)
+			return nil, db.wrap("counted check-in: counting updates in flight", err)
 		}
 	}
-	cur, heads, err := db.readInstance(ctx, tx, appID, machineID)
-	if err != nil {
-		return err
-	}
-	upd, w, err := decide(cur, r)
-	if err != nil {
-		return err
-	}
-	if err := db.writeInstance(ctx, tx, appID, machineID, upd, heads); err != nil {
-		return err
+	var w *store.RolloutWrite
+	var counts []CountDelta
+	for {
+		cur, heads, err := db.readInstance(ctx, tx, appID, machineID)
+		if err != nil {
+			return nil, err
+		}
+		var upd *store.InstanceUpdate
+		if upd, w, err = decide(cur, r); err != nil {
+			return nil, err
+		}
+		counts, err = db.writeInstance(ctx, tx, appID, machineID, cur, upd, heads)
+		if !errors.Is(err, errRowAppeared) {
+			if err != nil {
+				return nil, err
+			}
+			break
+		}
 	}
 	if w == nil {
-		return nil
+		return counts, nil
 	}
 	if w.Outcome != "" {
 		if err := db.endAttempt(ctx, tx, &g, appID, machineID, w.Outcome, w.OutcomeVersion, now); err != nil {
-			return db.wrap("counted check-in: recording the outcome", err)
+			return nil, db.wrap("counted check-in: recording the outcome", err)
 		}
 	}
 	if w.Grant != "" {
 		if err := db.grant(ctx, tx, g.ID, appID, machineID, w.Grant, now); err != nil {
-			return db.wrap("counted check-in: recording the grant", err)
+			return nil, db.wrap("counted check-in: recording the grant", err)
 		}
 	}
-	return nil
+	return counts, nil
 }
 
 // timeOut ends the group's open attempts granted before now minus the policy's timeout,

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/switchyard-os/switchyard/omaha-server/store"
@@ -58,6 +59,10 @@ type Dialect struct {
 	// OneServer: one server process owns the database (SQLite), so it always takes the
 	// TUF signing lease (see store.TUF).
 	OneServer bool
+
+	// CountShards is how many rows each instance count is spread over (see counts.go):
+	// 1 (or 0) for a single writer, more where concurrent writers would queue for one row.
+	CountShards int
 }
 
 // DB implements store.Store.
@@ -69,10 +74,13 @@ type DB struct {
 
 	batches    chan *checkinReq // nil without group commit
 	writerDone chan struct{}
+
+	noCounts atomic.Bool // see SetCounting
 }
 
 type statements struct {
 	selInstance, upsertInstance, insHistory, insEvent *sql.Stmt
+	insNewInstance, upsertCount                       *sql.Stmt
 }
 
 // Open migrates the database and prepares the statements of the check-in path. w and r
@@ -109,6 +117,10 @@ func Open(ctx context.Context, w, r *sql.DB, d Dialect, now func() time.Time) (*
 			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`),
 		insEvent: prep(`INSERT INTO events (app_id, machine_id, type, result, error_code, previous_version, version, created_at, prev_id)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`),
+		insNewInstance: prep(`INSERT INTO instances (` + instanceColumns + `, last_history_id, last_event_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+			ON CONFLICT (machine_id, app_id) DO NOTHING`),
+		upsertCount: prep(upsertCount),
 	}
 	if err != nil {
 		db.Close()
@@ -123,7 +135,7 @@ func Open(ctx context.Context, w, r *sql.DB, d Dialect, now func() time.Time) (*
 // Close stops the group-commit writer and closes the pools. No Checkin may be running.
 func (db *DB) Close() error {
 	db.stopGroupCommit()
-	for _, s := range []*sql.Stmt{db.stmts.selInstance, db.stmts.upsertInstance, db.stmts.insHistory, db.stmts.insEvent} {
+	for _, s := range []*sql.Stmt{db.stmts.selInstance, db.stmts.upsertInstance, db.stmts.insHistory, db.stmts.insEvent, db.stmts.insNewInstance, db.stmts.upsertCount} {
 		if s != nil {
 			s.Close()
 		}

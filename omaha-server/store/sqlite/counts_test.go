@@ -1,0 +1,35 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"testing"
+
+	"github.com/switchyard-os/switchyard/omaha-server/store/internal/sqldb"
+	"github.com/switchyard-os/switchyard/omaha-server/store/storetest"
+)
+
+// TestCountsMigration8 opens a database an older release left (migrations 1–6) holding
+// instances, and checks that migration 8 counts them.
+func TestCountsMigration8(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), FileName)
+	raw, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if err := sqldb.MigrateTo(ctx, raw, dialect, 6); err != nil {
+		t.Fatal(err)
+	}
+	if err := storetest.Migration6Instances(ctx, raw); err != nil {
+		t.Fatal(err)
+	}
+	st, err := Open(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	storetest.CountsAfterMigration8(t, st)
+}
