@@ -43,8 +43,12 @@
 //     caps and halts hold across any number of replicas. Groups whose policy counts
 //     nothing never take that lock.
 //
+//   - Every admin write and every automatic halt writes an activity entry (activity.go) in
+//     its own transaction; a failed write writes none. Check-ins write none, except the
+//     rare one that trips a halt.
+//
 // Retention: Prune removes instances not seen for a while (with their history, events
-// and attempts) and old events; the status history of live instances is kept as their
+// and attempts), old events and old activity entries; the status history of live instances is kept as their
 // summary. version_samples keeps the version distribution over time, bounded by age.
 //
 // Errors: ErrNotFound, ErrConflict (a duplicate: HTTP 409), ErrStale (a versioned write
@@ -168,6 +172,20 @@ type Store interface {
 	// RevokeToken revokes a token and returns it; ErrNotFound when no token has that ID
 	// or it is revoked already.
 	RevokeToken(ctx context.Context, id int64) (Token, error)
+
+	// PromoteChannel points channel at the release channel from offers, on every board
+	// from has one, in one transaction (one channel.promote activity entry); ErrInvalid
+	// when from offers nothing.
+	PromoteChannel(ctx context.Context, appID, channel, from string) (Channel, error)
+	// RecordActivity appends an entry for a write made outside the store (its ID, time
+	// and, when a.Actor is empty, the actor of ctx are filled in).
+	RecordActivity(ctx context.Context, a Activity) (Activity, error)
+	// ListActivity returns entries newest first (see ActivityFilter).
+	ListActivity(ctx context.Context, f ActivityFilter) ([]Activity, error)
+	// ObserveActivity sets the function that sees every entry this store object writes,
+	// after its transaction committed (nil: none). It runs on the writer's goroutine, on
+	// the check-in path for a halt, so it must not block.
+	ObserveActivity(fn func(Activity))
 
 	Close() error
 }

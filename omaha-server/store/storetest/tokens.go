@@ -45,6 +45,7 @@ func RunClocked(t *testing.T, newStore ClockedFactory) {
 	}{
 		{"TokenExpiry", testTokenExpiry},
 		{"TokenLastUsed", testTokenLastUsed},
+		{"ActivityRetention", testActivityRetention},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/switchyard-os/switchyard/omaha-server/store"
@@ -62,6 +63,8 @@ type DB struct {
 
 	batches    chan *checkinReq // nil without group commit
 	writerDone chan struct{}
+
+	observer atomic.Pointer[func(store.Activity)] // ObserveActivity's function
 }
 
 type statements struct {
@@ -222,8 +225,15 @@ func (db *DB) CreateApp(ctx context.Context, app store.App) (store.App, error) {
 		return store.App{}, db.errorf("creating application: id and name are required: %w", store.ErrInvalid)
 	}
 	app.CreatedAt = fromMS(ms(db.now()))
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.recordTx(ctx, func(tx *sql.Tx, rec *recorder) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO apps (id, name, created_at) VALUES ($1, $2, $3)`, app.ID, app.Name, ms(app.CreatedAt)); err != nil {
+			return err
+		}
+		_, a, err := changes(nil, map[string]string{"name": app.Name})
+		if err != nil {
+			return err
+		}
+		if err := rec.add(ctx, tx, store.Activity{Action: store.ActionAppCreate, AppID: app.ID, Subject: "app/" + app.ID, After: a}); err != nil {
 			return err
 		}
 		return bumpGeneration(ctx, tx)
@@ -310,7 +320,7 @@ func (db *DB) CreateRelease(ctx context.Context, r store.Release) (store.Release
 	}
 	r.CreatedAt = fromMS(ms(db.now()))
 	r.HasTargetsMetadata = r.TargetsMetadata != nil
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.recordTx(ctx, func(tx *sql.Tx, rec *recorder) error {
 		if err := requireApp(ctx, tx, r.AppID); err != nil {
 			return err
 		}
@@ -318,6 +328,22 @@ func (db *DB) CreateRelease(ctx context.Context, r store.Release) (store.Release
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
 			r.AppID, r.Version, r.Board, r.FileName, r.Size, r.SHA256, r.SHA1, r.Hosted, r.URL, r.TargetsMetadata, ms(r.CreatedAt)).Scan(&r.ID)
 		if err != nil {
+			return err
+		}
+		_, a, err := changes(nil, struct {
+			Version  string `json:"version"`
+			Board    string `json:"board"`
+			FileName string `json:"file_name"`
+			Size     int64  `json:"size"`
+			SHA256   string `json:"sha256"`
+			Hosted   bool   `json:"hosted"`
+			URL      string `json:"url,omitempty"`
+			Targets  bool   `json:"targets_metadata"`
+		}{r.Version, r.Board, r.FileName, r.Size, r.SHA256, r.Hosted, r.URL, r.HasTargetsMetadata})
+		if err != nil {
+			return err
+		}
+		if err := rec.add(ctx, tx, store.Activity{Action: store.ActionReleaseCreate, AppID: r.AppID, Subject: "release/" + r.Version + "/" + r.Board, After: a}); err != nil {
 			return err
 		}
 		return bumpGeneration(ctx, tx)
