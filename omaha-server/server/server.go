@@ -19,7 +19,8 @@
 // on it (see gateRelease), and Run keeps snapshot and timestamp signed.
 // Every route has a read deadline and a body cap, Omaha requests a rate limit per source
 // and bounded apps and events, and ConnState bounds the connections (see Limits).
-// Payloads live under <DataDir>/packages. Every request is counted and timed per route in
+// Every activity entry (package store) is logged as one line and, with Config.Notify,
+// posted to webhooks (activity.go). Payloads live under <DataDir>/packages. Every request is counted and timed per route in
 // switchyard_omaha_server_http_requests_total and …_http_request_duration_seconds; each group's
 // rollout state is exported at scrape time from the cached catalog (rolloutmetrics.go).
 package server
@@ -45,6 +46,7 @@ import (
 	"github.com/switchyard-os/switchyard/omaha-server/payloads"
 	"github.com/switchyard-os/switchyard/omaha-server/store"
 	"github.com/switchyard-os/switchyard/omaha-server/tufhost"
+	"github.com/switchyard-os/switchyard/omaha-server/webhook"
 )
 
 // DefaultMaxPayloadBytes caps an uploaded payload when Config sets no limit (Flatcar's
@@ -89,6 +91,9 @@ type Config struct {
 	// HostIdentity, when set, checks host signatures on Omaha requests (package hostauth);
 	// New fills in its Keys (the store), Now, Logger and Registerer.
 	HostIdentity *hostauth.Config
+	// Notify, when set, posts halts, resumes, pauses, promotions and publishes to its URLs
+	// (package webhook; see activity.go); New fills in its Logger and Registerer.
+	Notify *webhook.Config
 }
 
 // Server is omaha-server's HTTP handler.
@@ -109,6 +114,8 @@ type Server struct {
 
 	limits      *limiter
 	omahaRoutes map[string]bool // path templates of the Omaha endpoint
+
+	notifier *webhook.Notifier // nil without Config.Notify
 }
 
 // New builds the server over st. Close releases what it opened (not st); Run keeps what
@@ -219,6 +226,10 @@ func New(ctx context.Context, cfg Config, st store.Store, logger *slog.Logger) (
 	if cfg.Dashboard != nil {
 		r.PathPrefix("/").Handler(cfg.Dashboard)
 	}
+	if err := s.watchActivity(ctx, cfg.Notify); err != nil {
+		pd.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -232,8 +243,12 @@ func (s *Server) Registry() *prometheus.Registry { return s.registry }
 // store directly, not through the admin API).
 func (s *Server) InvalidateCatalog() { s.catalog.Invalidate() }
 
-// Close releases the payload directory.
-func (s *Server) Close() error { return s.payloads.Close() }
+// Close stops the activity log's observer and the webhook workers, and releases the
+// payload directory.
+func (s *Server) Close() error {
+	s.stopActivity()
+	return s.payloads.Close()
+}
 
 type statusWriter struct {
 	http.ResponseWriter
