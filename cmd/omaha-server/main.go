@@ -122,6 +122,7 @@ type serveConfig struct {
 	fleetLock               fleetLockFlags
 	maint                   maintenanceFlags
 	identity                hostIdentityFlags
+	notify                  notifyFlags
 }
 
 // serve runs the server until ctx ends. ready, when set, receives the listening address.
@@ -144,10 +145,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, ready f
 	c.fleetLock.register(fs)
 	c.maint.register(fs)
 	c.identity.register(fs)
+	c.notify.register(fs)
 	if err := usage.Parse(fs, args, stdout, "omaha-server [serve] [flags]"); err != nil {
 		return err
 	}
 	if err := c.identity.apply(&c.server); err != nil {
+		return err
+	}
+	if err := c.notify.apply(&c.server); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -184,3 +184,56 @@ func TestActivityThroughCheckins(t *testing.T) {
 		}
 	})
 }
+
+// TestActivityRetention: a Maintenance without an activity setting drops entries older
+// than DefaultRetainActivity (the events' default) and keeps newer ones; a negative
+// setting keeps them all.
+func TestActivityRetention(t *testing.T) {
+	if server.DefaultRetainActivity != server.DefaultRetainEvents {
+		t.Errorf("activity kept %v, events %v", server.DefaultRetainActivity, server.DefaultRetainEvents)
+	}
+	for _, tt := range []struct {
+		name     string
+		retain   time.Duration
+		wantLeft int
+	}{
+		{"default", 0, 1},
+		{"kept", -1, 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var mu sync.Mutex
+			now := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+			clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+			st := sqliteStore(t, clock)
+			ctx := context.Background()
+			ok(st.CreateApp(ctx, store.App{ID: store.FlatcarAppID, Name: "Flatcar"}))(t)
+			mu.Lock()
+			now = now.Add(server.DefaultRetainActivity + time.Hour)
+			mu.Unlock()
+			ok(st.CreateChannel(ctx, store.Channel{AppID: store.FlatcarAppID, Name: "stable"}))(t)
+
+			mctx, cancel := context.WithCancel(ctx)
+			pruned := make(chan error, 1)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				server.RunMaintenance(mctx, pruneSignal{Store: st, pruned: pruned},
+					server.Maintenance{SampleEvery: -1, RetainActivity: tt.retain, Now: clock})
+			}()
+			select { // retention runs at start (instances and events by default too)
+			case err := <-pruned:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("retention did not run")
+			}
+			cancel()
+			<-done
+			left := ok(st.ListActivity(ctx, store.ActivityFilter{}))(t)
+			if len(left) != tt.wantLeft || left[0].Action != store.ActionChannelCreate {
+				t.Errorf("left %d entries (%+v), want %d", len(left), left, tt.wantLeft)
+			}
+		})
+	}
+}
