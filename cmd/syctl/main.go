@@ -41,6 +41,7 @@ operating a server (--server, --token or SYCTL_SERVER, SYCTL_TOKEN):
   rollout   status, pause and resume of a group's rollout
   host      enroll, show, list and remove host keys
   token     create, list and revoke admin API tokens
+  activity  the activity log: who changed what, and every automatic halt
 `
 
 func main() {
@@ -129,6 +130,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return runHost(ctx, args, stdout, stderr)
 	case "token":
 		return runToken(ctx, args, stdout, stderr, time.Now)
+	case "activity":
+		return runActivity(ctx, args[1:], stdout, stderr, time.Now)
 	case "help", "-h", "--help":
 		usage.Print(stdout, syctlUsage, nil)
 		return nil
