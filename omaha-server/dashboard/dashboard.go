@@ -137,6 +137,7 @@ func (d *Dashboard) Handler() http.Handler {
 	m.Handle("GET /dashboard/api/summary", d.api(d.summary))
 	m.Handle("GET /dashboard/api/instances", d.api(d.search))
 	m.Handle("GET /dashboard/api/instances/{machine}", d.api(d.instance))
+	d.registerActivity(m) // activity.go
 	return m
 }
 
@@ -175,7 +176,7 @@ func (d *Dashboard) setCookie(w http.ResponseWriter, token string) {
 
 func (d *Dashboard) page(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:")
 	w.Header().Set("X-Frame-Options", "DENY")
 	if tok := r.URL.Query().Get("token"); tok != "" {
 		if err := d.check(r.Context(), tok); err != nil {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -235,5 +236,94 @@ func TestActivityRetention(t *testing.T) {
 				t.Errorf("left %d entries (%+v), want %d", len(left), left, tt.wantLeft)
 			}
 		})
+	}
+}
+
+// TestActivityPanel: the dashboard's activity panel endpoint lists the latest entries of
+// the application (a halt with its reason among them) for a signed-in viewer only, the
+// page carries the panel and its script, and headless Chromium renders the entries into
+// it (skipped without chromium or in -short mode).
+func TestActivityPanel(t *testing.T) {
+	ctx := context.Background()
+	st := sqliteStore(t, nil)
+	f := newFixtureConfig(t, st, server.Config{Dashboard: server.NewDashboard(st, nil, nil)})
+	f.setup()
+	f.setPolicy(policy.Policy{HaltFailures: 1, HaltOf: 1})
+	h := host("panel-1", "4081.1.0")
+	if !f.offered(h.MachineID, h.Version) {
+		t.Fatal("no offer")
+	}
+	f.send(omaha.NewUpdateCheckRequest(h, false, omaha.EventRollback(0)))
+	g := ok(f.admin.GetGroup(ctx, store.FlatcarAppID, "stable"))(t)
+	if !g.Halted() {
+		t.Fatalf("not halted: %+v", g)
+	}
+	viewer := token(t, st, store.RoleViewer)
+	get := func(path string, signedIn bool) (*http.Response, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, f.srv.URL+path, nil)
+		if signedIn {
+			req.AddCookie(&http.Cookie{Name: "switchyard_dashboard", Value: viewer})
+		}
+		resp, err := f.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, b
+	}
+	resp, body := get("/dashboard/api/activity?app="+store.FlatcarAppID+"&limit=3", true)
+	var entries []store.Activity
+	if err := json.Unmarshal(body, &entries); resp.StatusCode != http.StatusOK || err != nil {
+		t.Fatalf("activity: %d %s", resp.StatusCode, body)
+	}
+	if len(entries) != 3 || entries[0].Action != store.ActionGroupHalt || entries[0].Reason != g.HaltReason {
+		t.Fatalf("latest entries %+v", entries)
+	}
+	if resp, _ := get("/dashboard/api/activity", false); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("without a session: %d, want 401", resp.StatusCode)
+	}
+	if resp, _ := get("/dashboard/api/activity?limit=1000", true); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("limit=1000: %d, want 400", resp.StatusCode)
+	}
+	if resp, js := get("/dashboard/activity.js", false); resp.StatusCode != http.StatusOK ||
+		!strings.HasPrefix(resp.Header.Get("Content-Type"), "text/javascript") || !strings.Contains(string(js), "/dashboard/api/activity") {
+		t.Errorf("activity.js: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	resp, page := get("/", true)
+	if !strings.Contains(string(page), `<section class="wide" id="activity">`) || !strings.Contains(string(page), `<script src="/dashboard/activity.js"></script>`) ||
+		!strings.Contains(resp.Header.Get("Content-Security-Policy"), "script-src 'self'") {
+		t.Errorf("the page lacks the panel, its script or a CSP that allows it")
+	}
+
+	if testing.Short() {
+		t.Skip("the browser half is skipped in -short mode")
+	}
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Skip("SKIPPING the browser half: chromium is not installed (apt-get install chromium)")
+	}
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(cctx, chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--user-data-dir="+t.TempDir(),
+		"--virtual-time-budget=10000", "--dump-dom", f.srv.URL+"/?token="+viewer).Output()
+	if err != nil {
+		t.Fatalf("chromium --dump-dom: %v", err)
+	}
+	dom := string(out)
+	i := strings.Index(dom, `id="activity"`)
+	if i < 0 {
+		t.Fatalf("no activity panel in the rendered page")
+	}
+	panel := dom[i:]
+	for _, want := range []string{`<tr class="activity-entry halt">`, "group.halt", g.HaltReason, "group/stable", "system", "channel.set"} {
+		if !strings.Contains(panel, want) {
+			t.Errorf("the rendered panel lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("rendered panel:\n%s", panel)
 	}
 }
