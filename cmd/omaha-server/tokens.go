@@ -23,6 +23,8 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer, now 
 	if len(args) == 0 {
 		return fmt.Errorf("%w: token takes the subcommand create, list or revoke", errUsage)
 	}
+	// The activity log names this command as the actor of what it changes.
+	ctx = store.WithActor(ctx, store.Actor{Name: "omaha-server token"})
 	fs := flag.NewFlagSet("token "+args[0], flag.ContinueOnError)
 	var sf storeFlags
 	sf.register(fs)
