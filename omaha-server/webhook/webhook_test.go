@@ -274,3 +274,46 @@ func TestNewRefusesBadURLs(t *testing.T) {
 		t.Error("no URL accepted")
 	}
 }
+
+// blockingDoer holds each request until its context ends, says so on cancelled, and then
+// returns only when release is closed: the request is still in its worker's hands.
+type blockingDoer struct {
+	entered, cancelled chan struct{}
+	release            chan struct{}
+}
+
+func (d *blockingDoer) Do(r *http.Request) (*http.Response, error) {
+	d.entered <- struct{}{}
+	<-r.Context().Done()
+	d.cancelled <- struct{}{}
+	<-d.release
+	return nil, r.Context().Err()
+}
+
+// TestCloseWaitsForTheWorker: Close cancels the request in flight at once (not after the
+// attempt's timeout) and does not return while the worker is still inside it.
+func TestCloseWaitsForTheWorker(t *testing.T) {
+	base := goleak.IgnoreCurrent()
+	d := &blockingDoer{entered: make(chan struct{}, 1), cancelled: make(chan struct{}, 1), release: make(chan struct{})}
+	n, err := webhook.New(context.Background(), webhook.Config{URLs: []string{"http://receiver.invalid/hook"}, Client: d, Timeout: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Notify(store.Activity{ID: 1, Action: store.ActionGroupPause, Subject: "group/stable"})
+	<-d.entered
+	closed := make(chan struct{})
+	go func() { defer close(closed); n.Close() }()
+	select {
+	case <-d.cancelled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not cancel the request in flight")
+	}
+	select {
+	case <-closed:
+		t.Fatal("Close returned while the worker was still in its request")
+	default:
+	}
+	close(d.release)
+	<-closed
+	goleak.VerifyNone(t, base)
+}

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -320,5 +321,53 @@ func testActivityRetention(t *testing.T, s store.Store, c *Clock) {
 	l := must(s.ListActivity(ctx, store.ActivityFilter{}))(t)
 	if len(l) != 1 || l[0].Action != store.ActionChannelCreate {
 		t.Fatalf("left %+v, want the channel's entry", l)
+	}
+}
+
+// testActivityHaltRolledBack: a halt tripped inside a check-in that then fails (here the
+// timeout that ends an old attempt, before decide refuses) is rolled back with it: no
+// entry, nothing observed, the group not halted. The next good check-in trips it for
+// real, and records it once.
+func testActivityHaltRolledBack(t *testing.T, s store.Store, c *Clock) {
+	ctx := context.Background()
+	seed(t, s)
+	g := must(s.UpdateGroup(ctx, appID, "stable", func(g *store.Group) error {
+		g.Policy = policy.Policy{Timeout: policy.Duration(time.Hour), HaltFailures: 1, HaltOf: 1}
+		return nil
+	}))(t)
+	obs := &observed{}
+	s.ObserveActivity(obs.add)
+	t.Cleanup(func() { s.ObserveActivity(nil) })
+	checkin := func(machine string, w store.RolloutWrite, fail error) error {
+		return s.RolloutCheckin(ctx, appID, machine, g.ID, func(cur *store.Instance, r *store.Rollout) (*store.InstanceUpdate, *store.RolloutWrite, error) {
+			if fail != nil {
+				return nil, nil, fail
+			}
+			return &store.InstanceUpdate{Instance: instance(machine, c.Now())}, &w, nil
+		})
+	}
+	if err := checkin("m1", store.RolloutWrite{Grant: "4081.2.0"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(2 * time.Hour) // m1's attempt times out at the next counted check-in
+	refused := errors.New("refused")
+	if err := checkin("m2", store.RolloutWrite{}, refused); !errors.Is(err, refused) {
+		t.Fatalf("check-in = %v, want the refusal", err)
+	}
+	if o := obs.take(); len(o) != 0 {
+		t.Fatalf("a rolled-back halt was observed: %+v", o)
+	}
+	if l := must(s.ListActivity(ctx, store.ActivityFilter{Action: store.ActionGroupHalt}))(t); len(l) != 0 {
+		t.Fatalf("a rolled-back halt was stored: %+v", l)
+	}
+	if g := must(s.GetGroup(ctx, appID, "stable"))(t); g.Halted() {
+		t.Fatalf("the group halted in a failed check-in: %+v", g)
+	}
+	if err := checkin("m2", store.RolloutWrite{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	o := obs.take()
+	if len(o) != 1 || o[0].Action != store.ActionGroupHalt || !strings.Contains(o[0].Reason, "timeout") {
+		t.Fatalf("observed %+v, want one halt for the timeout", o)
 	}
 }
