@@ -183,8 +183,9 @@ type Store interface {
 	// ListActivity returns entries newest first (see ActivityFilter).
 	ListActivity(ctx context.Context, f ActivityFilter) ([]Activity, error)
 	// ObserveActivity sets the function that sees every entry this store object writes,
-	// after its transaction committed (nil: none). It runs on the writer's goroutine, on
-	// the check-in path for a halt, so it must not block.
+	// after its transaction committed (nil: none; a store object has one observer, the
+	// last one set). It runs on the writer's goroutine, on the check-in path for a halt,
+	// so it must not block. Entries other replicas write are not observed here.
 	ObserveActivity(fn func(Activity))
 
 	Close() error

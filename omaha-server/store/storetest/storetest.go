@@ -1,6 +1,7 @@
 // Package storetest is the one test suite every store.Store implementation passes: Run
 // takes a factory that returns a fresh, empty store, and checks the catalog, check-ins,
-// instance queries, tokens, the error sentinels and the all-or-nothing transactions.
+// instance queries, tokens, the activity log, the error sentinels and the all-or-nothing
+// transactions.
 package storetest
 
 import (
