@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchyard-os/switchyard/cmd/internal/usage/usagetest"
 	"github.com/switchyard-os/switchyard/omaha-server/store"
 )
 
@@ -78,6 +79,11 @@ func TestActivityCommand(t *testing.T) {
 			t.Errorf("%v: %v, want a usage error", bad, err)
 		}
 	}
+}
+
+func TestActivityUsageErrorHint(t *testing.T) {
+	usagetest.UsageError(t, "syctl", run, []string{"activity", "--action", "nope"},
+		"syctl: --action \"nope\": want one of "+actionNames()+"\nrun 'syctl activity --help' for usage\n")
 }
 
 func TestParseSince(t *testing.T) {
