@@ -118,6 +118,7 @@ type serveConfig struct {
 	maint                   maintenanceFlags
 	identity                hostIdentityFlags
 	payloadStore            payloadStoreFlags
+	notify                  notifyFlags
 }
 
 // serve runs `omaha-server serve ARGS` until ctx ends. ready, when set, receives the
@@ -147,8 +148,12 @@ func newServeCmd(ready func(addr string)) *cobra.Command {
 	c.maint.register(fs)
 	c.identity.register(fs)
 	c.payloadStore.register(fs, &c.server)
+	c.notify.register(fs)
 	cmd.RunE = usage.Run(func(ctx context.Context, _ []string, stdout, stderr io.Writer) error {
 		if err := c.identity.apply(&c.server); err != nil {
+			return err
+		}
+		if err := c.notify.apply(&c.server); err != nil {
 			return err
 		}
 		return c.serve(ctx, stdout, stderr, ready)

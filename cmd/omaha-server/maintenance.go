@@ -80,6 +80,8 @@ func (f *maintenanceFlags) register(fs *pflag.FlagSet) {
 	fs.Var(keepDuration{dayDuration{&f.m.RetainInstances}}, "retain-instances", "prune instances not seen for this long, e.g. 90d (0: keep them)")
 	f.m.RetainEvents = server.DefaultRetainEvents
 	fs.Var(keepDuration{dayDuration{&f.m.RetainEvents}}, "retain-events", "drop events older than this, e.g. 30d; status history is kept (0: keep them)")
+	f.m.RetainActivity = server.DefaultRetainActivity
+	fs.Var(keepDuration{dayDuration{&f.m.RetainActivity}}, "retain-activity", "drop activity log entries older than this, e.g. 365d (0: keep them)")
 	f.m.PruneEvery = server.DefaultPruneEvery
 	fs.Var(dayDuration{&f.m.PruneEvery}, "prune-every", "how often retention runs")
 }

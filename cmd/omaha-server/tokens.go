@@ -67,6 +67,8 @@ type tokenFlags struct {
 // tokenRun runs the token command cmd ("create", "list", "revoke") with positional
 // arguments pos.
 func tokenRun(ctx context.Context, cmd string, pos []string, sf *storeFlags, f tokenFlags, stdout io.Writer, now func() time.Time) error {
+	// The activity log names this command as the actor of what it changes.
+	ctx = store.WithActor(ctx, store.Actor{Name: "omaha-server token"})
 	args := []string{cmd}
 	role, name, desc, expires, asJSON := f.role, f.name, f.desc, f.expires, f.asJSON
 	var id int64

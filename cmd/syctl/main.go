@@ -31,7 +31,7 @@ const syctlLong = `The release and operator tool.
 
 Release engineering (offline): keys, tuf and payload.
 Operating a server (--server, --token or SYCTL_SERVER, SYCTL_TOKEN): app, release, channel,
-group, instance, rollout, host and token.`
+group, instance, rollout, host, token and activity.`
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -65,6 +65,7 @@ func newRoot(now func() time.Time) *cobra.Command {
 		newRolloutCmd(),
 		newHostCmd(),
 		newTokenCmd(now),
+		newActivityCmd(now),
 	)
 }
 

@@ -24,6 +24,7 @@
 //	GET         /api/v1/hosts/keys?after=&limit=               host keys (hosts.go)
 //	GET PUT DEL /api/v1/hosts/{machine-id}/key                 {public_key}: enroll a host key
 //	GET  POST   /api/v1/tokens, DELETE /api/v1/tokens/{id}     tokens, admin only (tokens.go)
+//	GET         /api/v1/activity?app=&action=&subject=&actor=&since=&until=&limit=&after=   (activity.go)
 //
 // Publishing a release: a JSON body {version, board, url, size, sha256[, sha1]} records a
 // payload hosted elsewhere; a multipart/form-data body uploads one the server hosts, with
@@ -157,6 +158,7 @@ func (a *API) Register(r *mux.Router) {
 	}
 	a.registerHosts(s)
 	a.registerTokens(s)
+	s.HandleFunc("/activity", a.listActivity).Methods(http.MethodGet)
 	s.NotFoundHandler = a.authorize(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such API resource: "+r.URL.Path)
 	}))
@@ -167,7 +169,7 @@ func (a *API) Register(r *mux.Router) {
 
 func (a *API) authorize(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, err := auth.Authorize(r.Context(), a.cfg.Store, r)
+		t, err := auth.Authorize(r.Context(), a.cfg.Store, r)
 		switch {
 		case errors.Is(err, auth.ErrUnauthenticated):
 			w.Header().Set("WWW-Authenticate", `Bearer realm="omaha-server"`)
@@ -177,7 +179,12 @@ func (a *API) authorize(next http.Handler) http.Handler {
 		case err != nil:
 			a.fail(w, r, err)
 		default:
-			next.ServeHTTP(w, r)
+			// Every store write made for this request records the token as its actor.
+			name := t.Name
+			if name == "" { // a token made before tokens had names
+				name = "token " + strconv.FormatInt(t.ID, 10)
+			}
+			next.ServeHTTP(w, r.WithContext(store.WithActor(r.Context(), store.Actor{TokenID: t.ID, Name: name})))
 		}
 	})
 }

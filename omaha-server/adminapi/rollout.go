@@ -197,26 +197,12 @@ func (a *API) promote(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, badRequest("promote: name a source channel other than %q", v["channel"]))
 		return
 	}
-	from, err := a.cfg.Store.GetChannel(r.Context(), v["app"], in.From)
+	// Every board in one transaction, recorded as one channel.promote entry.
+	to, err := a.cfg.Store.PromoteChannel(r.Context(), v["app"], v["channel"], in.From)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	if len(from.Releases) == 0 {
-		a.fail(w, r, badRequest("promote: channel %q offers no release", in.From))
-		return
-	}
-	if _, err := a.cfg.Store.GetChannel(r.Context(), v["app"], v["channel"]); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	var to store.Channel
-	for board, rel := range from.Releases {
-		if to, err = a.cfg.Store.SetChannelRelease(r.Context(), v["app"], v["channel"], board, rel.Version); err != nil {
-			a.fail(w, r, err)
-			return
-		}
-		a.wrote(r, "channel promotion", "app", to.AppID, "from", in.From, "to", to.Name, "board", board, "version", rel.Version)
-	}
+	a.wrote(r, "channel promotion", "app", to.AppID, "from", in.From, "to", to.Name)
 	writeJSON(w, http.StatusOK, to)
 }

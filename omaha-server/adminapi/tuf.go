@@ -2,11 +2,13 @@ package adminapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 
+	"github.com/switchyard-os/switchyard/omaha-server/store"
 	"github.com/switchyard-os/switchyard/omaha-server/tufhost"
 	"github.com/switchyard-os/switchyard/signing/tuf/repo"
 )
@@ -57,6 +59,11 @@ func (a *API) publishRoot(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, fmt.Errorf("publishing a TUF root: %w", err))
 	default:
 		a.wrote(r, "tuf root", "version", state.RootVersion)
+		// The TUF host is not the store: its entry follows the successful publish.
+		after, _ := json.Marshal(map[string]int64{"root_version": state.RootVersion})
+		if _, err := a.cfg.Store.RecordActivity(r.Context(), store.Activity{Action: store.ActionTUFRootPublish, Subject: "tuf/root", After: after}); err != nil {
+			a.log.Error("recording activity", "action", store.ActionTUFRootPublish, "err", err)
+		}
 		writeJSON(w, http.StatusOK, state)
 	}
 }

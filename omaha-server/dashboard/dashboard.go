@@ -190,6 +190,7 @@ func (d *Dashboard) Handler() http.Handler {
 	m.Handle("GET /dashboard/api/instances/{machine}", d.api(d.instance))
 	m.Handle("GET /dashboard/api/error-names", d.api(d.errorNames))
 	d.registerActions(m)
+	d.registerActivity(m) // activity.go
 	return m
 }
 

@@ -96,6 +96,9 @@ type Maintenance struct {
 	// RetainEvents drops events and ended rollout attempts older than this
 	// (DefaultRetainEvents when 0; < 0 keeps them).
 	RetainEvents time.Duration
+	// RetainActivity drops activity log entries older than this (DefaultRetainActivity
+	// when 0; < 0 keeps them).
+	RetainActivity time.Duration
 	// PruneEvery is the retention interval (DefaultPruneEvery when 0).
 	PruneEvery time.Duration
 	Now        func() time.Time
@@ -113,6 +116,8 @@ const (
 	// any rollout's halt and cap counters.
 	DefaultRetainInstances = 90 * 24 * time.Hour
 	DefaultRetainEvents    = 90 * 24 * time.Hour
+	// The activity log is kept as long as events: it explains what they show.
+	DefaultRetainActivity = DefaultRetainEvents
 )
 
 // RunMaintenance samples and prunes st at start and then on its intervals, until ctx
@@ -134,13 +139,16 @@ func RunMaintenance(ctx context.Context, st store.Store, m Maintenance) {
 	if m.RetainEvents == 0 {
 		m.RetainEvents = DefaultRetainEvents
 	}
+	if m.RetainActivity == 0 {
+		m.RetainActivity = DefaultRetainActivity
+	}
 	if m.Now == nil {
 		m.Now = time.Now
 	}
 	if m.Logger == nil {
 		m.Logger = slog.New(slog.DiscardHandler)
 	}
-	prune := m.RetainInstances > 0 || m.RetainEvents > 0
+	prune := m.RetainInstances > 0 || m.RetainEvents > 0 || m.RetainActivity > 0
 	sample := func() {
 		now := m.Now()
 		if err := st.SampleVersions(ctx, now, now.Add(-m.KeepSamples)); err != nil && ctx.Err() == nil {
@@ -156,6 +164,9 @@ func RunMaintenance(ctx context.Context, st store.Store, m Maintenance) {
 		if m.RetainEvents > 0 {
 			r.EventsBefore = now.Add(-m.RetainEvents)
 		}
+		if m.RetainActivity > 0 {
+			r.ActivityBefore = now.Add(-m.RetainActivity)
+		}
 		start := time.Now()
 		p, err := st.Prune(ctx, r)
 		if err != nil {
@@ -164,7 +175,7 @@ func RunMaintenance(ctx context.Context, st store.Store, m Maintenance) {
 			}
 			return
 		}
-		m.Logger.Info("retention", "instances", p.Instances, "history", p.History, "events", p.Events, "attempts", p.Attempts,
+		m.Logger.Info("retention", "instances", p.Instances, "history", p.History, "events", p.Events, "attempts", p.Attempts, "activity", p.Activity,
 			"took", time.Since(start).Round(time.Millisecond))
 	}
 	var sampleC, pruneC <-chan time.Time

@@ -393,7 +393,7 @@ func TestRetentionOnByDefault(t *testing.T) {
 			go func() {
 				defer close(done)
 				server.RunMaintenance(ctx, pruneSignal{Store: st, pruned: pruned},
-					server.Maintenance{SampleEvery: -1, RetainInstances: tt.retain, RetainEvents: tt.retain, Now: clock})
+					server.Maintenance{SampleEvery: -1, RetainInstances: tt.retain, RetainEvents: tt.retain, RetainActivity: tt.retain, Now: clock})
 			}()
 			var ran bool
 			if tt.wantGone {

@@ -24,7 +24,9 @@
 // Payloads live under <DataDir>/packages, or in Config.Payloads (an S3 bucket: package
 // payloads/s3store); a store that cannot be reached answers 503 with Retry-After, never
 // 500. With Config.PayloadRedirectTTL and a store that presigns, /packages/ answers with a
-// redirect to a presigned URL valid that long, so the bytes come from the store. Every request is counted and timed per route in
+// redirect to a presigned URL valid that long, so the bytes come from the store.
+// Every activity entry (package store) is logged as one line and, with Config.Notify,
+// posted to webhooks (activity.go). Every request is counted and timed per route in
 // switchyard_omaha_server_http_requests_total and …_http_request_duration_seconds; each group's
 // rollout state is exported at scrape time from the cached catalog (rolloutmetrics.go), and
 // the fleet by group, channel, version and status from the store's instance counts
@@ -51,6 +53,7 @@ import (
 	"github.com/switchyard-os/switchyard/omaha-server/payloads"
 	"github.com/switchyard-os/switchyard/omaha-server/store"
 	"github.com/switchyard-os/switchyard/omaha-server/tufhost"
+	"github.com/switchyard-os/switchyard/omaha-server/webhook"
 )
 
 // DefaultMaxPayloadBytes caps an uploaded payload when Config sets no limit (Flatcar's
@@ -107,6 +110,9 @@ type Config struct {
 	// MaxInstanceSeries caps the series of switchyard_omaha_server_instances
 	// (MaxInstanceSeries when 0; see instancemetrics.go).
 	MaxInstanceSeries int
+	// Notify, when set, posts halts, resumes, pauses, promotions and publishes to its URLs
+	// (package webhook; see activity.go); New fills in its Logger and Registerer.
+	Notify *webhook.Config
 }
 
 func (c Config) maxInstanceSeries() int {
@@ -135,6 +141,8 @@ type Server struct {
 
 	limits      *limiter
 	omahaRoutes map[string]bool // path templates of the Omaha endpoint
+
+	notifier *webhook.Notifier // nil without Config.Notify
 }
 
 // New builds the server over st. Close releases what it opened (not st); Run keeps what
@@ -253,6 +261,10 @@ func New(ctx context.Context, cfg Config, st store.Store, logger *slog.Logger) (
 	if cfg.Dashboard != nil {
 		r.PathPrefix("/").Handler(withAdmin(cfg.Dashboard, api))
 	}
+	if err := s.watchActivity(ctx, cfg.Notify); err != nil {
+		pd.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -266,8 +278,12 @@ func (s *Server) Registry() *prometheus.Registry { return s.registry }
 // store directly, not through the admin API).
 func (s *Server) InvalidateCatalog() { s.catalog.Invalidate() }
 
-// Close releases the payload store.
-func (s *Server) Close() error { return s.payloads.Close() }
+// Close stops the activity log's observer and the webhook workers, and releases the
+// payload directory.
+func (s *Server) Close() error {
+	s.stopActivity()
+	return s.payloads.Close()
+}
 
 type statusWriter struct {
 	http.ResponseWriter

@@ -306,6 +306,8 @@ type VersionSample struct {
 type Retention struct {
 	InstancesBefore time.Time
 	EventsBefore    time.Time
+	// ActivityBefore drops activity entries older than it.
+	ActivityBefore time.Time
 }
 
 // Pruned counts what Prune removed.
@@ -314,4 +316,5 @@ type Pruned struct {
 	History   int64 `json:"history"`
 	Events    int64 `json:"events"`
 	Attempts  int64 `json:"attempts"`
+	Activity  int64 `json:"activity"`
 }

@@ -45,13 +45,15 @@
 //
 //   - The TUF repository's files are written once per (role, version); the current
 //     timestamp moves by compare-and-set under the signing lease's fence (tuf.go).
-
 //   - StatusCounts is exact at every commit without scanning the instances: every write of
 //     an instance row (check-ins, retention) changes the stored counts in its own
 //     transaction (store/internal/sqldb's counts.go).
+//   - Every admin write and every automatic halt writes an activity entry (activity.go) in
+//     its own transaction; a failed write writes none. Check-ins write none, except the
+//     rare one that trips a halt.
 //
 // Retention: Prune removes instances not seen for a while (with their history, events
-// and attempts) and old events; the status history of live instances is kept as their
+// and attempts), old events and old activity entries; the status history of live instances is kept as their
 // summary. version_samples keeps the version distribution over time, bounded by age.
 //
 // Errors: ErrNotFound, ErrConflict (a duplicate: HTTP 409), ErrStale (a versioned write
@@ -180,6 +182,21 @@ type Store interface {
 
 	// TUF is the replicas' shared TUF repository and signing lease (tuf.go).
 	TUF
+
+	// PromoteChannel points channel at the release channel from offers, on every board
+	// from has one, in one transaction (one channel.promote activity entry); ErrInvalid
+	// when from offers nothing.
+	PromoteChannel(ctx context.Context, appID, channel, from string) (Channel, error)
+	// RecordActivity appends an entry for a write made outside the store (its ID, time
+	// and, when a.Actor is empty, the actor of ctx are filled in).
+	RecordActivity(ctx context.Context, a Activity) (Activity, error)
+	// ListActivity returns entries newest first (see ActivityFilter).
+	ListActivity(ctx context.Context, f ActivityFilter) ([]Activity, error)
+	// ObserveActivity sets the function that sees every entry this store object writes,
+	// after its transaction committed (nil: none; a store object has one observer, the
+	// last one set). It runs on the writer's goroutine, on the check-in path for a halt,
+	// so it must not block. Entries other replicas write are not observed here.
+	ObserveActivity(fn func(Activity))
 
 	Close() error
 }

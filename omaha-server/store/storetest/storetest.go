@@ -1,6 +1,7 @@
 // Package storetest is the one test suite every store.Store implementation passes: Run
 // takes a factory that returns a fresh, empty store, and checks the catalog, check-ins,
-// instance queries, tokens, the error sentinels and the all-or-nothing transactions.
+// instance queries, tokens, the activity log, the error sentinels and the all-or-nothing
+// transactions.
 package storetest
 
 import (
@@ -49,6 +50,9 @@ func Run(t *testing.T, newStore Factory) {
 
 		{"Counts", testCounts},
 		{"CountsConcurrent", testCountsConcurrent},
+
+		{"Activity", testActivity},
+		{"ActivityHalt", testActivityHalt},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })

@@ -45,6 +45,8 @@ func RunClocked(t *testing.T, newStore ClockedFactory) {
 	}{
 		{"TokenExpiry", testTokenExpiry},
 		{"TokenLastUsed", testTokenLastUsed},
+		{"ActivityRetention", testActivityRetention},
+		{"ActivityHaltRolledBack", testActivityHaltRolledBack},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -20,13 +20,17 @@ func (db *DB) CreateChannel(ctx context.Context, c store.Channel) (store.Channel
 	}
 	c.CreatedAt = fromMS(ms(db.now()))
 	c.Releases = map[string]store.Release{}
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.recordTx(ctx, func(tx *sql.Tx, rec *recorder) error {
 		if err := requireApp(ctx, tx, c.AppID); err != nil {
 			return err
 		}
 		err := tx.QueryRowContext(ctx, `INSERT INTO channels (app_id, name, created_at) VALUES ($1, $2, $3) RETURNING id`,
 			c.AppID, c.Name, ms(c.CreatedAt)).Scan(&c.ID)
 		if err != nil {
+			return err
+		}
+		if err := rec.add(ctx, tx, store.Activity{Action: store.ActionChannelCreate, AppID: c.AppID, Subject: "channel/" + c.Name,
+			After: json.RawMessage(`{}`)}); err != nil {
 			return err
 		}
 		return bumpGeneration(ctx, tx)
@@ -38,7 +42,7 @@ func (db *DB) CreateChannel(ctx context.Context, c store.Channel) (store.Channel
 func (db *DB) SetChannelRelease(ctx context.Context, appID, channel, board, version string) (store.Channel, error) {
 	appID = store.NormalizeAppID(appID)
 	var c store.Channel
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.recordTx(ctx, func(tx *sql.Tx, rec *recorder) error {
 		var chID, relID int64
 		err := tx.QueryRowContext(ctx, `SELECT id FROM channels WHERE app_id = $1 AND name = $2`, appID, channel).Scan(&chID)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -52,10 +56,11 @@ func (db *DB) SetChannelRelease(ctx context.Context, appID, channel, board, vers
 		} else if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO channel_releases (channel_id, board, release_id, updated_at) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (channel_id, board) DO UPDATE SET release_id = excluded.release_id, updated_at = excluded.updated_at`,
-			chID, board, relID, ms(db.now()))
+		before, err := listChannels(ctx, tx, appID, channel)
 		if err != nil {
+			return err
+		}
+		if err := db.setChannelRelease(ctx, tx, chID, board, relID); err != nil {
 			return err
 		}
 		if err := bumpGeneration(ctx, tx); err != nil {
@@ -66,7 +71,11 @@ func (db *DB) SetChannelRelease(ctx context.Context, appID, channel, board, vers
 			return err
 		}
 		c = chans[0]
-		return nil
+		b, a, err := changes(channelVersions(before[0]), channelVersions(c))
+		if err != nil {
+			return err
+		}
+		return rec.add(ctx, tx, store.Activity{Action: store.ActionChannelSet, AppID: appID, Subject: "channel/" + channel, Before: b, After: a})
 	})
 	return c, db.wrap(fmt.Sprintf("setting channel %q", channel), err)
 }
@@ -204,7 +213,7 @@ func (db *DB) CreateGroup(ctx context.Context, g store.Group) (store.Group, erro
 	}
 	now := ms(db.now())
 	g.CreatedAt, g.UpdatedAt = fromMS(now), fromMS(now)
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.recordTx(ctx, func(tx *sql.Tx, rec *recorder) error {
 		if err := requireApp(ctx, tx, g.AppID); err != nil {
 			return err
 		}
@@ -222,6 +231,13 @@ func (db *DB) CreateGroup(ctx context.Context, g store.Group) (store.Group, erro
 		if err != nil {
 			return err
 		}
+		e, err := groupEntry(store.ActionGroupCreate, nil, g, "")
+		if err != nil {
+			return err
+		}
+		if err := rec.add(ctx, tx, e); err != nil {
+			return err
+		}
 		return bumpGeneration(ctx, tx)
 	})
 	return g, db.wrap(fmt.Sprintf("creating group %q", g.Name), err)
@@ -231,9 +247,14 @@ func (db *DB) CreateGroup(ctx context.Context, g store.Group) (store.Group, erro
 func (db *DB) UpdateGroup(ctx context.Context, appID, name string, update func(*store.Group) error) (store.Group, error) {
 	appID = store.NormalizeAppID(appID)
 	var g store.Group
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.recordTx(ctx, func(tx *sql.Tx, rec *recorder) error {
 		var err error
 		g, err = lockGroup(ctx, tx, db.d, `g.app_id = $1 AND g.name = $2`, appID, name)
+		if err != nil {
+			return err
+		}
+		// The view is marshalled before update runs: it may change what g shares.
+		before, err := json.Marshal(groupView(g))
 		if err != nil {
 			return err
 		}
@@ -261,6 +282,13 @@ func (db *DB) UpdateGroup(ctx context.Context, appID, name string, update func(*
 			policy = $6, paused = $7, version = $8 WHERE id = $9`,
 			g.Name, g.Track, ch, g.UpdatesEnabled, ms(g.UpdatedAt), pol, g.Paused, g.Version, g.ID)
 		if err != nil {
+			return err
+		}
+		e, err := groupEntry(store.ActionGroupUpdate, json.RawMessage(before), g, "")
+		if err != nil {
+			return err
+		}
+		if err := rec.add(ctx, tx, e); err != nil {
 			return err
 		}
 		return bumpGeneration(ctx, tx)

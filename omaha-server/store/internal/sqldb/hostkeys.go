@@ -3,6 +3,7 @@ package sqldb
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/switchyard-os/switchyard/omaha-server/store"
@@ -68,29 +69,42 @@ func (db *DB) EnrollHostKey(ctx context.Context, k store.HostKey) (store.HostKey
 	}
 	now := ms(db.now())
 	var got store.HostKey
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		var err error
+	err := db.recordTx(ctx, func(tx *sql.Tx, rec *recorder) error {
+		var before any
+		old, err := scanHostKey(tx.QueryRowContext(ctx, `SELECT `+hostKeyColumns+` FROM host_keys WHERE machine_id = $1`, k.MachineID))
+		switch {
+		case err == nil:
+			before = hostKeyView(old)
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
 		got, err = scanHostKey(tx.QueryRowContext(ctx, `INSERT INTO host_keys (`+hostKeyColumns+`) VALUES ($1, $2, $3, $4, $4)
 			ON CONFLICT (machine_id) DO UPDATE SET public_key = excluded.public_key, enrolled = excluded.enrolled,
 			updated_at = excluded.updated_at RETURNING `+hostKeyColumns, k.MachineID, k.PublicKey, true, now))
-		return err
+		if err != nil {
+			return err
+		}
+		b, a, err := changes(before, hostKeyView(got))
+		if err != nil {
+			return err
+		}
+		return rec.add(ctx, tx, store.Activity{Action: store.ActionHostKeyEnroll, Subject: "host/" + k.MachineID, Before: b, After: a})
 	})
 	return got, db.wrap(fmt.Sprintf("enrolling the host key of %q", k.MachineID), err)
 }
 
 // DeleteHostKey implements store.Store.
 func (db *DB) DeleteHostKey(ctx context.Context, machineID string) error {
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM host_keys WHERE machine_id = $1`, machineID)
+	err := db.recordTx(ctx, func(tx *sql.Tx, rec *recorder) error {
+		old, err := scanHostKey(tx.QueryRowContext(ctx, `DELETE FROM host_keys WHERE machine_id = $1 RETURNING `+hostKeyColumns, machineID))
 		if err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil {
+		b, _, err := changes(hostKeyView(old), nil)
+		if err != nil {
 			return err
-		} else if n == 0 {
-			return sql.ErrNoRows
 		}
-		return nil
+		return rec.add(ctx, tx, store.Activity{Action: store.ActionHostKeyRemove, Subject: "host/" + machineID, Before: b})
 	})
 	return db.wrap(fmt.Sprintf("deleting the host key of %q", machineID), err)
 }
@@ -120,4 +134,12 @@ func (db *DB) ListHostKeys(ctx context.Context, after string, limit int) ([]stor
 		return nil, db.wrap("listing host keys", err)
 	}
 	return out, nil
+}
+
+// hostKeyView is what an activity entry shows of a host key.
+func hostKeyView(k store.HostKey) any {
+	return struct {
+		PublicKey string `json:"public_key"`
+		Enrolled  bool   `json:"enrolled"`
+	}{k.PublicKey, k.Enrolled}
 }

@@ -183,9 +183,23 @@ var migrations = []string{
 	ALTER TABLE tokens ADD COLUMN last_used_at BIGINT NOT NULL DEFAULT 0;
 	ALTER TABLE tokens ADD COLUMN revoked_at BIGINT NOT NULL DEFAULT 0;
 	UPDATE tokens SET name = SUBSTR(description, 1, 64)`,
-	// 7: reserved (another change of this release); an empty migration is skipped and not
-	// recorded, so a database migrated without it still gets it later.
-	``,
+	// 7: the activity log (store/activity.go): one row per admin write or automatic halt,
+	// written in the change's transaction. Listed newest first by id; activity_at serves
+	// retention and time filters. before_json and after_json hold JSON objects ('' for
+	// none).
+	`CREATE TABLE activity (
+		id {{ID}},
+		at BIGINT NOT NULL,
+		actor TEXT NOT NULL,
+		actor_token_id BIGINT NOT NULL,
+		action TEXT NOT NULL,
+		app_id TEXT NOT NULL,
+		subject TEXT NOT NULL,
+		before_json TEXT NOT NULL,
+		after_json TEXT NOT NULL,
+		reason TEXT NOT NULL
+	);
+	CREATE INDEX activity_at ON activity (at)`,
 	// 8: instance_counts, how many instances of an application are in each (group,
 	// version, status), kept exact by every write of an instance row in the same
 	// transaction (see counts.go), in shards whose sum is the count; filled here from the

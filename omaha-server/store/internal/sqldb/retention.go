@@ -32,7 +32,8 @@ func (db *DB) deleteLogRows(table, app, machine string, head int64) (string, []a
 // status history, events and rollout attempts (found by walking the primary key: no index
 // on last_check, which every check-in would rewrite; the history and events by walking
 // their chains from the deleted row's heads). Events older than r.EventsBefore go
-// through events_created, and so do ended rollout attempts of that age; the status
+// through events_created, and so do ended rollout attempts of that age; activity entries
+// older than r.ActivityBefore go through activity_at; the status
 // history of the instances that remain is kept as their summary.
 func (db *DB) Prune(ctx context.Context, r store.Retention) (store.Pruned, error) {
 	var p store.Pruned
@@ -132,6 +133,9 @@ func (db *DB) Prune(ctx context.Context, r store.Retention) (store.Pruned, error
 		dels = append(dels,
 			byAge{`DELETE FROM events WHERE id IN (SELECT id FROM events WHERE created_at < $1 LIMIT $2)`, ms(r.EventsBefore), &p.Events},
 			byAge{`DELETE FROM rollout_attempts WHERE id IN (SELECT id FROM rollout_attempts WHERE ended_at > 0 AND ended_at < $1 LIMIT $2)`, ms(r.EventsBefore), &p.Attempts})
+	}
+	if !r.ActivityBefore.IsZero() {
+		dels = append(dels, byAge{`DELETE FROM activity WHERE id IN (SELECT id FROM activity WHERE at < $1 LIMIT $2)`, ms(r.ActivityBefore), &p.Activity})
 	}
 	{
 		for _, del := range dels {

@@ -3,6 +3,7 @@ package sqldb
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -30,29 +31,39 @@ import (
 func (db *DB) RolloutCheckin(ctx context.Context, appID, machineID string, groupID int64,
 	decide func(cur *store.Instance, r *store.Rollout) (*store.InstanceUpdate, *store.RolloutWrite, error)) error {
 	appID = store.NormalizeAppID(appID)
+	// A halt is the one activity entry a check-in writes; the recorder stays empty (and
+	// publishes nothing) otherwise.
+	rec := &recorder{db: db}
 	run := func(ctx context.Context, tx *sql.Tx) ([]CountDelta, error) {
-		return db.rolloutTx(ctx, tx, appID, machineID, groupID, decide)
+		rec.reset()
+		return db.rolloutTx(ctx, tx, rec, appID, machineID, groupID, decide)
 	}
+	var err error
 	if db.batches != nil {
-		return db.groupRun(ctx, run)
+		err = db.groupRun(ctx, run)
+	} else {
+		err = db.wrap("counted check-in", db.inTx(ctx, func(tx *sql.Tx) error {
+			counts, err := run(ctx, tx)
+			if err != nil {
+				return err
+			}
+			return db.applyCounts(ctx, tx, counts)
+		}))
 	}
-	return db.wrap("counted check-in", db.inTx(ctx, func(tx *sql.Tx) error {
-		counts, err := run(ctx, tx)
-		if err != nil {
-			return err
-		}
-		return db.applyCounts(ctx, tx, counts)
-	}))
+	if err == nil {
+		rec.publish()
+	}
+	return err
 }
 
-func (db *DB) rolloutTx(ctx context.Context, tx *sql.Tx, appID, machineID string, groupID int64,
+func (db *DB) rolloutTx(ctx context.Context, tx *sql.Tx, rec *recorder, appID, machineID string, groupID int64,
 	decide func(cur *store.Instance, r *store.Rollout) (*store.InstanceUpdate, *store.RolloutWrite, error)) ([]CountDelta, error) {
 	g, err := lockGroup(ctx, tx, db.d, `g.id = $1`, groupID)
 	if err != nil {
 		return nil, db.wrap("counted check-in: reading the group", err)
 	}
 	now := db.now()
-	if err := db.timeOut(ctx, tx, &g, now); err != nil {
+	if err := db.timeOut(ctx, tx, rec, &g, now); err != nil {
 		return nil, db.wrap("counted check-in: timeouts", err)
 	}
 	r := &store.Rollout{Group: g}
@@ -94,7 +105,7 @@ func (db *DB) rolloutTx(ctx context.Context, tx *sql.Tx, appID, machineID string
 		return counts, nil
 	}
 	if w.Outcome != "" {
-		if err := db.endAttempt(ctx, tx, &g, appID, machineID, w.Outcome, w.OutcomeVersion, now); err != nil {
+		if err := db.endAttempt(ctx, tx, rec, &g, appID, machineID, w.Outcome, w.OutcomeVersion, now); err != nil {
 			return nil, db.wrap("counted check-in: recording the outcome", err)
 		}
 	}
@@ -108,7 +119,7 @@ func (db *DB) rolloutTx(ctx context.Context, tx *sql.Tx, appID, machineID string
 
 // timeOut ends the group's open attempts granted before now minus the policy's timeout,
 // and checks the halt for each release that had one.
-func (db *DB) timeOut(ctx context.Context, tx *sql.Tx, g *store.Group, now time.Time) error {
+func (db *DB) timeOut(ctx context.Context, tx *sql.Tx, rec *recorder, g *store.Group, now time.Time) error {
 	if g.Policy.Timeout <= 0 {
 		return nil
 	}
@@ -136,7 +147,7 @@ func (db *DB) timeOut(ctx context.Context, tx *sql.Tx, g *store.Group, now time.
 		return err
 	}
 	for _, v := range versions {
-		if err := db.checkHalt(ctx, tx, g, v, now); err != nil {
+		if err := db.checkHalt(ctx, tx, rec, g, v, now); err != nil {
 			return err
 		}
 	}
@@ -170,7 +181,7 @@ func (db *DB) grant(ctx context.Context, tx *sql.Tx, groupID int64, appID, machi
 // a failure or rollback ends the latest attempt that has not failed yet (a rollback
 // reported after the host's 3/1 turns that success into a failure). With no attempt on
 // record, one is written already ended.
-func (db *DB) endAttempt(ctx context.Context, tx *sql.Tx, g *store.Group, appID, machineID, outcome, version string, now time.Time) error {
+func (db *DB) endAttempt(ctx context.Context, tx *sql.Tx, rec *recorder, g *store.Group, appID, machineID, outcome, version string, now time.Time) error {
 	failure := outcome == store.OutcomeFailed || outcome == store.OutcomeRolledBack
 	q := `SELECT id, version FROM rollout_attempts WHERE group_id = $1 AND machine_id = $2 AND outcome = $3 ORDER BY id DESC LIMIT 1`
 	args := []any{g.ID, machineID, store.OutcomePending}
@@ -199,14 +210,15 @@ func (db *DB) endAttempt(ctx context.Context, tx *sql.Tx, g *store.Group, appID,
 		return err
 	}
 	if failure {
-		return db.checkHalt(ctx, tx, g, version, now)
+		return db.checkHalt(ctx, tx, rec, g, version, now)
 	}
 	return nil
 }
 
 // checkHalt applies policy.Halt to the last HaltOf ended attempts at version since the
-// group's last resume, and halts the group when it trips.
-func (db *DB) checkHalt(ctx context.Context, tx *sql.Tx, g *store.Group, version string, now time.Time) error {
+// group's last resume, and halts the group when it trips, recording the halt with its
+// reason (actor "system") in the same transaction.
+func (db *DB) checkHalt(ctx context.Context, tx *sql.Tx, rec *recorder, g *store.Group, version string, now time.Time) error {
 	p := g.Policy
 	if p.HaltFailures <= 0 || g.Halted() {
 		return nil
@@ -238,6 +250,18 @@ func (db *DB) checkHalt(ctx context.Context, tx *sql.Tx, g *store.Group, version
 		reason, ms(now), g.ID); err != nil {
 		return err
 	}
+	after, err := json.Marshal(struct {
+		HaltReason string `json:"halt_reason"`
+		Version    string `json:"release_version"`
+	}{reason, version})
+	if err != nil {
+		return err
+	}
+	// The actor is the server, whoever's request carried the check-in.
+	if err := rec.add(ctx, tx, store.Activity{At: g.HaltedAt, Actor: store.SystemActor, Action: store.ActionGroupHalt, AppID: g.AppID,
+		Subject: "group/" + g.Name, Before: json.RawMessage(`{"halt_reason":""}`), After: after, Reason: reason}); err != nil {
+		return err
+	}
 	return bumpGeneration(ctx, tx)
 }
 
@@ -257,9 +281,13 @@ func outcomeOf(s string) policy.Outcome {
 func (db *DB) SetRolloutState(ctx context.Context, appID, name string, paused bool) (store.Group, error) {
 	appID = store.NormalizeAppID(appID)
 	var g store.Group
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.recordTx(ctx, func(tx *sql.Tx, rec *recorder) error {
 		var err error
 		if g, err = lockGroup(ctx, tx, db.d, `g.app_id = $1 AND g.name = $2`, appID, name); err != nil {
+			return err
+		}
+		before, err := json.Marshal(groupView(g))
+		if err != nil {
 			return err
 		}
 		now := fromMS(ms(db.now()))
@@ -269,6 +297,17 @@ func (db *DB) SetRolloutState(ctx context.Context, appID, name string, paused bo
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE app_groups SET paused = $1, halt_reason = $2, halted_at = $3, resumed_at = $4, version = $5, updated_at = $6
 			WHERE id = $7`, g.Paused, g.HaltReason, ms(g.HaltedAt), ms(g.ResumedAt), g.Version, ms(now), g.ID); err != nil {
+			return err
+		}
+		action := store.ActionGroupResume
+		if paused {
+			action = store.ActionGroupPause
+		}
+		e, err := groupEntry(action, before, g, "")
+		if err != nil {
+			return err
+		}
+		if err := rec.add(ctx, tx, e); err != nil {
 			return err
 		}
 		return bumpGeneration(ctx, tx)

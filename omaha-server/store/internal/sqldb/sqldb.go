@@ -76,6 +76,8 @@ type DB struct {
 	writerDone chan struct{}
 
 	noCounts atomic.Bool // see SetCounting
+
+	observer atomic.Pointer[func(store.Activity)] // ObserveActivity's function
 }
 
 type statements struct {
@@ -241,8 +243,15 @@ func (db *DB) CreateApp(ctx context.Context, app store.App) (store.App, error) {
 		return store.App{}, db.errorf("creating application: id and name are required: %w", store.ErrInvalid)
 	}
 	app.CreatedAt = fromMS(ms(db.now()))
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.recordTx(ctx, func(tx *sql.Tx, rec *recorder) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO apps (id, name, created_at) VALUES ($1, $2, $3)`, app.ID, app.Name, ms(app.CreatedAt)); err != nil {
+			return err
+		}
+		_, a, err := changes(nil, map[string]string{"name": app.Name})
+		if err != nil {
+			return err
+		}
+		if err := rec.add(ctx, tx, store.Activity{Action: store.ActionAppCreate, AppID: app.ID, Subject: "app/" + app.ID, After: a}); err != nil {
 			return err
 		}
 		return bumpGeneration(ctx, tx)
@@ -329,7 +338,7 @@ func (db *DB) CreateRelease(ctx context.Context, r store.Release) (store.Release
 	}
 	r.CreatedAt = fromMS(ms(db.now()))
 	r.HasTargetsMetadata = r.TargetsMetadata != nil
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.recordTx(ctx, func(tx *sql.Tx, rec *recorder) error {
 		if err := requireApp(ctx, tx, r.AppID); err != nil {
 			return err
 		}
@@ -337,6 +346,22 @@ func (db *DB) CreateRelease(ctx context.Context, r store.Release) (store.Release
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
 			r.AppID, r.Version, r.Board, r.FileName, r.Size, r.SHA256, r.SHA1, r.Hosted, r.URL, r.TargetsMetadata, ms(r.CreatedAt)).Scan(&r.ID)
 		if err != nil {
+			return err
+		}
+		_, a, err := changes(nil, struct {
+			Version  string `json:"version"`
+			Board    string `json:"board"`
+			FileName string `json:"file_name"`
+			Size     int64  `json:"size"`
+			SHA256   string `json:"sha256"`
+			Hosted   bool   `json:"hosted"`
+			URL      string `json:"url,omitempty"`
+			Targets  bool   `json:"targets_metadata"`
+		}{r.Version, r.Board, r.FileName, r.Size, r.SHA256, r.Hosted, r.URL, r.HasTargetsMetadata})
+		if err != nil {
+			return err
+		}
+		if err := rec.add(ctx, tx, store.Activity{Action: store.ActionReleaseCreate, AppID: r.AppID, Subject: "release/" + r.Version + "/" + r.Board, After: a}); err != nil {
 			return err
 		}
 		return bumpGeneration(ctx, tx)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode"
 
@@ -45,9 +46,16 @@ func (db *DB) CreateToken(ctx context.Context, t store.Token) (store.Token, erro
 	}
 	t.CreatedAt, t.ExpiresAt = fromMS(ms(now)), fromMS(ms(t.ExpiresAt))
 	t.LastUsedAt, t.RevokedAt = fromMS(0), fromMS(0)
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		return tx.QueryRowContext(ctx, `INSERT INTO tokens (hash, name, role, description, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-			t.Hash, t.Name, string(t.Role), t.Description, ms(t.CreatedAt), ms(t.ExpiresAt)).Scan(&t.ID)
+	err := db.recordTx(ctx, func(tx *sql.Tx, rec *recorder) error {
+		if err := tx.QueryRowContext(ctx, `INSERT INTO tokens (hash, name, role, description, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+			t.Hash, t.Name, string(t.Role), t.Description, ms(t.CreatedAt), ms(t.ExpiresAt)).Scan(&t.ID); err != nil {
+			return err
+		}
+		_, a, err := changes(nil, tokenView(t))
+		if err != nil {
+			return err
+		}
+		return rec.add(ctx, tx, store.Activity{Action: store.ActionTokenCreate, Subject: tokenSubject(t.ID), After: a})
 	})
 	return t, db.wrap("creating token", err)
 }
@@ -105,14 +113,24 @@ func (db *DB) ListTokens(ctx context.Context) ([]store.Token, error) {
 // RevokeToken implements store.Store.
 func (db *DB) RevokeToken(ctx context.Context, id int64) (store.Token, error) {
 	var t store.Token
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.recordTx(ctx, func(tx *sql.Tx, rec *recorder) error {
 		var err error
 		t, err = scanToken(tx.QueryRowContext(ctx, `UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at = 0 RETURNING `+tokenColumns,
 			ms(db.now()), id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("no unrevoked token %d: %w", id, store.ErrNotFound)
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		old := t
+		old.RevokedAt = fromMS(0)
+		b, a, err := changes(tokenView(old), tokenView(t))
+		if err != nil {
+			return err
+		}
+		return rec.add(ctx, tx, store.Activity{Action: store.ActionTokenRevoke, Subject: tokenSubject(t.ID), Before: b, After: a,
+			Reason: "token " + strconv.Quote(t.Name)})
 	})
 	return t, db.wrap("revoking token", err)
 }
