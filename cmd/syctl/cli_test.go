@@ -25,7 +25,7 @@ import (
 // commandPaths is every syctl command that parses flags, by its command words: the
 // commands syctl has always had, so none is lost.
 var commandPaths = []string{
-	"app create", "app list",
+	"activity", "app create", "app list",
 	"channel create", "channel list", "channel promote", "channel set",
 	"group create", "group list", "group policy set", "group policy show", "group update",
 	"host enroll", "host list", "host remove", "host show",
