@@ -45,9 +45,11 @@
 //
 //   - The TUF repository's files are written once per (role, version); the current
 //     timestamp moves by compare-and-set under the signing lease's fence (tuf.go).
+//
 //   - StatusCounts is exact at every commit without scanning the instances: every write of
 //     an instance row (check-ins, retention) changes the stored counts in its own
 //     transaction (store/internal/sqldb's counts.go).
+//
 //   - Every admin write and every automatic halt writes an activity entry (activity.go) in
 //     its own transaction; a failed write writes none. Check-ins write none, except the
 //     rare one that trips a halt.
