@@ -44,6 +44,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"InstanceColumns", testInstanceColumns},
 		{"Tokens", testTokens},
 		{"HostKeys", testHostKeys},
+		{"Deltas", testDeltas},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
