@@ -22,7 +22,13 @@ func runReleasePublish(ctx context.Context, args []string, stdout, stderr io.Wri
 	fs.Int64Var(&m.Size, "size", 0, "payload size in bytes (with --url)")
 	fs.StringVar(&m.SHA256, "sha256", "", "payload SHA-256, hex (required with --url; checked by the server with --file)")
 	fs.StringVar(&m.SHA1, "sha1", "", "payload SHA-1, hex (optional, with --url)")
+	var deltaArgs stringList
+	fs.Var(&deltaArgs, "delta", deltaUsage)
 	if err := parseNone(fs, args, stdout); err != nil {
+		return err
+	}
+	deltas, err := parseDeltas(deltaArgs, m.Version, m.Board)
+	if err != nil {
 		return err
 	}
 	ctx, cancel, c, err := af.start(ctx)
@@ -30,5 +36,10 @@ func runReleasePublish(ctx context.Context, args []string, stdout, stderr io.Wri
 		return err
 	}
 	defer cancel()
-	return publish(ctx, c, stdout, stderr, app, m, file, targets)
+	if file != "" || m.URL != "" || len(deltas) == 0 { // only --delta: deltas of a published release
+		if err := publish(ctx, c, stdout, stderr, app, m, file, targets); err != nil {
+			return err
+		}
+	}
+	return publishDeltas(ctx, c, stdout, stderr, app, m, deltas, targets)
 }
