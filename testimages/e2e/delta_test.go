@@ -95,7 +95,8 @@ func (w *world) publishDelta(version, from, fromImage, toImage string) int64 {
 // TestDeltaPowerCut: v1 → v2 by a delta payload built from v1's USR, with the power cut at a
 // random point of the delta write. The guest boots v1 from USR-A again (USR-B unbootable),
 // the next attempt resumes the delta with an HTTP Range request (the source checked again
-// first), completes on v2 and never fetches the full payload.
+// first; after the cut less than the whole delta is sent again), completes on v2 and never
+// fetches the full payload.
 func TestDeltaPowerCut(t *testing.T) {
 	env := vmtest.New(t)
 	ctx := timeout(t, 8*time.Minute)
@@ -109,8 +110,9 @@ func TestDeltaPowerCut(t *testing.T) {
 	disk := env.Disk(t, &v1, nil)
 	m := machine{id: "e2e00000000000000000000000000004", group: "e2e-delta"}
 
-	// A slow link, scaled to the delta, so that the cut lands inside its write.
-	w.rate.Store(max(size/8, 64<<10))
+	// A slow link, scaled to the delta (about 20 s for all of it), so that the cut lands
+	// inside its write after the daemon has checkpointed (at least once a second).
+	w.rate.Store(max(size/20, 16<<10))
 	frac := 0.25 + rand.Float64()/2
 	cutAt := int64(frac * float64(size))
 	t.Logf("cut: after %d of %d delta bytes (%.0f%%)", cutAt, size, frac*100)
@@ -133,9 +135,9 @@ func TestDeltaPowerCut(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectBoot(ctx, t, vm, "3", "1.0.0")
-	expectLog(ctx, t, vm, "delta source verified")
 	resumed := expectLog(ctx, t, vm, "resuming the download")
 	t.Logf("resumed: %s", resumed[0])
+	expectLog(ctx, t, vm, "delta source verified") // checked again before the resumed writes
 	expectSelfReboot(ctx, t, vm)
 	if err := vm.Restart(ctx); err != nil {
 		t.Fatal(err)
@@ -153,8 +155,13 @@ func TestDeltaPowerCut(t *testing.T) {
 	if !slices.ContainsFunc(w.rangeStarts(), func(s int64) bool { return s > 0 }) {
 		t.Errorf("no Range request resumed the delta (Range starts %v)", w.rangeStarts())
 	}
-	if total >= size*12/10 {
-		t.Errorf("%d bytes sent for a %d-byte delta: the download was not resumed, or the full payload was fetched", total, size)
+	// The resumed attempt re-reads the header and manifest (a fixed cost that is a large
+	// part of a small delta) and then only the rest: less than the whole delta again.
+	if after := total - first; after >= size {
+		t.Errorf("%d bytes sent after the cut for a %d-byte delta: the next attempt started over", after, size)
+	}
+	if total >= full {
+		t.Errorf("%d bytes sent: the full payload (%d bytes) was fetched", total, full)
 	}
 	for _, e := range w.events(m.id) {
 		if strings.Contains(e, "code=1001") {
