@@ -174,6 +174,13 @@ const (
 	ErrorCodeRollback ErrorCode = 44
 	// ErrorCodeDownloadIncomplete is internal to the engine and not normally reported.
 	ErrorCodeDownloadIncomplete ErrorCode = 100
+	// Switchyard's own codes are 1000 to 1999: above every Flatcar and ChromeOS code and
+	// below the HTTP range, so none is ever read with another meaning.
+	//
+	// ErrorCodeDeltaSourceMismatch: the active partition is not a delta payload's source
+	// (a source block's hash failed, checked before anything was written). The host falls
+	// back to the full payload in the same cycle; a server counts it like any failure.
+	ErrorCodeDeltaSourceMismatch ErrorCode = 1001
 	// ErrorCodeHTTPResponseBase plus an HTTP status (capped at 999) reports a failed check.
 	ErrorCodeHTTPResponseBase ErrorCode = 2000
 )
@@ -239,6 +246,7 @@ var errorCodeNames = map[ErrorCode]string{
 	ErrorCodeNewPCRPolicyHTTPError:                  "NewPCRPolicyHTTPError",
 	ErrorCodeRollback:                               "RollbackError",
 	ErrorCodeDownloadIncomplete:                     "DownloadIncomplete",
+	ErrorCodeDeltaSourceMismatch:                    "DeltaSourceMismatch",
 }
 
 var errorFlagNames = []struct {

@@ -72,6 +72,8 @@
 //     with which a host proves its key on every request. Headers, not attributes: the body
 //     is what is signed. A server that does not know them ignores them; a request without
 //     them is an unproven host's.
+//   - 2026-12-03 errorcode 1001 (ErrorCodeDeltaSourceMismatch), the first of Switchyard's
+//     codes (1000–1999): a delta payload did not fit the host's active partition.
 //
 // Nebraska's own additions that this package carries unchanged: package@hash_sha256 (hex
 // SHA-256), manifest@is_floor, @floor_reason, @is_target, app@multi_manifest_ok.

@@ -27,13 +27,24 @@ func newReleasePublishCmd() *cobra.Command {
 	fs.Int64Var(&m.Size, "size", 0, "payload size in bytes (with --url)")
 	fs.StringVar(&m.SHA256, "sha256", "", "payload SHA-256, hex (required with --url; checked by the server with --file)")
 	fs.StringVar(&m.SHA1, "sha1", "", "payload SHA-1, hex (optional, with --url)")
+	var deltaArgs []string
+	fs.StringArrayVar(&deltaArgs, "delta", nil, deltaUsage)
 	c.RunE = usage.Run(func(ctx context.Context, _ []string, stdout, stderr io.Writer) error {
+		deltas, err := parseDeltas(deltaArgs, m.Version, m.Board)
+		if err != nil {
+			return err
+		}
 		ctx, cancel, cl, err := af.start(ctx)
 		if err != nil {
 			return err
 		}
 		defer cancel()
-		return publish(ctx, cl, stdout, stderr, app, m, file, targets)
+		if file != "" || m.URL != "" || len(deltas) == 0 { // only --delta: deltas of a published release
+			if err := publish(ctx, cl, stdout, stderr, app, m, file, targets); err != nil {
+				return err
+			}
+		}
+		return publishDeltas(ctx, cl, stdout, stderr, app, m, deltas, targets)
 	})
 	return c
 }

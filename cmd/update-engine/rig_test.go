@@ -89,6 +89,11 @@ type world struct {
 
 	targetsSigner signature.Signer
 	bootID        int
+	// For publishing more (delta_test.go): the payload key, the TUF working directory
+	// and the TUF clock.
+	payKey  *keys.PrivateKey
+	tufRepo *repo.Repo
+	tufNow  time.Time
 }
 
 type worldOptions struct {
@@ -111,6 +116,9 @@ type worldOptions struct {
 	// files are extra files the TLS server serves, URL path → file.
 	files        map[string]string
 	omahaPayload func([]byte) []byte // when set, the server hosts its result instead of the TUF-pinned payload
+	// nearSource makes the new image USR-A's with a few chunks changed, so that a delta
+	// from it is small (delta_test.go).
+	nearSource bool
 }
 
 func signer(t testing.TB, k *keys.PrivateKey) signature.Signer {
@@ -197,6 +205,7 @@ func newWorld(t testing.TB, o worldOptions) *world {
 			PartitionSize: int64(m.PartitionSize), PartitionSHA256: hex.EncodeToString(m.PartitionSHA256[:])}}); err != nil {
 		t.Fatal(err)
 	}
+	w.payKey, w.tufRepo, w.tufNow = payK, r, tufNow
 	targetsData, err := r.SignTargets(sytuf.Expiry(tufNow, sytuf.DefaultTargetsExpiry), w.targetsSigner)
 	if err != nil {
 		t.Fatal(err)
@@ -505,6 +514,9 @@ func (w *world) build(o worldOptions, payK *keys.PrivateKey) *payload.Manifest {
 
 	// The release: a payload built from the new USR image and signed with the payload key.
 	w.image = usrImage(int(o.usrSize), 42)
+	if o.nearSource {
+		w.image = nearImage(usrImage(int(o.usrSize), 7), o.chunk)
+	}
 	if o.noisy {
 		rnd := rand.New(rand.NewPCG(9, 9))
 		for off := 0; off+4096 <= len(w.image); off += 4096 {

@@ -393,6 +393,7 @@ func wire(ctx context.Context, cfg config.Config, log *slog.Logger) (*daemon, er
 		MachineID: machineID, BootID: bootID, MachineAlias: cfg.MachineAlias, OEM: cfg.OEM, OEMVersion: cfg.OEMVersion,
 		AlephVersion: st.Aleph(cfg.Version),
 	}}
+	oc.DeltaOK = cfg.DeltaUpdates
 	id, err := identity.LoadOrCreate(cfg.StateDir, nil)
 	if err != nil {
 		return nil, err

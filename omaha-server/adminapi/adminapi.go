@@ -7,6 +7,7 @@
 //	GET         /api/v1/apps/{app}
 //	GET  POST   /api/v1/apps/{app}/releases                    list, publish (see below)
 //	GET         /api/v1/apps/{app}/releases/{board}/{version}
+//	GET  POST   /api/v1/apps/{app}/releases/{board}/{version}/deltas   delta payloads (deltas.go)
 //	GET  POST   /api/v1/apps/{app}/channels                    list, create {name}
 //	GET         /api/v1/apps/{app}/channels/{channel}
 //	PUT         /api/v1/apps/{app}/channels/{channel}/releases/{board}   {version}
@@ -104,6 +105,8 @@ type Config struct {
 	// before it is stored) and refuses it by returning an error, answered as 400. The TUF
 	// host uses it to verify and publish the targets metadata a release carries.
 	CheckRelease func(ctx context.Context, r store.Release) error
+	// CheckDelta is CheckRelease for a release's delta payloads (deltas.go).
+	CheckDelta func(ctx context.Context, d store.Delta) error
 	// TUF, when set, serves GET /api/v1/tuf and POST /api/v1/tuf/roots.
 	TUF TUFRepository
 }
@@ -135,6 +138,8 @@ func (a *API) Register(r *mux.Router) {
 	s.HandleFunc("/apps/{app}/releases", a.listReleases).Methods(http.MethodGet)
 	s.HandleFunc("/apps/{app}/releases", a.publishRelease).Methods(http.MethodPost)
 	s.HandleFunc("/apps/{app}/releases/{board}/{version}", a.getRelease).Methods(http.MethodGet)
+	s.HandleFunc("/apps/{app}/releases/{board}/{version}/deltas", a.listDeltas).Methods(http.MethodGet)
+	s.HandleFunc("/apps/{app}/releases/{board}/{version}/deltas", a.publishDelta).Methods(http.MethodPost)
 	s.HandleFunc("/apps/{app}/channels", a.listChannels).Methods(http.MethodGet)
 	s.HandleFunc("/apps/{app}/channels", a.createChannel).Methods(http.MethodPost)
 	s.HandleFunc("/apps/{app}/channels/{channel}", a.getChannel).Methods(http.MethodGet)

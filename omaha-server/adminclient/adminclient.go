@@ -168,12 +168,19 @@ func (s *switchWriter) Write(p []byte) (int, error) { return s.w.Write(p) }
 // Upload publishes a release the server hosts: m.Size bytes of payload are streamed from
 // payload; targets (signed TUF targets metadata) is optional.
 func (c *Client) Upload(ctx context.Context, app string, m adminapi.ReleaseMetadata, targets []byte, payload io.Reader) (store.Release, error) {
+	var r store.Release
+	return r, c.upload(ctx, "/api/v1/apps/"+esc(app)+"/releases", m, m.FileName, m.Size, targets, payload, &r)
+}
+
+// upload streams a multipart upload to p: the metadata part (meta as JSON), the targets
+// part when targets is not nil, then size bytes of payload as file name.
+func (c *Client) upload(ctx context.Context, p string, meta any, name string, size int64, targets []byte, payload io.Reader, out any) error {
 	var head, tail bytes.Buffer
 	sw := &switchWriter{w: &head}
 	mw := multipart.NewWriter(sw)
-	meta, err := json.Marshal(m)
+	mj, err := json.Marshal(meta)
 	if err != nil {
-		return store.Release{}, fmt.Errorf("adminclient: %w", err)
+		return fmt.Errorf("adminclient: %w", err)
 	}
 	part := func(name, filename, ctype string) (io.Writer, error) {
 		h := textproto.MIMEHeader{}
@@ -187,7 +194,7 @@ func (c *Client) Upload(ctx context.Context, app string, m adminapi.ReleaseMetad
 	}
 	w, err := part("metadata", "", "application/json")
 	if err == nil {
-		_, err = w.Write(meta)
+		_, err = w.Write(mj)
 	}
 	if err == nil && targets != nil {
 		if w, err = part("targets", "targets.json", "application/json"); err == nil {
@@ -195,24 +202,23 @@ func (c *Client) Upload(ctx context.Context, app string, m adminapi.ReleaseMetad
 		}
 	}
 	if err == nil {
-		_, err = part("payload", m.FileName, "application/octet-stream")
+		_, err = part("payload", name, "application/octet-stream")
 	}
 	if err != nil {
-		return store.Release{}, fmt.Errorf("adminclient: %w", err)
+		return fmt.Errorf("adminclient: %w", err)
 	}
 	sw.w = &tail
 	if err := mw.Close(); err != nil {
-		return store.Release{}, fmt.Errorf("adminclient: %w", err)
+		return fmt.Errorf("adminclient: %w", err)
 	}
-	body := io.MultiReader(&head, io.LimitReader(payload, m.Size), &tail)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url("/api/v1/apps/"+esc(app)+"/releases", nil), body)
+	body := io.MultiReader(&head, io.LimitReader(payload, size), &tail)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url(p, nil), body)
 	if err != nil {
-		return store.Release{}, fmt.Errorf("adminclient: %w", err)
+		return fmt.Errorf("adminclient: %w", err)
 	}
-	req.ContentLength = int64(head.Len()) + m.Size + int64(tail.Len())
+	req.ContentLength = int64(head.Len()) + size + int64(tail.Len())
 	req.Header.Set("Content-Type", mw.FormDataContentType())
-	var r store.Release
-	return r, c.do(req, &r)
+	return c.do(req, out)
 }
 
 // ListReleases lists an application's releases.

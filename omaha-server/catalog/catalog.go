@@ -41,12 +41,17 @@ type Snapshot struct {
 	channels   map[channelKey]store.Channel
 	releases   map[releaseKey]store.Release
 	versions   map[boardKey][]omaha.Version
+	deltas     map[deltaKey]store.Delta
 }
 
 type releaseKey struct{ app, version, board string }
 type boardKey struct{ app, board string }
 type groupKey struct{ app, track string }
 type channelKey struct{ app, name string }
+type deltaKey struct {
+	releaseKey
+	source string
+}
 
 func newSnapshot(c *store.Catalog) *Snapshot {
 	s := &Snapshot{
@@ -56,6 +61,10 @@ func newSnapshot(c *store.Catalog) *Snapshot {
 		channels:   make(map[channelKey]store.Channel, len(c.Channels)),
 		releases:   make(map[releaseKey]store.Release, len(c.Releases)),
 		versions:   make(map[boardKey][]omaha.Version),
+		deltas:     make(map[deltaKey]store.Delta, len(c.Deltas)),
+	}
+	for _, d := range c.Deltas {
+		s.deltas[deltaKey{releaseKey{d.AppID, d.Version, d.Board}, d.SourceVersion}] = d
 	}
 	for _, r := range c.Releases {
 		s.releases[releaseKey{r.AppID, r.Version, r.Board}] = r
@@ -102,6 +111,13 @@ func (s *Snapshot) ChannelRelease(appID, channel, board string) (store.Release, 
 func (s *Snapshot) Release(appID, version, board string) (store.Release, bool) {
 	r, ok := s.releases[releaseKey{store.NormalizeAppID(appID), version, board}]
 	return r, ok
+}
+
+// Delta returns the delta payload of the release (app, version, board) that applies to a
+// partition holding source.
+func (s *Snapshot) Delta(appID, version, board, source string) (store.Delta, bool) {
+	d, ok := s.deltas[deltaKey{releaseKey{store.NormalizeAppID(appID), version, board}, source}]
+	return d, ok
 }
 
 // Versions returns the versions of every release of appID for board. The slice is

@@ -58,8 +58,11 @@ func (h *Handler) decide(snap *catalog.Snapshot, g store.Group, c checkin, cur *
 		h.log.Error("omaha offer: release not in the catalog", "app", c.appID, "version", v, "board", c.board)
 		return decision{reason: policy.ReasonNoRelease}
 	}
-	offer, err := h.offer(c.req, rel)
+	pay, delta := payloadFor(snap, c, rel)
+	offer, err := h.offer(c.req, pay)
 	if err == nil {
+		// Flatcar's and ChromeOS's mark: the postinstall action's IsDeltaPayload.
+		offer.IsDeltaPayload = delta
 		err = omaha.NewAppResponse(app).SetOffer(offer)
 	}
 	if err != nil {
@@ -68,6 +71,23 @@ func (h *Handler) decide(snap *catalog.Snapshot, g store.Group, c checkin, cur *
 		return decision{reason: policy.ReasonNoRelease}
 	}
 	return decision{version: rel.Version, offer: offer}
+}
+
+// payloadFor picks the file a host downloads for the granted release rel: the release's
+// delta payload from the version the host runs, when the host accepts deltas
+// (delta_okay="true") and the release has one, else the full payload. Either way the grant
+// is rel's version: the rollout policy counts both alike. A delta is returned in the shape
+// of a release (same key, its own file, size and hashes), served beside the full payload.
+func payloadFor(snap *catalog.Snapshot, c checkin, rel store.Release) (store.Release, bool) {
+	if !c.app.DeltaOK {
+		return rel, false
+	}
+	d, ok := snap.Delta(c.appID, rel.Version, c.board, c.app.Version)
+	if !ok {
+		return rel, false
+	}
+	return store.Release{AppID: rel.AppID, Version: rel.Version, Board: rel.Board, FileName: d.FileName, Size: d.Size,
+		SHA256: d.SHA256, SHA1: d.SHA1, Hosted: d.Hosted, URL: d.URL, CreatedAt: d.CreatedAt}, true
 }
 
 // updating reports whether the instance has an update under way.

@@ -37,6 +37,14 @@
 // URL otherwise), manifest version, package name and size, hash (base64 SHA-1, when known)
 // and hash_sha256 (hex), required="true", and the postinstall action with sha256 (base64
 // of the SHA-256) and DisablePayloadBackoff="true".
+//
+// Delta payloads: when the host sent delta_okay="true" and the granted release has a delta
+// whose source version is the version the host runs, the offer names the delta's file,
+// size and hashes instead (same codebase: it is hosted beside the full payload) and marks
+// the postinstall action IsDeltaPayload="true", as Flatcar's and ChromeOS's servers do.
+// The grant is the release's version either way, so the rollout policy (percentages, caps,
+// in-flight counts, halts) treats a delta grant exactly like a full one. A host whose
+// delta fails checks in again with delta_okay="false" and gets the full payload.
 package omahahandler
 
 import (

@@ -208,6 +208,7 @@ func New(ctx context.Context, cfg Config, st store.Store, logger *slog.Logger) (
 	}
 
 	checkRelease := cfg.CheckRelease
+	var checkDelta func(context.Context, store.Delta) error
 	var tufAdmin adminapi.TUFRepository
 	if cfg.TUF != nil {
 		if err := s.openTUF(ctx, cfg); err != nil {
@@ -215,6 +216,7 @@ func New(ctx context.Context, cfg Config, st store.Store, logger *slog.Logger) (
 			return nil, err
 		}
 		checkRelease = s.gateRelease(cfg.CheckRelease)
+		checkDelta = s.gateDelta
 		tufAdmin = s.tuf
 	}
 
@@ -244,6 +246,7 @@ func New(ctx context.Context, cfg Config, st store.Store, logger *slog.Logger) (
 	api := adminapi.New(adminapi.Config{
 		Store: st, Payloads: pd, Invalidate: s.catalog.Invalidate, Logger: logger,
 		MaxPayloadBytes: cfg.MaxPayloadBytes, CheckRelease: checkRelease, TUF: tufAdmin,
+		CheckDelta: checkDelta,
 	})
 	api.Register(r)
 	r.HandleFunc("/packages/{app}/{board}/{version}/{name}", s.servePayload).Methods(http.MethodGet, http.MethodHead)
@@ -361,6 +364,9 @@ func unavailable(w http.ResponseWriter) {
 func (s *Server) servePayload(w http.ResponseWriter, r *http.Request) {
 	v := mux.Vars(r)
 	rel, err := s.store.GetRelease(r.Context(), v["app"], v["version"], v["board"])
+	if err == nil && rel.FileName != v["name"] {
+		rel, err = s.hostedDelta(r.Context(), rel, v["name"])
+	}
 	if errors.Is(err, store.ErrNotFound) || (err == nil && (!rel.Hosted || rel.FileName != v["name"])) {
 		http.NotFound(w, r)
 		return
@@ -401,4 +407,20 @@ func (s *Server) servePayload(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
 	http.ServeContent(w, r, rel.FileName, rel.CreatedAt, f)
+}
+
+// hostedDelta returns, in the shape of a release, the delta payload of rel named name (a
+// delta's file lives beside its release's full payload); ErrNotFound when there is none.
+func (s *Server) hostedDelta(ctx context.Context, rel store.Release, name string) (store.Release, error) {
+	ds, err := s.store.ListDeltas(ctx, rel.AppID, rel.Version, rel.Board)
+	if err != nil {
+		return store.Release{}, err
+	}
+	for _, d := range ds {
+		if d.FileName == name {
+			return store.Release{AppID: d.AppID, Version: d.Version, Board: d.Board, FileName: d.FileName, Size: d.Size,
+				SHA256: d.SHA256, Hosted: d.Hosted, CreatedAt: d.CreatedAt}, nil
+		}
+	}
+	return store.Release{}, fmt.Errorf("server: release %s has no payload %q: %w", rel.Version, name, store.ErrNotFound)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/switchyard-os/switchyard/omaha-server/payloads"
 	"github.com/switchyard-os/switchyard/omaha-server/store"
 	"github.com/switchyard-os/switchyard/omaha-server/tufhost"
+	"github.com/switchyard-os/switchyard/signing/tuf"
 	"github.com/switchyard-os/switchyard/signing/tuf/repo"
 )
 
@@ -123,7 +124,39 @@ func (s *Server) gateRelease(next func(context.Context, store.Release) error) fu
 	}
 }
 
-// releaseIndex opens a hosted release's payload by its SHA-256, for /tuf/targets/…. It
+// gateDelta is gateRelease for a release's delta payload: its targets metadata must pin
+// the delta as its own target (length, SHA-256, the release's version) whose custom
+// source_version is the delta's source; it then goes live like a release's. A delta
+// without targets metadata is recorded as such (update-engine never installs it).
+func (s *Server) gateDelta(ctx context.Context, d store.Delta) error {
+	if len(d.TargetsMetadata) == 0 {
+		return nil
+	}
+	sum, err := hex.DecodeString(d.SHA256)
+	if err != nil || len(sum) != 32 {
+		return fmt.Errorf("delta SHA-256 %q is not 64 hex digits", d.SHA256)
+	}
+	var p repo.Payload
+	copy(p.SHA256[:], sum)
+	p.Length, p.Version = d.Size, d.Version
+	u := tufhost.Upload{Targets: d.TargetsMetadata}
+	pins, err := s.tuf.Verify(u, p)
+	if err != nil {
+		return err
+	}
+	if src := pins[0].Custom.SourceVersion(); src != d.SourceVersion {
+		return fmt.Errorf("%w: target %s has %s %q, the delta is from %s", repo.ErrNotPinned, pins[0].Name, tuf.FieldSourceVersion, src, d.SourceVersion)
+	}
+	if _, err := s.tuf.Publish(ctx, u); err != nil {
+		return fmt.Errorf("publishing the targets metadata: %w", err)
+	}
+	if s.releases != nil {
+		s.releases.invalidate()
+	}
+	return nil
+}
+
+// releaseIndex opens a hosted release's payload (or a delta's) by its SHA-256, for /tuf/targets/…. It
 // keeps an index of the hosted releases and rebuilds it on a miss at most once per
 // releaseIndexTTL, so requests for unknown hashes (anyone may send them) cannot make every
 // request list every release; a publish through the gate rebuilds it on the next miss.
@@ -160,8 +193,18 @@ func (p *releaseIndex) lookup(ctx context.Context, sum string) (payloads.Key, bo
 			return payloads.Key{}, false, err
 		}
 		for _, r := range rels {
-			if r.Hosted {
-				index[strings.ToLower(r.SHA256)] = payloads.Key{App: r.AppID, Board: r.Board, Version: r.Version, Name: r.FileName}
+			if !r.Hosted {
+				continue
+			}
+			index[strings.ToLower(r.SHA256)] = payloads.Key{App: r.AppID, Board: r.Board, Version: r.Version, Name: r.FileName}
+			ds, err := p.store.ListDeltas(ctx, r.AppID, r.Version, r.Board)
+			if err != nil {
+				return payloads.Key{}, false, err
+			}
+			for _, d := range ds {
+				if d.Hosted {
+					index[strings.ToLower(d.SHA256)] = payloads.Key{App: d.AppID, Board: d.Board, Version: d.Version, Name: d.FileName}
+				}
 			}
 		}
 	}

@@ -36,6 +36,30 @@ type Release struct {
 	CreatedAt          time.Time `json:"created_at"`
 }
 
+// Delta is a delta payload of a release: applied to a USR partition that holds
+// SourceVersion (of the same application and board), it writes the partition of the
+// release's Version. A release has at most one delta per source version. Its file lives
+// beside the release's full payload (Hosted) or at URL; the fields mean what they mean on
+// a Release.
+type Delta struct {
+	ID            int64  `json:"id"`
+	AppID         string `json:"app_id"`
+	Version       string `json:"version"`
+	Board         string `json:"board"`
+	SourceVersion string `json:"source_version"`
+	FileName      string `json:"file_name"`
+	Size          int64  `json:"size"`
+	SHA256        string `json:"sha256"`
+	SHA1          string `json:"sha1,omitempty"`
+	Hosted        bool   `json:"hosted"`
+	URL           string `json:"url,omitempty"`
+	// TargetsMetadata is the signed TUF targets metadata published with the delta (nil
+	// when none), which pins it as its own target.
+	TargetsMetadata    []byte    `json:"-"`
+	HasTargetsMetadata bool      `json:"has_targets_metadata"`
+	CreatedAt          time.Time `json:"created_at"`
+}
+
 // Channel names a release per board ("stable" → 4081.2.0 on amd64-usr).
 type Channel struct {
 	ID    int64  `json:"id"`
@@ -82,6 +106,8 @@ type Catalog struct {
 	Groups     []Group
 	Channels   []Channel
 	Releases   []Release
+	// Deltas are every delta payload (without TargetsMetadata).
+	Deltas []Delta
 }
 
 // Status is an instance's update status.

@@ -17,6 +17,9 @@
 //   - Application IDs are stored normalised (NormalizeAppID: lower case, no braces), so
 //     lookups compare them case-insensitively with braces optional, as Nebraska does.
 //
+//   - A release has at most one delta payload per source version (Delta); the catalog
+//     carries the deltas, so a delta write bumps the generation like a release write.
+//
 //   - A channel points at one release per board; a group follows one channel; a group's
 //     track is unique within its application (it is what hosts send as `track`).
 //
@@ -90,6 +93,13 @@ type Store interface {
 	CreateRelease(ctx context.Context, r Release) (Release, error)
 	GetRelease(ctx context.Context, appID, version, board string) (Release, error)
 	ListReleases(ctx context.Context, appID string) ([]Release, error)
+	// CreateDelta records a delta payload of the release (d.AppID, d.Version, d.Board):
+	// ErrNotFound without that release, ErrConflict when the release has a delta from
+	// d.SourceVersion already or a payload of that file name.
+	CreateDelta(ctx context.Context, d Delta) (Delta, error)
+	// ListDeltas returns the deltas of one release, by source version, with their
+	// targets metadata; ErrNotFound without the release.
+	ListDeltas(ctx context.Context, appID, version, board string) ([]Delta, error)
 
 	CreateChannel(ctx context.Context, c Channel) (Channel, error)
 	// SetChannelRelease points the channel at the release (app, version, board) for that

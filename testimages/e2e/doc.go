@@ -34,6 +34,9 @@
 //	TestPowerCut  QEMU killed at a random point of the payload write, then between the first
 //	              and last GPT write of the flip; the guest boots the old version each time
 //	              and the next attempt resumes (HTTP Range, < 1.2x the payload served).
+//	TestDeltaPowerCut  v1 → v2 by a delta payload, QEMU killed during the delta write; v1
+//	              boots again and the next attempt resumes the delta (HTTP Range, never the
+//	              full payload) and completes on v2.
 //	TestFleet     three guests of one group on etcd-lock with max 1 against an embedded etcd:
 //	              never two holders, each guest reboots while it holds the slot.
 //

@@ -88,6 +88,10 @@ type Config struct {
 	PostRebootHook     []string // run (no shell) once the update is confirmed after the reboot
 	RebootHookTimeout  time.Duration
 
+	// DeltaUpdates sends delta_okay="true": the server may offer a delta payload from the
+	// running version (default on).
+	DeltaUpdates bool
+
 	// XZDecoder picks the REPLACE_XZ decoder: "auto" (xz-utils when installed, else Go),
 	// "go" or "xz-utils".
 	XZDecoder string
@@ -129,6 +133,7 @@ func Default() Config {
 		HealthMinUptime:   45 * time.Second,
 		HealthTimeout:     2 * time.Minute,
 		XZDecoder:         "auto",
+		DeltaUpdates:      true,
 	}
 }
 
@@ -250,6 +255,11 @@ func Keys() []Key {
 		{"LOCKSMITHD_ETCD_CERTFILE", "etcd client certificate", str(func(c *Config) *string { return &c.EtcdCertFile })},
 		{"LOCKSMITHD_ETCD_KEYFILE", "etcd client key", str(func(c *Config) *string { return &c.EtcdKeyFile })},
 		{"FLEETLOCK_URL", "FleetLock server base URL", str(func(c *Config) *string { return &c.FleetLockURL })},
+		{"DELTA_UPDATES", "(Switchyard) true (default): ask for delta payloads (delta_okay); false: always the full payload", func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			c.DeltaUpdates = b
+			return err
+		}},
 		{"XZ_DECODER", "REPLACE_XZ decoder: auto (xz-utils when installed), go, or xz-utils", func(c *Config, v string) error {
 			switch v {
 			case "auto", "go", "xz-utils":

@@ -278,3 +278,23 @@ func TestRebootHookKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestDeltaUpdates: delta payloads are asked for by default, and DELTA_UPDATES turns that
+// off (or on again); a value that is not a boolean is an error naming the key.
+func TestDeltaUpdates(t *testing.T) {
+	c := Default()
+	if !c.DeltaUpdates {
+		t.Fatal("DeltaUpdates is off by default")
+	}
+	for _, tc := range []struct {
+		value string
+		want  bool
+	}{{"false", false}, {"true", true}, {"0", false}} {
+		if err := c.Set("DELTA_UPDATES", tc.value); err != nil || c.DeltaUpdates != tc.want {
+			t.Errorf("DELTA_UPDATES=%s: %v, DeltaUpdates %v", tc.value, err, c.DeltaUpdates)
+		}
+	}
+	if err := c.Set("DELTA_UPDATES", "sometimes"); err == nil || !strings.Contains(err.Error(), "DELTA_UPDATES") {
+		t.Errorf("DELTA_UPDATES=sometimes: %v", err)
+	}
+}

@@ -28,12 +28,15 @@ func (offerServer) Check(context.Context, bool, ...*omaha.Event) (*omaha.Offer, 
 	return &omaha.Offer{Version: "4001.0.0", URLs: []string{"https://updates.example/"},
 		Package: omaha.Package{Name: "update.sy", Size: payloadSize}, SHA256: payloadSum[:]}, nil
 }
+func (s offerServer) CheckFull(ctx context.Context, onDemand bool) (*omaha.Offer, error) {
+	return s.Check(ctx, onDemand)
+}
 func (offerServer) Ping(context.Context) error                    { return nil }
 func (offerServer) Report(context.Context, ...*omaha.Event) error { return nil }
 
 type vouch struct{}
 
-func (vouch) Lookup(context.Context, string, string) (engine.Target, error) {
+func (vouch) Lookup(context.Context, string, string, string) (engine.Target, error) {
 	return engine.Target{Name: "update.sy", Length: payloadSize, SHA256: payloadSum[:], Version: "4001.0.0", Board: "amd64-usr"}, nil
 }
 

@@ -18,6 +18,8 @@
 // target partition and which refuses (ErrOutOfRange) any access that would leave
 // [0, partition size). The window is computed from the GPT entry of the target and checked
 // not to overlap the active partition or the GPT itself before it is handed out.
+// OpenSource returns a read-only Window on the active partition, the source a delta payload
+// reads: the device is opened without write access and the window refuses every write.
 package disk
 
 import (
@@ -188,6 +190,7 @@ type Window struct {
 	dev  *blockdev.Disk
 	off  int64
 	size int64
+	ro   bool // the active partition (OpenSource): every write is refused
 }
 
 // Size is the partition size in bytes.
@@ -195,6 +198,9 @@ func (w *Window) Size() int64 { return w.size }
 
 // WriteAt writes p at off within the partition.
 func (w *Window) WriteAt(p []byte, off int64) (int, error) {
+	if w.ro {
+		return 0, fmt.Errorf("%w: the active partition is only ever read", ErrOutOfRange)
+	}
 	if off < 0 || off > w.size || int64(len(p)) > w.size-off {
 		return 0, fmt.Errorf("%w: %d bytes at %d, partition size %d", ErrOutOfRange, len(p), off, w.size)
 	}
@@ -257,4 +263,34 @@ func (d *Disk) OpenTarget(ctx context.Context, n int) (*Window, error) {
 	}
 	ss := int64(bd.SectorSize())
 	return &Window{dev: bd, off: int64(eb.FirstLBA) * ss, size: int64(eb.LastLBA-eb.FirstLBA+1) * ss}, nil
+}
+
+// OpenSource opens the active partition n read-only (the source of a delta payload): the
+// device is opened without write access and the window refuses every write.
+func (d *Disk) OpenSource(ctx context.Context, n int) (*Window, error) {
+	bd, err := d.open(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	t, err := gpt.Read(ctx, bd, bd.Size(), bd.SectorSize())
+	if err != nil {
+		bd.Close()
+		return nil, err
+	}
+	a, _, err := d.pair(ctx, t)
+	if err != nil {
+		bd.Close()
+		return nil, err
+	}
+	if a.Number != n {
+		bd.Close()
+		return nil, fmt.Errorf("disk: partition %d is not the active one (%d)", n, a.Number)
+	}
+	e, err := t.Entry(a.Number)
+	if err != nil {
+		bd.Close()
+		return nil, err
+	}
+	ss := int64(bd.SectorSize())
+	return &Window{dev: bd, off: int64(e.FirstLBA) * ss, size: int64(e.LastLBA-e.FirstLBA+1) * ss, ro: true}, nil
 }

@@ -166,3 +166,33 @@ func TestErrors(t *testing.T) {
 		t.Error("an image file without --active-partition accepted")
 	}
 }
+
+// TestOpenSource: the active partition opens read-only and reads its own bytes; every
+// write is refused and the image is unchanged; the target partition is not a source.
+func TestOpenSource(t *testing.T) {
+	ctx := t.Context()
+	path := image(t, 512)
+	d := &Disk{Path: path, Active: "USR-A"}
+	if _, err := d.OpenSource(ctx, layout.NumUSRB); err == nil {
+		t.Error("OpenSource of the target partition succeeded")
+	}
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := d.OpenSource(ctx, layout.NumUSRA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	got := make([]byte, 30)
+	if _, err := w.ReadAt(got, 0); err != nil || string(got) != "USR-A contents USR-A contents " {
+		t.Fatalf("read %q, %v", got, err)
+	}
+	if _, err := w.WriteAt([]byte("x"), 0); !errors.Is(err, ErrOutOfRange) {
+		t.Errorf("a write to the source: %v, want ErrOutOfRange", err)
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(after, before) {
+		t.Error("the image changed")
+	}
+}

@@ -55,6 +55,18 @@
 // Every failure is reported as 3/0 with its code and leaves the target unbootable. One
 // reference time (from the Clock) is taken per cycle and used for every check in it.
 //
+// # Delta payloads
+//
+// An offer marked IsDeltaPayload is looked up in TUF as the delta target from the running
+// version (its own target, custom source_version), and installed with the active partition
+// as the source, which the Installer only reads and checks against the signed manifest
+// before it writes anything. When the active partition is not the delta's source (code
+// 1001, ErrorCodeDeltaSourceMismatch) the cycle reports that as 3/0 and, in the same
+// cycle, checks in again with delta_okay="false" (Server.CheckFull) and installs the full
+// payload; the statuses follow the table (REPORTING_ERROR_EVENT, IDLE,
+// CHECKING_FOR_UPDATE, UPDATE_AVAILABLE, ...). Any other failure of a delta ends the cycle
+// like a full payload's.
+//
 // # After the reboot
 //
 // On start, a pending update in phase "flipped" whose boot id differs from the current one

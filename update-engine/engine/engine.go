@@ -401,6 +401,14 @@ func (e *Engine) cycle(ctx context.Context, onDemand bool) error {
 		e.lastPct = 0
 	})
 	err = e.apply(ctx, now, &st, offer, e.o.Trust, nil)
+	if err != nil && ctx.Err() == nil && offer.IsDeltaPayload && CodeOf(err).Base() == omaha.ErrorCodeDeltaSourceMismatch {
+		full, ferr := e.fullInstead(ctx, onDemand, err)
+		if full == nil {
+			return ferr
+		}
+		offer = full
+		err = e.apply(ctx, now, &st, offer, e.o.Trust, nil)
+	}
 	if err == nil {
 		e.o.Metrics.Update(0)
 		return nil
@@ -424,6 +432,52 @@ func (e *Engine) cycle(ctx context.Context, onDemand bool) error {
 	}
 	e.setStatus(StatusIdle)
 	return err
+}
+
+// fullInstead is the fallback after a delta payload did not fit the active partition
+// (derr, code 1001, found before anything was written): it reports derr as 3/0, checks in
+// again with delta_okay="false" and returns the full payload's offer, the status at
+// UPDATE_AVAILABLE. Without one (no answer, noupdate, or a delta again) it returns nil and
+// the error that ends the cycle, the status back at IDLE.
+func (e *Engine) fullInstead(ctx context.Context, onDemand bool, derr error) (*omaha.Offer, error) {
+	code := CodeOf(derr)
+	e.o.Metrics.Update(uint32(code))
+	e.log.Warn("the delta payload does not fit the active partition: checking again for the full payload", "code", uint32(code), "err", derr)
+	e.update(func(s *Snapshot) {
+		s.Status = StatusReportingErrorEvent
+		s.LastError = derr.Error()
+		s.LastErrorCode = uint32(code)
+	})
+	e.report(ctx, omaha.EventError(code, truncate(derr.Error(), 200)))
+	e.setStatus(StatusIdle)
+	e.update(func(s *Snapshot) { s.Status = StatusCheckingForUpdate })
+	offer, err := e.o.Server.CheckFull(ctx, onDemand)
+	switch {
+	case err != nil:
+		err = fmt.Errorf("engine: update check for the full payload: %w", err)
+	case offer == nil:
+		err = derr // the server has nothing else: the cycle ends with the delta's failure
+	case offer.IsDeltaPayload:
+		err = fail(omaha.ErrorCodeOmahaResponseInvalid, errors.New(`engine: the server offered a delta payload to delta_okay="false"`))
+	}
+	if err != nil {
+		e.failures++
+		e.update(func(s *Snapshot) {
+			s.Status = StatusIdle
+			s.LastError = err.Error()
+			s.LastErrorCode = uint32(CodeOf(err))
+		})
+		return nil, err
+	}
+	e.log.Info("full payload offered instead", "version", offer.Version, "size", offer.Package.Size)
+	e.update(func(s *Snapshot) {
+		s.Status = StatusUpdateAvailable
+		s.NewVersion = offer.Version
+		s.NewSize = int64(offer.Package.Size)
+		s.Progress, s.BytesDone, s.BytesTotal = 0, 0, int64(offer.Package.Size)
+		e.lastPct = 0
+	})
+	return offer, nil
 }
 
 // refusedAnswer reports whether code is an update check the server answered with HTTP 200
@@ -474,13 +528,21 @@ func (e *Engine) apply(ctx context.Context, ref time.Time, st *state.State, offe
 				fmt.Errorf("%w: now %s is before %s (%s)", ErrClock, ref.UTC().Format(time.RFC3339), floor.what, floor.t.UTC().Format(time.RFC3339)))
 		}
 	}
-	// Step 4: TUF.
-	tgt, err := tr.Lookup(ctx, offer.Version, e.o.Board)
+	// Step 4: TUF. A delta payload is its own target, from the running version.
+	source := ""
+	if offer.IsDeltaPayload {
+		source = e.o.Version
+	}
+	tgt, err := tr.Lookup(ctx, offer.Version, e.o.Board, source)
 	if err != nil {
 		if ctx.Err() != nil {
 			return err
 		}
 		return fail(omaha.ErrorCodeDownloadPayloadVerificationError, fmt.Errorf("%w: %w", ErrTrust, err))
+	}
+	if tgt.SourceVersion != source {
+		return fail(omaha.ErrorCodeDownloadPayloadVerificationError,
+			fmt.Errorf("%w: TUF target %s applies to %q, the offer to %q", ErrTrust, tgt.Name, tgt.SourceVersion, source))
 	}
 	if tgt.Version != "" && tgt.Version != offer.Version || tgt.Board != "" && e.o.Board != "" && tgt.Board != e.o.Board {
 		return fail(omaha.ErrorCodeDownloadPayloadVerificationError,
@@ -553,7 +615,7 @@ func (e *Engine) apply(ctx context.Context, ref time.Time, st *state.State, offe
 	// Step 6: install.
 	var lastDone int64
 	job := &Job{
-		Offer: offer, Target: tgt, Partition: target.Number, Resume: resume,
+		Offer: offer, Target: tgt, Partition: target.Number, Source: active.Number, Resume: resume,
 		Progress: func(done, total int64) {
 			if d := done - lastDone; d > 0 {
 				e.o.Metrics.Downloaded(d)

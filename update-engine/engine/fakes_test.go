@@ -104,11 +104,14 @@ func (c *fakeClock) fireNext() time.Duration {
 type fakeServer struct {
 	mu       sync.Mutex
 	offer    *omaha.Offer
+	full     *omaha.Offer // CheckFull's answer
 	checkErr error
-	checks   int
-	onDemand []bool
-	pings    int
-	events   []*omaha.Event
+	// fullChecks counts CheckFull calls.
+	fullChecks int
+	checks     int
+	onDemand   []bool
+	pings      int
+	events     []*omaha.Event
 }
 
 func (s *fakeServer) Check(ctx context.Context, onDemand bool, evs ...*omaha.Event) (*omaha.Offer, error) {
@@ -121,6 +124,16 @@ func (s *fakeServer) Check(ctx context.Context, onDemand bool, evs ...*omaha.Eve
 		return nil, s.checkErr
 	}
 	return s.offer, nil
+}
+
+func (s *fakeServer) CheckFull(ctx context.Context, onDemand bool) (*omaha.Offer, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fullChecks++
+	if s.checkErr != nil {
+		return nil, s.checkErr
+	}
+	return s.full, nil
 }
 
 func (s *fakeServer) Ping(context.Context) error {
@@ -157,10 +170,18 @@ func (s *fakeServer) eventStrings() []string {
 
 type fakeTrust struct {
 	target Target
+	delta  *Target // the delta target, when TUF pins one
 	err    error
 }
 
-func (t *fakeTrust) Lookup(ctx context.Context, version, board string) (Target, error) {
+func (t *fakeTrust) Lookup(ctx context.Context, version, board, source string) (Target, error) {
+	if source != "" {
+		// No filter by source: the engine must refuse a target from another version.
+		if t.delta == nil {
+			return Target{}, fmt.Errorf("fake TUF: no delta from %q", source)
+		}
+		return *t.delta, t.err
+	}
 	return t.target, t.err
 }
 

@@ -18,6 +18,9 @@ type Server interface {
 	Ping(ctx context.Context) error
 	// Report sends events (fire and forget: the caller logs errors).
 	Report(ctx context.Context, events ...*omaha.Event) error
+	// CheckFull is Check asking for the full payload only (delta_okay="false"): the
+	// fallback after a delta payload did not fit the active partition.
+	CheckFull(ctx context.Context, onDemand bool) (*omaha.Offer, error)
 }
 
 // Target is a payload as TUF pins it.
@@ -32,11 +35,14 @@ type Target struct {
 	// when TUF pins them (zero otherwise); the installer checks the signed manifest agrees.
 	PartitionSize   int64
 	PartitionSHA256 []byte
+	// SourceVersion is the version a delta payload applies to ("" for a full payload).
+	SourceVersion string
 }
 
-// Trust refreshes TUF metadata and looks a version up.
+// Trust refreshes TUF metadata and looks a version up: its full payload when source is
+// empty, else its delta payload from source.
 type Trust interface {
-	Lookup(ctx context.Context, version, board string) (Target, error)
+	Lookup(ctx context.Context, version, board, source string) (Target, error)
 }
 
 // Boot is the A/B partition table. Six methods rather than four: each is one absolute,
@@ -58,7 +64,10 @@ type Job struct {
 	Offer     *omaha.Offer
 	Target    Target // as TUF pins it: the stream is bounded by its length, checked by its hash
 	Partition int    // the GPT partition number to write
-	Resume    *state.Resume
+	// Source is the active partition's number, which a delta payload reads (only ever
+	// reads).
+	Source int
+	Resume *state.Resume
 	// Progress reports payload bytes consumed so far out of the total.
 	Progress func(done, total int64)
 	// Checkpoint persists the position after each verified operation.

@@ -98,7 +98,10 @@ func (e *Engine) InstallLocal(ctx context.Context, m Media) (Snapshot, error) {
 // localTrust is the target the media's metadata vouched for, as the engine's Trust.
 type localTrust Target
 
-func (t localTrust) Lookup(_ context.Context, version, _ string) (Target, error) {
+func (t localTrust) Lookup(_ context.Context, version, _, source string) (Target, error) {
+	if source != "" {
+		return Target{}, fmt.Errorf("engine: the media holds a full payload, not a delta from %s", source)
+	}
 	if t.Version != version {
 		return Target{}, fmt.Errorf("engine: the media's target is version %s, not %s", t.Version, version)
 	}

@@ -10,16 +10,22 @@
 //     written yet. The manifest must name the offered version and the host's board, and, when
 //     TUF pins them, the partition size and SHA-256 (code 13 otherwise); the partition must
 //     be the target partition's size (the applier refuses any other, code 13).
-//  3. The data section streams through payload's applier: each operation's data is hashed
+//  3. A delta payload (SOURCE_COPY operations) reads the active partition, opened
+//     read-only: every source extent of the operations still to apply is hashed and
+//     compared with the signed manifest before the target is opened; a mismatch means the
+//     active partition is not the delta's source (code 1001, sourceMismatch), and the
+//     engine falls back to the full payload. The applier hashes each extent again as it
+//     copies it.
+//  4. The data section streams through payload's applier: each operation's data is hashed
 //     against the signed manifest before it is decompressed (in parallel) and written in order
 //     through the disk Window, which refuses any byte outside the target partition.
-//  4. After written operations the target is synced and a checkpoint is persisted (at most
+//  5. After written operations the target is synced and a checkpoint is persisted (at most
 //     every CheckpointBytes of payload or CheckpointEvery, each costing two fsyncs): the
 //     next operation, its payload offset, and the SHA-256 state of every payload byte before that offset. A later attempt
 //     for the same payload (the engine matches it by Omaha's hash) re-reads only the header
 //     and manifest, then continues with an HTTP Range request at the next operation's data,
 //     restoring the hash state.
-//  5. The applier syncs the partition, re-reads it and compares its SHA-256 with the
+//  6. The applier syncs the partition, re-reads it and compares its SHA-256 with the
 //     manifest's. Then the whole payload's SHA-256 (over every byte, across resumes) must
 //     equal TUF's, and no byte may follow the last operation.
 //
@@ -33,6 +39,7 @@
 //	manifest/header sizes out of bounds       32 DownloadInvalidMetadataSize
 //	manifest does not match offer/TUF/disk    13 DownloadNewPartitionInfoError
 //	operation data hash mismatch              29 DownloadOperationHashMismatch
+//	delta source is not the active partition  1001 DeltaSourceMismatch (Switchyard's)
 //	decompression / operation failure         28 DownloadOperationExecutionError
 //	write, sync or re-read of the target      14 DownloadWriteError
 //	partition hash after writing              15 NewRootfsVerificationError
@@ -77,9 +84,11 @@ type Target interface {
 	Close() error
 }
 
-// Partitions opens the target partition.
+// Partitions opens the target partition, and the active one read-only (the source of a
+// delta payload).
 type Partitions interface {
 	OpenTarget(ctx context.Context, n int) (*disk.Window, error)
+	OpenSource(ctx context.Context, n int) (*disk.Window, error)
 }
 
 // Installer implements engine.Installer.
@@ -154,13 +163,15 @@ func classify(err error) error {
 		{payload.ErrOperationTooLarge, omaha.ErrorCodeDownloadManifestParseError},
 		{payload.ErrTargetSize, omaha.ErrorCodeDownloadNewPartitionInfoError},
 		{payload.ErrDataHash, omaha.ErrorCodeDownloadOperationHashMismatch},
-		{payload.ErrSourceHash, omaha.ErrorCodeDownloadOperationHashMismatch},
 		{payload.ErrNoSource, omaha.ErrorCodeDownloadOperationExecutionError},
 		{payload.ErrXZDictionary, omaha.ErrorCodeDownloadOperationExecutionError},
 		{payload.ErrDecompress, omaha.ErrorCodeDownloadOperationExecutionError},
 		{payload.ErrPartitionHash, omaha.ErrorCodeNewRootfsVerificationError},
 		{payload.ErrTruncated, omaha.ErrorCodePayloadSizeMismatchError},
 		{payload.ErrTrailingData, omaha.ErrorCodePayloadSizeMismatchError},
+	}
+	if sourceMismatch(err) {
+		return withCode(omaha.ErrorCodeDeltaSourceMismatch, err)
 	}
 	if errors.As(err, new(*payload.TargetError)) {
 		return withCode(omaha.ErrorCodeDownloadWriteError, err)
@@ -174,6 +185,45 @@ func classify(err error) error {
 		}
 	}
 	return withCode(omaha.ErrorCodeDownloadOperationExecutionError, err)
+}
+
+// sourceMismatch is the one place that decides that a failure means the active partition
+// is not the delta payload's source (code 1001, after which the engine falls back to the
+// full payload): a source extent's hash did not match the signed manifest.
+func sourceMismatch(err error) bool {
+	return errors.Is(err, payload.ErrSourceHash)
+}
+
+// checkSource reads every source extent the operations from start on read from src and
+// compares it with the signed manifest, before anything is written: a delta whose source
+// is not the active partition is refused whole (payload.ErrSourceHash), not after it has
+// half-written the target. The applier hashes each extent again when it copies it.
+func checkSource(ctx context.Context, m *payload.Manifest, start int, src io.ReaderAt, size int64) error {
+	buf := make([]byte, 1<<20)
+	bs := int64(m.BlockSize)
+	for i := start; i < len(m.Operations); i++ {
+		op := &m.Operations[i]
+		if op.Type != payload.SourceCopy {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		h := sha256.New()
+		for _, e := range op.Src {
+			off, n := int64(e.Start)*bs, int64(e.Count)*bs
+			if off < 0 || n < 0 || off+n > size {
+				return fmt.Errorf("%w: operation %d reads %d+%d beyond the active partition's %d bytes", payload.ErrSourceHash, i, off, n, size)
+			}
+			if _, err := io.CopyBuffer(h, io.NewSectionReader(src, off, n), buf); err != nil {
+				return withCode(omaha.ErrorCodeInstallDeviceOpenError, fmt.Errorf("reading the active partition: %w", err))
+			}
+		}
+		if !bytes.Equal(h.Sum(nil), op.SHA256[:]) {
+			return fmt.Errorf("%w: operation %d: the active partition is not the delta's source", payload.ErrSourceHash, i)
+		}
+	}
+	return nil
 }
 
 // source is where the payload comes from: the Omaha URLs (fetch.Source) or local media.
@@ -281,6 +331,28 @@ func (in *Installer) install(ctx context.Context, job *engine.Job, open func(ctx
 		hr.bounds = append(hr.bounds, offsetOf(vm, i))
 	}
 
+	// A delta reads the active partition: opened read-only, and every source extent checked
+	// against the signed manifest before the target is even opened.
+	var srcWin *disk.Window
+	for _, op := range m.Operations[start:] {
+		if op.Type == payload.SourceCopy {
+			w, err := in.Disk.OpenSource(ctx, job.Source)
+			if err != nil {
+				return withCode(omaha.ErrorCodeInstallDeviceOpenError, fmt.Errorf("opening the active partition: %w", err))
+			}
+			defer w.Close()
+			srcWin = w
+			if err := checkSource(ctx, m, start, w, w.Size()); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				return classify(err)
+			}
+			log.Info("delta source verified", "partition", job.Source)
+			break
+		}
+	}
+
 	tgt, err := open(ctx, job.Partition)
 	if err != nil {
 		return withCode(omaha.ErrorCodeInstallDeviceOpenError, err)
@@ -305,7 +377,7 @@ func (in *Installer) install(ctx context.Context, job *engine.Job, open func(ctx
 	lastOff, lastTime := offsetOf(vm, start), now()
 	verifying := false
 	var cpErr error
-	err = vm.Apply(ctx, data, payload.ApplyConfig{
+	cfg := payload.ApplyConfig{
 		Target:     tgt,
 		TargetSize: tgt.Size(),
 		Sync:       tgt.Sync,
@@ -343,14 +415,18 @@ func (in *Installer) install(ctx context.Context, job *engine.Job, open func(ctx
 				log.Warn("saving the download checkpoint", "err", err)
 			}
 		},
-	})
+	}
+	if srcWin != nil {
+		cfg.Source, cfg.SourceSize = srcWin, srcWin.Size()
+	}
+	err = vm.Apply(ctx, data, cfg)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		return classify(err)
 	}
-	// Step 5: the whole payload is exactly TUF's file.
+	// Step 6: the whole payload is exactly TUF's file.
 	var one [1]byte
 	if n, _ := io.ReadFull(hr, one[:]); n != 0 {
 		return withCode(omaha.ErrorCodePayloadSizeMismatchError, payload.ErrTrailingData)

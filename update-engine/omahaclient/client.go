@@ -4,7 +4,9 @@
 // # Requests
 //
 //	update check   <ping active="1">, <updatecheck>, optional events; installsource is
-//	               "ondemandupdate" for a check asked for by a person, else "scheduler"
+//	               "ondemandupdate" for a check asked for by a person, else "scheduler";
+//	               app@delta_okay "true" when DeltaOK (the host applies delta payloads),
+//	               always "false" from CheckFull
 //	ping           <ping active="1"> only (while an applied update waits for its reboot)
 //	events         <event .../> only: 13/1, 14/1, 3/1, 3/2 previousversion, 3/0 errorcode
 //
@@ -56,6 +58,9 @@ type Client struct {
 	// Signer, when set, signs every request (the host identity extension, package
 	// omaha/hostsig); nil sends requests unsigned, as Flatcar does.
 	Signer Signer
+	// DeltaOK sends delta_okay="true" with update checks: this host applies delta
+	// payloads (CheckFull never does). False sends "false", as Flatcar's engine does.
+	DeltaOK bool
 }
 
 // Signer adds a host signature to a request whose body is body (identity.Identity).
@@ -95,9 +100,22 @@ func (e *ResponseError) Error() string              { return "omahaclient: " + e
 func (e *ResponseError) Unwrap() error              { return e.Err }
 func (e *ResponseError) ErrorCode() omaha.ErrorCode { return e.Code }
 
-// Check sends an update check. It returns nil, nil for noupdate.
+// Check sends an update check, with delta_okay as DeltaOK says. It returns nil, nil for
+// noupdate.
 func (c *Client) Check(ctx context.Context, onDemand bool, events ...*omaha.Event) (*omaha.Offer, error) {
-	resp, err := c.post(ctx, omaha.NewUpdateCheckRequest(c.Host, onDemand, events...))
+	return c.check(ctx, onDemand, c.DeltaOK, events...)
+}
+
+// CheckFull sends an update check with delta_okay="false": the server then offers the
+// full payload (the fallback after a delta did not fit the active partition).
+func (c *Client) CheckFull(ctx context.Context, onDemand bool) (*omaha.Offer, error) {
+	return c.check(ctx, onDemand, false)
+}
+
+func (c *Client) check(ctx context.Context, onDemand, deltaOK bool, events ...*omaha.Event) (*omaha.Offer, error) {
+	req := omaha.NewUpdateCheckRequest(c.Host, onDemand, events...)
+	req.Apps[0].DeltaOK = deltaOK
+	resp, err := c.post(ctx, req)
 	if err != nil {
 		return nil, err
 	}

@@ -198,3 +198,34 @@ func TestReadIDs(t *testing.T) {
 		t.Errorf("this host's boot id: %v", err)
 	}
 }
+
+// TestDeltaOK: with DeltaOK an update check says delta_okay="true" and the offer's
+// IsDeltaPayload comes through; CheckFull always says "false"; without DeltaOK a check
+// says "false", as Flatcar's engine does.
+func TestDeltaOK(t *testing.T) {
+	s := &server{offer: &omaha.Offer{Version: "4001.0.0", URLs: []string{"https://u.example/"},
+		Package: omaha.Package{Name: "delta.sy", Size: 5}, SHA256: make([]byte, 32), IsDeltaPayload: true}}
+	c := newClient(t, s)
+	c.DeltaOK = true
+	o, err := c.Check(t.Context(), false)
+	if err != nil || !o.IsDeltaPayload {
+		t.Fatalf("Check: %+v, %v", o, err)
+	}
+	if _, err := c.CheckFull(t.Context(), true); err != nil {
+		t.Fatal(err)
+	}
+	c.DeltaOK = false
+	if _, err := c.Check(t.Context(), false); err != nil {
+		t.Fatal(err)
+	}
+	var got []bool
+	for _, r := range s.requests {
+		got = append(got, r.Apps[0].DeltaOK)
+	}
+	if want := []bool{true, false, false}; len(got) != 3 || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
+		t.Errorf("delta_okay sent %v, want %v", got, want)
+	}
+	if s.requests[1].InstallSource != "ondemandupdate" {
+		t.Errorf("CheckFull lost onDemand: installsource %q", s.requests[1].InstallSource)
+	}
+}

@@ -53,6 +53,7 @@ func Run(t *testing.T, newStore Factory) {
 
 		{"Activity", testActivity},
 		{"ActivityHalt", testActivityHalt},
+		{"Deltas", testDeltas},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })

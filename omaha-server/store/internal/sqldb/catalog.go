@@ -351,7 +351,10 @@ func (db *DB) LoadCatalog(ctx context.Context) (*store.Catalog, error) {
 		if c.Channels, err = listChannels(ctx, tx, "", ""); err != nil {
 			return err
 		}
-		c.Releases, err = listAllReleases(ctx, tx)
+		if c.Releases, err = listAllReleases(ctx, tx); err != nil {
+			return err
+		}
+		c.Deltas, err = listAllDeltas(ctx, tx)
 		return err
 	})
 	if err != nil {

@@ -252,6 +252,23 @@ var migrations = []string{
 		expires_at BIGINT NOT NULL
 	);
 	INSERT INTO tuf_lease (id, holder, fence, expires_at) VALUES (1, '', 0, 0)`,
+	// 11: delta payloads. A release has at most one delta per source version; its file lives beside the release's full payload, so
+	// the name is unique within the release too. Rows go with their release.
+	`CREATE TABLE delta_payloads (
+		id {{ID}},
+		release_id BIGINT NOT NULL REFERENCES releases(id),
+		source_version TEXT NOT NULL,
+		file_name TEXT NOT NULL,
+		size BIGINT NOT NULL,
+		sha256 TEXT NOT NULL,
+		sha1 TEXT NOT NULL DEFAULT '',
+		hosted BOOLEAN NOT NULL,
+		url TEXT NOT NULL DEFAULT '',
+		targets_metadata {{BLOB}},
+		created_at BIGINT NOT NULL,
+		UNIQUE (release_id, source_version),
+		UNIQUE (release_id, file_name)
+	)`,
 }
 
 // chainedLogs is the rest of migration 4 for a dialect with ChainedLogs: an instance's
