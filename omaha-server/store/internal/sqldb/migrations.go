@@ -252,8 +252,9 @@ var migrations = []string{
 		expires_at BIGINT NOT NULL
 	);
 	INSERT INTO tuf_lease (id, holder, fence, expires_at) VALUES (1, '', 0, 0)`,
-	// 11: delta payloads. A release has at most one delta per source version; its file lives beside the release's full payload, so
-	// the name is unique within the release too. Rows go with their release.
+	// 11: delta payloads. A release has at most one delta per source version; its file
+	// lives beside the release's full payload, so the name is unique within the release
+	// too. Rows go with their release.
 	`CREATE TABLE delta_payloads (
 		id {{ID}},
 		release_id BIGINT NOT NULL REFERENCES releases(id),
