@@ -169,11 +169,15 @@ func (e *Engine) CheckNow() error {
 	return nil
 }
 
-// Run is the daemon: post-boot work, then checks on the schedule until ctx ends.
+// Run is the daemon: post-boot work, then checks on the schedule until ctx ends. It returns
+// nil when ctx ends, also when that happens while it is still starting.
 func (e *Engine) Run(ctx context.Context) error {
 	// The reboot goroutine works under ctx: once ctx ends it ends, and Run waits for it.
 	defer e.wg.Wait()
 	if err := e.start(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting: a stop, like any other
+		}
 		return err
 	}
 	switch err := e.PostBoot(ctx); {

@@ -13,6 +13,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/switchyard-os/switchyard/partitions/slots"
+
 	"github.com/switchyard-os/switchyard/omaha"
 	"github.com/switchyard-os/switchyard/update-engine/schedule"
 	"github.com/switchyard-os/switchyard/update-engine/state"
@@ -644,5 +646,28 @@ func TestTruncateKeepsCharacters(t *testing.T) {
 		if got := truncate(tt.in, tt.n); got != tt.want || !utf8.ValidString(got) {
 			t.Errorf("truncate(%q, %d) = %q, want %q", tt.in, tt.n, got, tt.want)
 		}
+	}
+}
+
+// ctxBoot reads the partition table only while ctx lasts, as the real disk does.
+type ctxBoot struct{ *fakeBoot }
+
+func (b ctxBoot) Slots(ctx context.Context) (slots.Slot, slots.Slot, error) {
+	if err := ctx.Err(); err != nil {
+		return slots.Slot{}, slots.Slot{}, err
+	}
+	return b.fakeBoot.Slots(ctx)
+}
+
+// TestRunStoppedDuringStart: a stop (SIGTERM) that lands while the daemon still reads the
+// disk at start is a clean stop, not an error (systemd would log a failed unit).
+func TestRunStoppedDuringStart(t *testing.T) {
+	r := newRig(t)
+	r.opts.Boot = ctxBoot{r.boot}
+	e := r.engine(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := e.Run(ctx); err != nil {
+		t.Fatalf("Run stopped during its start: %v, want nil", err)
 	}
 }
