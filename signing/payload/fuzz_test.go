@@ -45,7 +45,7 @@ func TestWriteSeeds(t *testing.T) {
 	for name, cfg := range map[string]BuildConfig{
 		"xz":    {Compression: ReplaceXZ},
 		"zstd":  {Compression: ReplaceZstd},
-		"delta": {Compression: ReplaceXZ, Source: bytes.NewReader(old), SourceSize: int64(len(old))},
+		"delta": {Compression: ReplaceXZ, Source: bytes.NewReader(old), SourceSize: int64(len(old)), SourceVersion: "1.2.2"},
 	} {
 		p := buildSigned(t, img, cfg)
 		e, err := ReadEnvelope(bytes.NewReader(p))

@@ -536,42 +536,6 @@ func TestResume(t *testing.T) {
 	}
 }
 
-func TestDelta(t *testing.T) {
-	ctx := context.Background()
-	k := getKeys(t)
-	old := testImage(2<<20, 6)
-	img := append([]byte(nil), old...)
-	copy(img[5*testChunk+100:], "a change in chunk five")
-	p := buildSigned(t, img, BuildConfig{Source: bytes.NewReader(old), SourceSize: int64(len(old))})
-	e, _ := ReadEnvelope(bytes.NewReader(p))
-	var copies int
-	for _, op := range e.Manifest.Operations {
-		if op.Type == SourceCopy {
-			copies++
-		}
-	}
-	if copies < 5 {
-		t.Fatalf("%d SOURCE_COPY operations, want most chunks", copies)
-	}
-	if len(p) > 200<<10 {
-		t.Errorf("delta payload is %d bytes", len(p))
-	}
-	got, err := applyToFile(t, p, k.verifier, ApplyConfig{Source: bytes.NewReader(old), SourceSize: int64(len(old))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, img) {
-		t.Fatal("delta result differs")
-	}
-	// A source that is not the one the delta was made from.
-	wrong := append([]byte(nil), old...)
-	wrong[0] ^= 1
-	if _, err := applyToFile(t, p, k.verifier, ApplyConfig{Source: bytes.NewReader(wrong)}); !errors.Is(err, ErrSourceHash) {
-		t.Fatalf("wrong source: %v, want ErrSourceHash", err)
-	}
-	_ = ctx
-}
-
 func TestBuildRefusals(t *testing.T) {
 	ctx := context.Background()
 	tests := []struct {

@@ -1,0 +1,83 @@
+#!/bin/sh
+# deltabench.sh prepares the delta benchmark's image pairs from real Debian packages and
+# caches them under build/deltabench (a second run reuses them):
+#   userland-old.img / userland-new.img: one base tree of common bookworm packages at their
+#     candidate version, plus the packages of a point release (libc6, openssl, systemd, udev,
+#     python3.11, perl, curl, libxml2 and their libraries) at their oldest version in
+#     bookworm / bookworm-updates / bookworm-security (old) and their newest (new);
+#   kernel-old.img / kernel-new.img: the linux-image-6.1.0-N-amd64 packages that the two
+#     linux-image-amd64 versions depend on.
+# Each tree is unpacked with dpkg-deb -x and made into an ext4 image with mke2fs -d.
+# signing/payload's BenchmarkDebianPairs (make bench) reads the images.
+set -eu
+out=${1:-build/deltabench}
+mkdir -p "$out/debs"
+out=$(cd "$out" && pwd)
+
+changed="libc6 libc-bin openssl libssl3 systemd libsystemd-shared libsystemd0 udev libudev1
+python3.11 python3.11-minimal libpython3.11-minimal libpython3.11-stdlib perl perl-base
+perl-modules-5.36 libperl5.36 curl libcurl4 libxml2"
+base="coreutils bash util-linux libstdc++6 libgcc-s1 dpkg apt libapt-pkg6.0 tar gzip grep sed
+findutils diffutils libsqlite3-0 libdb5.3 libncursesw6 libtinfo6 iproute2 e2fsprogs
+libglib2.0-0 dbus libzstd1 liblzma5 zlib1g libkrb5-3 libgnutls30 libp11-kit0 libunistring2
+libidn2-0 vim-tiny less procps ca-certificates libpam-modules login passwd mount libblkid1
+libmount1 libsmartcols1 libselinux1 libpcre2-8-0 libcap2 libacl1 libattr1 libaudit1
+libgcrypt20 libgpg-error0 libseccomp2 libcryptsetup12 libdevmapper1.02.1 libjson-c5
+libkmod2 kmod libnss-systemd libpam-systemd libelf1 libbpf1 libmnl0 libxtables12 openssh-client
+openssh-server libedit2 libfido2-1 libcbor0.8 libbsd0 libmd0 libexpat1 libffi8 libreadline8
+libnghttp2-14 libpsl5 librtmp1 libssh2-1 libldap-2.5-0 libsasl2-2 libbrotli1 nano rsync
+gpgv libtasn1-6 libnettle8 libhogweed6 libgmp10 netbase tzdata sudo"
+
+# newest and oldest version of a package across the configured suites
+versions() { apt-cache madison "$1" | awk -F'|' '{gsub(/ /,"",$2); print $2}' | sort -u; }
+oldest() { v=""; for x in $(versions "$1"); do if [ -z "$v" ] || dpkg --compare-versions "$x" lt "$v"; then v=$x; fi; done; echo "$v"; }
+newest() { v=""; for x in $(versions "$1"); do if [ -z "$v" ] || dpkg --compare-versions "$x" gt "$v"; then v=$x; fi; done; echo "$v"; }
+
+# fetch NAME VERSION: download once into debs/, print the file
+fetch() {
+	f=$(ls "$out/debs/$1_$(echo "$2" | sed 's/:/%3a/')_"*.deb 2>/dev/null | head -1 || true)
+	if [ -z "$f" ]; then
+		(cd "$out/debs" && apt-get download -q "$1=$2" >/dev/null)
+		f=$(ls "$out/debs/$1_$(echo "$2" | sed 's/:/%3a/')_"*.deb | head -1)
+	fi
+	echo "$f"
+}
+
+# image NAME SIZE_MIB DEB...: unpack the packages into a tree, make an ext4 image
+image() {
+	name=$1 size=$2; shift 2
+	[ -s "$out/$name.img" ] && return 0
+	rm -rf "$out/$name.tree" && mkdir -p "$out/$name.tree"
+	for d in "$@"; do dpkg-deb -x "$d" "$out/$name.tree"; done
+	# The same UUID, hash seed and timestamps in both images of a pair, as a reproducible
+	# image build would have them.
+	E2FSPROGS_FAKE_TIME=1700000000 mke2fs -q -t ext4 -b 4096 -U 4a6f8cbe-57b8-4a54-9f0e-2b8c1c8e7a11 \
+		-E hash_seed=0d0e1a2b-3c4d-5e6f-7a8b-9c0d1e2f3a4b,root_owner=0:0 -d "$out/$name.tree" \
+		"$out/$name.img.tmp" "${size}M"
+	rm -rf "$out/$name.tree"
+	mv "$out/$name.img.tmp" "$out/$name.img"
+}
+
+if [ -z "$(apt-cache madison libc6 2>/dev/null)" ]; then apt-get update -qq; fi
+
+if [ ! -s "$out/userland-new.img" ] || [ ! -s "$out/userland-old.img" ]; then
+	basedebs=""
+	for p in $base; do basedebs="$basedebs $(fetch "$p" "$(newest "$p")")"; done
+	olddebs="" newdebs=""
+	for p in $changed; do
+		olddebs="$olddebs $(fetch "$p" "$(oldest "$p")")"
+		newdebs="$newdebs $(fetch "$p" "$(newest "$p")")"
+	done
+	# shellcheck disable=SC2086
+	image userland-old 768 $basedebs $olddebs
+	# shellcheck disable=SC2086
+	image userland-new 768 $basedebs $newdebs
+fi
+
+if [ ! -s "$out/kernel-new.img" ] || [ ! -s "$out/kernel-old.img" ]; then
+	kold=$(apt-cache show "linux-image-amd64=$(oldest linux-image-amd64)" | sed -n 's/^Depends: \(linux-image-[^ ]*\) (= \(.*\))$/\1=\2/p' | head -1)
+	knew=$(apt-cache show "linux-image-amd64=$(newest linux-image-amd64)" | sed -n 's/^Depends: \(linux-image-[^ ]*\) (= \(.*\))$/\1=\2/p' | head -1)
+	image kernel-old 512 "$(fetch "${kold%%=*}" "${kold#*=}")"
+	image kernel-new 512 "$(fetch "${knew%%=*}" "${knew#*=}")"
+fi
+ls -l "$out"/*.img
