@@ -33,14 +33,18 @@ versions() { apt-cache madison "$1" | awk -F'|' '{gsub(/ /,"",$2); print $2}' | 
 oldest() { v=""; for x in $(versions "$1"); do if [ -z "$v" ] || dpkg --compare-versions "$x" lt "$v"; then v=$x; fi; done; echo "$v"; }
 newest() { v=""; for x in $(versions "$1"); do if [ -z "$v" ] || dpkg --compare-versions "$x" gt "$v"; then v=$x; fi; done; echo "$v"; }
 
-# fetch NAME VERSION: download once into debs/, print the file
-fetch() {
-	f=$(ls "$out/debs/$1_$(echo "$2" | sed 's/:/%3a/')_"*.deb 2>/dev/null | head -1 || true)
-	if [ -z "$f" ]; then
-		(cd "$out/debs" && apt-get download -q "$1=$2" >/dev/null)
-		f=$(ls "$out/debs/$1_$(echo "$2" | sed 's/:/%3a/')_"*.deb | head -1)
-	fi
-	echo "$f"
+# deb NAME VERSION: the downloaded file of a package (see fetchall)
+deb() { ls "$out/debs/$1_$(echo "$2" | sed 's/:/%3a/')_"*.deb 2>/dev/null | head -1; }
+
+# fetchall NAME=VERSION...: download the packages not yet in debs/, in one apt-get run
+fetchall() {
+	missing=""
+	for nv in "$@"; do [ -n "$(deb "${nv%%=*}" "${nv#*=}")" ] || missing="$missing $nv"; done
+	# shellcheck disable=SC2086
+	if [ -n "$missing" ]; then (cd "$out/debs" && apt-get download -q $missing 2>&1 | grep -v '^W: Download is performed unsandboxed' || true); fi
+	for nv in "$@"; do
+		[ -n "$(deb "${nv%%=*}" "${nv#*=}")" ] || { echo "deltabench: $nv was not downloaded" >&2; exit 1; }
+	done
 }
 
 # image NAME SIZE_MIB DEB...: unpack the packages into a tree, make an ext4 image
@@ -61,23 +65,23 @@ image() {
 if [ -z "$(apt-cache madison libc6 2>/dev/null)" ]; then apt-get update -qq; fi
 
 if [ ! -s "$out/userland-new.img" ] || [ ! -s "$out/userland-old.img" ]; then
-	basedebs=""
-	for p in $base; do basedebs="$basedebs $(fetch "$p" "$(newest "$p")")"; done
-	olddebs="" newdebs=""
-	for p in $changed; do
-		olddebs="$olddebs $(fetch "$p" "$(oldest "$p")")"
-		newdebs="$newdebs $(fetch "$p" "$(newest "$p")")"
-	done
+	basev="" oldv="" newv=""
+	for p in $base; do basev="$basev $p=$(newest "$p")"; done
+	for p in $changed; do oldv="$oldv $p=$(oldest "$p")" newv="$newv $p=$(newest "$p")"; done
 	# shellcheck disable=SC2086
-	image userland-old 768 $basedebs $olddebs
-	# shellcheck disable=SC2086
-	image userland-new 768 $basedebs $newdebs
+	fetchall $basev $oldv $newv
+	files() { for nv in "$@"; do deb "${nv%%=*}" "${nv#*=}"; done; }
+	# shellcheck disable=SC2046,SC2086
+	image userland-old 768 $(files $basev $oldv)
+	# shellcheck disable=SC2046,SC2086
+	image userland-new 768 $(files $basev $newv)
 fi
 
 if [ ! -s "$out/kernel-new.img" ] || [ ! -s "$out/kernel-old.img" ]; then
 	kold=$(apt-cache show "linux-image-amd64=$(oldest linux-image-amd64)" | sed -n 's/^Depends: \(linux-image-[^ ]*\) (= \(.*\))$/\1=\2/p' | head -1)
 	knew=$(apt-cache show "linux-image-amd64=$(newest linux-image-amd64)" | sed -n 's/^Depends: \(linux-image-[^ ]*\) (= \(.*\))$/\1=\2/p' | head -1)
-	image kernel-old 512 "$(fetch "${kold%%=*}" "${kold#*=}")"
-	image kernel-new 512 "$(fetch "${knew%%=*}" "${knew#*=}")"
+	fetchall "$kold" "$knew"
+	image kernel-old 512 "$(deb "${kold%%=*}" "${kold#*=}")"
+	image kernel-new 512 "$(deb "${knew%%=*}" "${knew#*=}")"
 fi
 ls -l "$out"/*.img

@@ -323,7 +323,9 @@ func TestAttacksRefused(t *testing.T) {
 	}{
 		{"tampered operation data", mutate(func(b []byte) []byte { b[firstData+10] ^= 1; return b }), k.verifier, ErrDataHash},
 		{"tampered manifest", mutate(func(b []byte) []byte { b[HeaderSize+50] ^= 1; return b }), k.verifier, ErrBadSignature},
-		{"tampered header version field", mutate(func(b []byte) []byte { b[11] = 2; return b }), k.verifier, ErrUnsupportedFormat},
+		{"tampered header version field", mutate(func(b []byte) []byte { b[11] = 3; return b }), k.verifier, ErrUnsupportedFormat},
+		// The signature covers the format version: a full payload is not read as a delta.
+		{"header version turned into a delta's", mutate(func(b []byte) []byte { b[11] = FormatVersionDelta; return b }), k.verifier, ErrBadSignature},
 		{"wrong key", good, mustVerifier(t, k.other), ErrWrongKey},
 		{"no key", good, nil, ErrNoKeys},
 		{"unsigned", signManifest(t, base(), raw, nil), k.verifier, ErrUnsigned},
