@@ -241,10 +241,19 @@ func buildDelta(ctx context.Context, image io.ReaderAt, size int64, out io.Write
 		os.Remove(tmp.Name())
 	}()
 	bw := bufio.NewWriterSize(tmp, 1<<20)
-	d := &deltaEncoder{cfg: cfg, image: image, bs: bs, anchorsAt: anchorsAt, srcBlocks: srcBlocks}
+	workers := cfg.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	d := &deltaEncoder{cfg: cfg, image: image, bs: bs, anchorsAt: anchorsAt, srcBlocks: srcBlocks, encoders: make(chan *zstd.Encoder, workers)}
+	defer func() {
+		for len(d.encoders) > 0 {
+			(<-d.encoders).Close()
+		}
+	}()
 	var dataOff uint64
 	var done int64
-	err = parallelOrdered(ctx, cfg.Workers, len(ops),
+	err = parallelOrdered(ctx, workers, len(ops),
 		func(i int) ([]byte, error) { return d.encode(&ops[i]) },
 		func(i int, data []byte) error {
 			op := &ops[i]
@@ -360,6 +369,7 @@ type deltaEncoder struct {
 	bs        int64
 	anchorsAt map[uint64]uint32 // read-only once encoding starts
 	srcBlocks int64
+	encoders  chan *zstd.Encoder // idle encoders, one per worker at most
 }
 
 // encode returns the data of one operation, choosing, for a changed run, its dictionary and
@@ -382,17 +392,32 @@ func (d *deltaEncoder) encode(op *Operation) ([]byte, error) {
 		}
 		dict = append(dict, b...)
 	}
-	enc, err := zstd.NewWriter(nil,
-		zstd.WithEncoderLevel(zstd.SpeedBestCompression),
-		zstd.WithEncoderConcurrency(1),
-		zstd.WithEncoderCRC(false),
-		zstd.WithWindowSize(windowFor(int64(len(dict)+len(raw)))),
-		zstd.WithEncoderDictRaw(0, dict))
-	if err != nil {
+	// Encoders are reused: a new one allocates its match tables (tens of MiB) again.
+	var enc *zstd.Encoder
+	select {
+	case enc = <-d.encoders:
+	default:
+		var err error
+		enc, err = zstd.NewWriter(nil,
+			zstd.WithEncoderLevel(zstd.SpeedBestCompression),
+			zstd.WithEncoderConcurrency(1),
+			zstd.WithEncoderCRC(false),
+			zstd.WithWindowSize(windowFor(deltaDictMax+deltaPatchOut)))
+		if err != nil {
+			return nil, fmt.Errorf("payload: zstd encoder: %w", err)
+		}
+	}
+	defer func() {
+		select {
+		case d.encoders <- enc:
+		default:
+			enc.Close()
+		}
+	}()
+	if err := enc.ResetWithOptions(nil, zstd.WithEncoderDictRaw(0, dict)); err != nil {
 		return nil, fmt.Errorf("payload: zstd encoder: %w", err)
 	}
 	data := enc.EncodeAll(raw, nil)
-	enc.Close()
 	if len(data) >= len(raw) {
 		op.Type, op.Src = Replace, nil
 		op.SHA256 = sha256.Sum256(raw)
