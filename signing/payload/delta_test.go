@@ -127,6 +127,15 @@ func TestDeltaRoundTrip(t *testing.T) {
 	edited := append([]byte(nil), synth...)
 	copy(edited[5*testChunk+100:], "a change in chunk five")
 	grown := append(append([]byte(nil), synth...), testImage(1<<20, 60)...)
+	// Moved by 3 MiB and edited in every block: no block is found as it is, and the source
+	// at the same offset is other data, so only the similarity index finds the old bytes.
+	big := testImage(6<<20, 61)
+	moved := make([]byte, 8<<20)
+	copy(moved[3<<20:], big[:5<<20])
+	for off := 3<<20 + 2000; off < len(moved); off += 4096 {
+		moved[off] ^= 0x5a
+	}
+	bigSrc := append(append([]byte(nil), big...), make([]byte, 2<<20)...)
 	tests := []struct {
 		name      string
 		old, img  []byte
@@ -139,6 +148,7 @@ func TestDeltaRoundTrip(t *testing.T) {
 		{"bytes changed", synth, edited, 0.05, []Type{SourceCopy, SourceZstd}},
 		{"target larger than source", synth, grown, 0.8, []Type{SourceCopy}},
 		{"source larger than target", grown, synth, 0.02, []Type{SourceCopy}},
+		{"edited in every block and moved", bigSrc, moved, 0.1, []Type{SourceZstd}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
