@@ -28,8 +28,12 @@ openssh-server libedit2 libfido2-1 libcbor0.8 libbsd0 libmd0 libexpat1 libffi8 l
 libnghttp2-14 libpsl5 librtmp1 libssh2-1 libldap-2.5-0 libsasl2-2 libbrotli1 nano rsync
 gpgv libtasn1-6 libnettle8 libhogweed6 libgmp10 netbase tzdata sudo"
 
-# newest and oldest version of a package across the configured suites
-versions() { apt-cache madison "$1" | awk -F'|' '{gsub(/ /,"",$2); print $2}' | sort -u; }
+# newest and oldest version of a package across the configured suites (one apt-cache run
+# for all of them: it takes seconds per call)
+if [ -z "$(apt-cache madison libc6 2>/dev/null)" ]; then apt-get update -qq; fi
+# shellcheck disable=SC2086
+apt-cache madison $base $changed linux-image-amd64 | awk -F'|' '{gsub(/ /,"",$1); gsub(/ /,"",$2); print $1, $2}' | sort -u >"$out/versions"
+versions() { awk -v p="$1" '$1 == p {print $2}' "$out/versions"; }
 oldest() { v=""; for x in $(versions "$1"); do if [ -z "$v" ] || dpkg --compare-versions "$x" lt "$v"; then v=$x; fi; done; echo "$v"; }
 newest() { v=""; for x in $(versions "$1"); do if [ -z "$v" ] || dpkg --compare-versions "$x" gt "$v"; then v=$x; fi; done; echo "$v"; }
 
@@ -61,8 +65,6 @@ image() {
 	rm -rf "$out/$name.tree"
 	mv "$out/$name.img.tmp" "$out/$name.img"
 }
-
-if [ -z "$(apt-cache madison libc6 2>/dev/null)" ]; then apt-get update -qq; fi
 
 if [ ! -s "$out/userland-new.img" ] || [ ! -s "$out/userland-old.img" ]; then
 	basev="" oldv="" newv=""
