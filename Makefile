@@ -6,6 +6,8 @@ BINARIES := omaha-server syctl update-engine updatectl
 STATICCHECK_VERSION := v0.8.2
 # Debian packages the tests use as real components and independent judges.
 TEST_DEBS := cgpt gdisk postgresql etcd-server xz-utils curl chromium libxml2-utils e2fsprogs openssl dbus systemd
+# And those the delta benchmark compares with (make bench).
+BENCH_DEBS := xdelta3 zstd casync
 # And those the VM scenarios need.
 E2E_DEBS := qemu-system-x86 e2fsprogs busybox-static cpio
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
@@ -103,6 +105,9 @@ e2e: e2e-deps ## VM scenarios: boot the A/B test images in QEMU (fetches a Debia
 	$(GO) test -count=1 -timeout 30m ./testimages/...
 
 bench: deps build ## benchmarks, each reported against a baseline from the same run
+	@missing=""; for p in $(BENCH_DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing Debian packages:$$missing"; $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; fi
+	./scripts/deltabench.sh build/deltabench
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
 
 demo: deps build ## the main job on embedded defaults: a disk image updated end to end

@@ -64,7 +64,7 @@ func newPayloadLeaf(use, short string) *cobra.Command {
 
 // newPayloadBuildCmd is `syctl payload build`.
 func newPayloadBuildCmd() *cobra.Command {
-	cmd := newPayloadLeaf("build --image USR.img --version V --board B [--chunk 16MiB] [--compression xz|zstd|none] [--xz-encoder auto|go|xz-utils] [--source OLD.img] --out FILE", "build an unsigned payload from a partition image (a delta with --source)")
+	cmd := newPayloadLeaf("build --image USR.img --version V --board B [--chunk 16MiB] [--compression xz|zstd|none] [--xz-encoder auto|go|xz-utils] [--source OLD.img --source-version V] --out FILE", "build an unsigned payload from a partition image (a delta with --source)")
 	fs := cmd.Flags()
 	image := fs.String("image", "", "partition image to ship (required)")
 	version := fs.String("version", "", "version of the image (required)")
@@ -72,11 +72,15 @@ func newPayloadBuildCmd() *cobra.Command {
 	chunk := fs.String("chunk", "16MiB", "bytes per operation")
 	compression := fs.String("compression", "xz", "chunk compression: xz, zstd or none")
 	xzEncoder := fs.String("xz-encoder", "auto", "xz encoder: go (ulikunitz/xz), xz-utils, or auto (xz-utils when on PATH)")
-	source := fs.String("source", "", "previous image: identical chunks become SOURCE_COPY (delta payload)")
+	source := fs.String("source", "", "previous image: build a delta payload from it (blocks it holds are copied, changed files patched)")
+	sourceVersion := fs.String("source-version", "", "version of the --source image (required with --source)")
 	out := fs.String("out", "", "payload file to write (required)")
 	cmd.RunE = usage.Run(func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if *image == "" || *version == "" || *board == "" || *out == "" || len(args) != 0 {
 			return fmt.Errorf("%w: payload build needs --image, --version, --board and --out", errUsage)
+		}
+		if (*source == "") != (*sourceVersion == "") {
+			return fmt.Errorf("%w: payload build needs --source and --source-version together", errUsage)
 		}
 		cs, err := parsePayloadSize(*chunk)
 		if err != nil {
@@ -124,7 +128,7 @@ func newPayloadBuildCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("payload build: %w", err)
 			}
-			cfg.Source, cfg.SourceSize = src, sst.Size()
+			cfg.Source, cfg.SourceSize, cfg.SourceVersion = src, sst.Size(), *sourceVersion
 		}
 		prog := newProgress(stderr, "built", time.Now)
 		cfg.Progress = prog.update
@@ -155,7 +159,7 @@ func newPayloadBuildCmd() *cobra.Command {
 
 func payloadOpCounts(c map[payload.Type]int) string {
 	var parts []string
-	for _, t := range []payload.Type{payload.Replace, payload.ReplaceXZ, payload.ReplaceZstd, payload.Zero, payload.SourceCopy} {
+	for _, t := range []payload.Type{payload.Replace, payload.ReplaceXZ, payload.ReplaceZstd, payload.Zero, payload.SourceCopy, payload.SourceZstd} {
 		if c[t] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", c[t], t))
 		}
@@ -277,6 +281,9 @@ func newPayloadVerifyCmd() *cobra.Command {
 			return err
 		}
 		total = st.Size() - vm.DataStart
+		if err := checkPayloadSource(ctx, vm, cfg.Source); err != nil {
+			return err
+		}
 		if err := vm.Apply(ctx, r, cfg); err != nil {
 			return err
 		}
@@ -300,6 +307,25 @@ func printPayloadSummary(w io.Writer, name string, size int64, vm *payload.Verif
 	fmt.Fprintf(w, "  partition size   %d bytes (block size %d)\n", m.PartitionSize, m.BlockSize)
 	fmt.Fprintf(w, "  partition sha256 %s\n", hex.EncodeToString(m.PartitionSHA256[:]))
 	fmt.Fprintf(w, "  operations       %d (%s)\n", len(m.Operations), payloadOpCounts(counts))
+	if s := m.Source; s != nil {
+		fmt.Fprintf(w, "  delta from       %s (%d bytes, sha256 %s)\n", s.Version, s.Size, hex.EncodeToString(s.SHA256[:]))
+	}
+}
+
+// checkPayloadSource checks, for a delta, that the source is the one it was built from
+// (size and SHA-256), before anything is applied.
+func checkPayloadSource(ctx context.Context, vm *payload.Verified, src io.ReaderAt) error {
+	s := vm.Manifest.Source
+	if s == nil {
+		return nil
+	}
+	if src == nil {
+		return fmt.Errorf("%w: pass --source, the %s partition this delta was built from", payload.ErrNoSource, s.Version)
+	}
+	if err := vm.CheckSource(ctx, src, 0); err != nil {
+		return fmt.Errorf("%w (use the full payload)", err)
+	}
+	return nil
 }
 
 // newPayloadApplyCmd is `syctl payload apply`.
@@ -353,6 +379,9 @@ func newPayloadApplyCmd() *cobra.Command {
 			if sst.Mode().IsRegular() {
 				cfg.SourceSize = sst.Size()
 			}
+		}
+		if err := checkPayloadSource(ctx, vm, cfg.Source); err != nil {
+			return err
 		}
 		tf, err := os.OpenFile(*target, os.O_RDWR|os.O_CREATE, 0o644)
 		if err != nil {

@@ -239,3 +239,74 @@ func TestPayloadApplyTargetSize(t *testing.T) {
 		})
 	}
 }
+
+// TestPayloadDeltaCommands: build --source, verify --source and apply --source --target,
+// and the refusals of a source that is not the delta's.
+func TestPayloadDeltaCommands(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	p := func(n string) string { return filepath.Join(dir, n) }
+	old := payloadTestImage()
+	img := append(append([]byte(nil), old[8192:]...), old[:8192]...) // blocks moved
+	copy(img[300<<10:], "changed in version 1.2.4")
+	os.WriteFile(p("old.img"), old, 0o644)
+	os.WriteFile(p("new.img"), img, 0o644)
+	wrong := append([]byte(nil), old...)
+	wrong[len(wrong)-1] ^= 1
+	os.WriteFile(p("wrong.img"), wrong, 0o644)
+	k, err := keys.Generate(keys.Ed25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.Save(p("payload.pem"), keys.StaticPassphrase([]byte("pw")))
+	os.WriteFile(p("pass"), []byte("pw\n"), 0o600)
+	k.Public().Save(p("payload.pub.pem"))
+	runOK := func(args ...string) string {
+		t.Helper()
+		var out, errb bytes.Buffer
+		if err := run(ctx, args, &out, &errb); err != nil {
+			t.Fatalf("syctl %s: %v\n%s", strings.Join(args, " "), err, errb.String())
+		}
+		return out.String()
+	}
+	runErr := func(args ...string) error {
+		t.Helper()
+		return run(ctx, args, &bytes.Buffer{}, &bytes.Buffer{})
+	}
+	delta, full := p("delta.bin"), p("full.bin")
+	runOK("payload", "build", "--image", p("new.img"), "--version", "1.2.4", "--board", "amd64-usr", "--xz-encoder", "go", "--out", full)
+	built := runOK("payload", "build", "--image", p("new.img"), "--version", "1.2.4", "--board", "amd64-usr",
+		"--source", p("old.img"), "--source-version", "1.2.3", "--out", delta)
+	if !strings.Contains(built, "SOURCE_COPY") {
+		t.Errorf("build summary names no SOURCE_COPY: %s", built)
+	}
+	ds, _ := os.Stat(delta)
+	fs, _ := os.Stat(full)
+	if ds.Size()*10 > fs.Size() {
+		t.Errorf("delta %d bytes, full payload %d: want at most a tenth", ds.Size(), fs.Size())
+	}
+	runOK("payload", "sign", "--key", p("payload.pem"), "--passphrase-file", p("pass"), delta)
+	summary := runOK("payload", "verify", "--pubkey", p("payload.pub.pem"), "--source", p("old.img"), delta)
+	if !strings.Contains(summary, "delta from       1.2.3") {
+		t.Errorf("summary does not name the source:\n%s", summary)
+	}
+	if err := runErr("payload", "verify", "--pubkey", p("payload.pub.pem"), delta); !errors.Is(err, payload.ErrNoSource) {
+		t.Fatalf("verify without --source: %v, want ErrNoSource", err)
+	}
+	if err := runErr("payload", "verify", "--pubkey", p("payload.pub.pem"), "--source", p("wrong.img"), delta); !errors.Is(err, payload.ErrSourceMismatch) {
+		t.Fatalf("verify with another source: %v, want ErrSourceMismatch", err)
+	}
+	if err := runErr("payload", "apply", "--pubkey", p("payload.pub.pem"), "--source", p("wrong.img"), "--target", p("t-wrong.img"), delta); !errors.Is(err, payload.ErrSourceMismatch) {
+		t.Fatalf("apply with another source: %v, want ErrSourceMismatch", err)
+	}
+	if _, err := os.Stat(p("t-wrong.img")); err == nil {
+		t.Fatal("apply with another source created the target")
+	}
+	runOK("payload", "apply", "--pubkey", p("payload.pub.pem"), "--source", p("old.img"), "--target", p("t.img"), delta)
+	if got, _ := os.ReadFile(p("t.img")); !bytes.Equal(got, img) {
+		t.Fatal("applied delta differs from the new image")
+	}
+	if err := runErr("payload", "build", "--image", p("new.img"), "--version", "1.2.4", "--board", "b", "--source", p("old.img"), "--out", p("x.bin")); !errors.Is(err, errUsage) {
+		t.Fatalf("--source without --source-version: %v, want a usage error", err)
+	}
+}

@@ -66,6 +66,8 @@ func parseDeltas(args []string, version, board string) ([]deltaFile, error) {
 			return nil, fmt.Errorf("%w: --delta %s: source version %s is not below the release %s", errUsage, arg, d.Source, version)
 		case m.Version != version || m.Board != board:
 			return nil, fmt.Errorf("--delta %s: the payload is for %s on %s, the release %s on %s", arg, m.Version, m.Board, version, board)
+		case sourceVersionOf(m) != "" && sourceVersionOf(m) != d.Source:
+			return nil, fmt.Errorf("%w: --delta %s: the payload is a delta from %s, not %s", errUsage, arg, sourceVersionOf(m), d.Source)
 		case !readsSource(m):
 			return nil, fmt.Errorf("--delta %s: not a delta payload (no operation reads a source partition; build it with syctl payload build --source)", arg)
 		case seen[d.Source] != "":
@@ -99,13 +101,21 @@ func readDeltaManifest(path string) (*payload.Manifest, int64, error) {
 	return env.Manifest, st.Size(), nil
 }
 
-// sourceVersionOf is the source version a delta payload's manifest names; "" while the
-// format carries none (then --delta SOURCE_VERSION=FILE gives it).
-func sourceVersionOf(*payload.Manifest) string { return "" }
+// sourceVersionOf is the source version a delta payload's manifest names (format 2); ""
+// for a payload that names none (then --delta SOURCE_VERSION=FILE gives it).
+func sourceVersionOf(m *payload.Manifest) string {
+	if m.Source == nil {
+		return ""
+	}
+	return m.Source.Version
+}
 
 func readsSource(m *payload.Manifest) bool {
+	if m.Source != nil {
+		return true
+	}
 	for _, op := range m.Operations {
-		if op.Type == payload.SourceCopy {
+		if op.Type == payload.SourceCopy || op.Type == payload.SourceZstd {
 			return true
 		}
 	}

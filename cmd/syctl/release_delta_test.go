@@ -36,11 +36,11 @@ func TestReleasePublishDelta(t *testing.T) {
 	copy(v2[3*chunk:], "the new release changed this")
 	v0 := bytes.Clone(v1)
 	copy(v0[9*chunk:], "an older release")
-	build := func(out, image, version string, source string) string {
+	build := func(out, image, version string, source, sourceVersion string) string {
 		args := []string{"payload", "build", "--image", image, "--version", version, "--board", "amd64-usr",
 			"--chunk", "64KiB", "--compression", "zstd", "--out", filepath.Join(dir, out)}
 		if source != "" {
-			args = append(args, "--source", source)
+			args = append(args, "--source", source, "--source-version", sourceVersion)
 		}
 		var so, se bytes.Buffer
 		if err := run(context.Background(), args, &so, &se); err != nil {
@@ -49,10 +49,11 @@ func TestReleasePublishDelta(t *testing.T) {
 		return filepath.Join(dir, out)
 	}
 	i0, i1, i2 := img("v0.img", v0), img("v1.img", v1), img("v2.img", v2)
-	full := build("full.sy", i2, "4081.2.0", "")
-	d1 := build("delta-4081.1.0.sy", i2, "4081.2.0", i1)
-	d0 := build("delta-4081.0.0.sy", i2, "4081.2.0", i0)
-	wrongVersion := build("delta-other.sy", i2, "4081.3.0", i1)
+	full := build("full.sy", i2, "4081.2.0", "", "")
+	d1 := build("delta-4081.1.0.sy", i2, "4081.2.0", i1, "4081.1.0")
+	d0 := build("delta-4081.0.0.sy", i2, "4081.2.0", i0, "4081.0.0")
+	d1again := build("delta-4081.1.0-again.sy", i2, "4081.2.0", i1, "4081.1.0")
+	wrongVersion := build("delta-other.sy", i2, "4081.3.0", i1, "4081.1.0")
 	e.must("app", "create", "--id", omaha.FlatcarAppID, "--name", "Flatcar")
 
 	for _, tc := range []struct {
@@ -60,8 +61,8 @@ func TestReleasePublishDelta(t *testing.T) {
 		delta []string
 		want  string
 	}{
-		{"no source version", []string{d1}, "does not name its source version"},
-		{"two deltas from one source", []string{"4081.1.0=" + d1, "4081.1.0=" + d0}, "one delta per source version"},
+		{"another source version than the payload names", []string{"4081.0.0=" + d1}, "is a delta from 4081.1.0, not 4081.0.0"},
+		{"two deltas from one source", []string{d1, d1again}, "one delta per source version"},
 		{"source above the release", []string{"4081.3.0=" + d1}, "not below the release"},
 		{"another version's delta", []string{"4081.1.0=" + wrongVersion}, "the payload is for 4081.3.0"},
 		{"a full payload", []string{"4081.1.0=" + full}, "not a delta payload"},
@@ -78,7 +79,8 @@ func TestReleasePublishDelta(t *testing.T) {
 		t.Fatalf("after refused publishes: %d releases (%v), want none", len(rels), err)
 	}
 
-	out := e.must("release", "publish", "--version", "4081.2.0", "--file", full, "--delta", "4081.1.0="+d1)
+	// The delta names its source version itself.
+	out := e.must("release", "publish", "--version", "4081.2.0", "--file", full, "--delta", d1)
 	d1b, _ := os.ReadFile(d1)
 	sum := sha256.Sum256(d1b)
 	if !strings.Contains(out, "published delta 4081.1.0 → 4081.2.0") || !strings.Contains(out, hex.EncodeToString(sum[:])) {

@@ -103,8 +103,16 @@ func (v *Verified) Apply(ctx context.Context, r io.Reader, cfg ApplyConfig) erro
 		return fmt.Errorf("payload: start operation %d of %d", cfg.StartOp, len(m.Operations))
 	}
 	for i := cfg.StartOp; i < len(m.Operations); i++ {
-		if m.Operations[i].Type == SourceCopy && cfg.Source == nil {
+		if len(m.Operations[i].Src) > 0 && cfg.Source == nil {
 			return fmt.Errorf("%w (operation %d)", ErrNoSource, i)
+		}
+	}
+	if m.Source != nil {
+		if cfg.Source == nil {
+			return ErrNoSource
+		}
+		if err := checkSourceSize(cfg, m.Source.Size); err != nil {
+			return err
 		}
 	}
 	sink, isSink := cfg.Target.(*HashingSink)
@@ -422,8 +430,13 @@ func (v *Verified) process(ctx context.Context, j *job, d *decoder2, buf []byte,
 				n -= c
 			}
 		}
-	case SourceCopy:
-		// Two passes: hash the source extents, and only when they match copy them.
+	case SourceCopy, SourceZstd:
+		if m.Source != nil {
+			return v.fromSource(ctx, j, d, w, cfg, decoded)
+		}
+		// Format 1: two passes, hash the source extents, and only when they match copy
+		// them. (Format 2 bounds an operation's source bytes, so it reads them once into
+		// memory: every byte used is a byte hashed.)
 		bs := uint64(m.BlockSize)
 		pass := func(out io.Writer) error {
 			for _, e := range j.op.Src {
@@ -562,8 +575,10 @@ func (s *HashingSink) Sum() ([32]byte, int64) {
 
 // decoder2 holds one worker's reusable decoders.
 type decoder2 struct {
-	zstd *zstd.Decoder
-	xz   *xz.Reader
+	zstd  *zstd.Decoder
+	xz    *xz.Reader
+	patch *zstd.Decoder // SOURCE_ZSTD, its dictionary set per operation
+	src   []byte        // source bytes of the current delta operation, up to MaxSourceRead
 }
 
 type decoders struct{ d []*decoder2 }
@@ -588,7 +603,19 @@ func newDecoders(n int) (*decoders, error) {
 			ds.close()
 			return nil, fmt.Errorf("payload: xz decoder: %w", err)
 		}
-		ds.d = append(ds.d, &decoder2{zstd: z, xz: x})
+		// The patch decoder's window covers its dictionary and its output; validation has
+		// bounded both.
+		p, err := zstd.NewReader(nil,
+			zstd.WithDecoderConcurrency(1),
+			zstd.WithDecoderMaxWindow(maxPatchWindow),
+			zstd.WithDecoderMaxMemory(maxPatchWindow),
+			zstd.WithDecoderLowmem(true))
+		if err != nil {
+			z.Close()
+			ds.close()
+			return nil, fmt.Errorf("payload: zstd decoder: %w", err)
+		}
+		ds.d = append(ds.d, &decoder2{zstd: z, xz: x, patch: p})
 	}
 	return ds, nil
 }
@@ -598,6 +625,7 @@ func (ds *decoders) get(i int) *decoder2 { return ds.d[i] }
 func (ds *decoders) close() {
 	for _, d := range ds.d {
 		d.zstd.Close()
+		d.patch.Close()
 	}
 }
 

@@ -32,10 +32,14 @@ type BuildConfig struct {
 	// means github.com/ulikunitz/xz with an 8 MiB dictionary. Both make standard .xz streams
 	// that the applier decodes the same way.
 	XZCommand string
-	// Source, when set, is the image the target will be updated from: chunks identical to
-	// the source at the same offset become SOURCE_COPY operations.
-	Source     io.ReaderAt
-	SourceSize int64
+	// Source, when set, is the image the target will be updated from (SourceSize bytes,
+	// version SourceVersion), and Build writes a delta payload (format 2; see the package
+	// doc, "Delta payloads"): blocks found anywhere in the source become SOURCE_COPY, the
+	// rest SOURCE_ZSTD patches against the source blocks most like them. ChunkSize,
+	// Compression and XZCommand do not apply to a delta.
+	Source        io.ReaderAt
+	SourceSize    int64
+	SourceVersion string
 	// Workers compress in parallel (0: GOMAXPROCS).
 	Workers int
 	// TempDir holds the compressed data until the manifest is known ("" = os.TempDir()).
@@ -83,6 +87,9 @@ func Build(ctx context.Context, image io.ReaderAt, size int64, out io.Writer, cf
 	m := &Manifest{BlockSize: cfg.BlockSize, PartitionSize: uint64(size), Version: cfg.Version, Board: cfg.Board}
 	if !validLabel(cfg.Version) || !validLabel(cfg.Board) {
 		return nil, fmt.Errorf("payload: version %q and board %q must be 1..%d printable characters without spaces", cfg.Version, cfg.Board, MaxLabel)
+	}
+	if cfg.Source != nil {
+		return buildDelta(ctx, image, size, out, cfg)
 	}
 	workers := cfg.Workers
 	if workers <= 0 {
@@ -183,7 +190,7 @@ func Build(ctx context.Context, image io.ReaderAt, size int64, out io.Writer, cf
 	if err != nil {
 		return nil, err
 	}
-	e := &Envelope{Header: Header{Version: FormatVersion}, ManifestBytes: mb, Manifest: m}
+	e := &Envelope{Header: Header{Version: m.FormatVersion()}, ManifestBytes: mb, Manifest: m}
 	if err := e.WriteHead(out); err != nil {
 		return nil, err
 	}
@@ -218,18 +225,6 @@ func buildChunk(ctx context.Context, j *buildJob, cfg BuildConfig, enc *encoder)
 	if allZero(j.raw) {
 		j.op.Type = Zero
 		return nil
-	}
-	if cfg.Source != nil && j.off+int64(len(j.raw)) <= cfg.SourceSize {
-		src := make([]byte, len(j.raw))
-		if _, err := cfg.Source.ReadAt(src, j.off); err != nil {
-			return fmt.Errorf("payload: reading source at %d: %w", j.off, err)
-		}
-		if bytes.Equal(src, j.raw) {
-			j.op.Type = SourceCopy
-			j.op.Src = ext
-			j.op.SHA256 = sha256.Sum256(src)
-			return nil
-		}
 	}
 	var data []byte
 	var err error

@@ -11,9 +11,12 @@
 // holds (ReadManifest), then applies the operations to the inactive partition (Apply /
 // Verified.Apply). It imports signing/keys and nothing else of Switchyard.
 //
-// # File format (version 1)
+// # File format (versions 1 and 2)
 //
-// All integers are big-endian. A payload is
+// Version 1 is a full payload; version 2 a delta payload (see "Delta payloads" below for
+// what it adds). Both are read; the builder writes version 2 only for a delta, so hosts
+// that know only version 1 keep reading full payloads. All integers are big-endian. A
+// payload is
 //
 //	header (32 bytes) | manifest | signature section | data section
 //
@@ -21,7 +24,7 @@
 //
 //	offset size field
 //	0      8    magic "SWYDPAYL"
-//	8      4    format version, 1
+//	8      4    format version, 1 (full) or 2 (delta)
 //	12     4    flags, 0 (any other value is refused)
 //	16     8    manifest length, 1..MaxManifestSize
 //	24     4    signature section length, 0..MaxSignatureSection
@@ -45,6 +48,16 @@
 //	       all zero (ZERO)
 //	an extent is u64 start block, u64 block count (count >= 1)
 //
+// A version 2 manifest has, between the board and the operation count, its source:
+//
+//	u64  source partition size in bytes (a multiple of the block size, 1..MaxPartitionSize)
+//	[32] SHA-256 of the whole source partition
+//	u8 n, n bytes: source version (same rule as version)
+//
+// and each SOURCE_ZSTD operation has, after its data SHA-256, a second [32]: the SHA-256 of
+// the source bytes it reads (its source extents, concatenated). A version 1 manifest has
+// neither, and no SOURCE_ZSTD.
+//
 // Nothing may follow the last operation. Validation (Manifest.Validate) is strict, so that a
 // manifest that parses is safe to apply:
 //   - every extent lies inside the partition; destination extents never overlap and together
@@ -58,6 +71,9 @@
 //     data section is never larger than the partition;
 //   - one operation writes at most MaxOperationSize bytes, which bounds the applier's memory;
 //   - SOURCE_COPY reads exactly as many bytes as it writes.
+//   - version 2: every source extent lies inside the source partition, an operation reads
+//     at most MaxSourceRead source bytes and a SOURCE_ZSTD writes at most MaxPatchSize
+//     bytes, carries 1..its destination size bytes, and only it has a source hash.
 //
 // The signature section is a list of up to MaxSignatures entries, each
 //
@@ -107,7 +123,7 @@
 // in flight, so memory is bounded by about (N+1) compressed chunks plus N decoder
 // dictionaries, whatever the payload's size. ZERO operations are written from a shared zero
 // buffer, never decompressed. SOURCE_COPY hashes its source extents first and copies them
-// only when they match (ErrSourceHash). REPLACE_XZ is decoded in-process by
+// only when they match (ErrSourceHash); see "Delta payloads" for version 2. REPLACE_XZ is decoded in-process by
 // github.com/xi2/xz (a port of xz-embedded), one reader per worker that keeps its dictionary
 // from chunk to chunk, or, when ApplyConfig.XZCommand names xz-utils, by one xz process per
 // chunk.
@@ -122,6 +138,55 @@
 // Every goroutine Apply starts (reader stage, workers, hasher, sync) has ended when it
 // returns, on every path: on an error it cancels them and waits, a target read or write
 // under way included, so the caller may close the target at once.
+//
+// # Delta payloads
+//
+// A delta turns the active partition (the source: the host's running version) into the new
+// one, and carries only what the source lacks. The builder (Build with BuildConfig.Source)
+// works block by block, in the manner of RAUC's adaptive updates and update_engine's
+// SOURCE_COPY:
+//
+//  1. it indexes every 4 KiB block of the source by content (a hash, confirmed byte for
+//     byte), so a target block found anywhere in the source is copied, not sent: ext4
+//     keeps file data block-aligned, so an unchanged file is found wherever it moved;
+//     consecutive blocks become one SOURCE_COPY of up to MaxSourceRead bytes with merged
+//     extents;
+//  2. every other non-zero run of the target (a changed file, changed metadata) is cut
+//     into 2 MiB SOURCE_ZSTD operations: the run is zstd-compressed (level best,
+//     github.com/klauspost/compress) with source bytes as a raw dictionary, as
+//     zstd --patch-from does, so what the old version already has costs a few bytes of
+//     match. The dictionary (up to 6 MiB, a list of source extents) is chosen by content:
+//     the builder indexes content-defined anchors (a gear hash over 64 bytes, one anchor
+//     per 256 bytes on average) of the source blocks that no target block copies, which
+//     is where the old versions of the changed files are, and each anchor of the run votes
+//     for the source block it is found in; the most voted source blocks, with two blocks
+//     around each, make the dictionary. A run with no anchor found is encoded against the
+//     source blocks at its own offset; one whose patch would not be smaller than its bytes
+//     is sent as REPLACE.
+//
+// The applier keeps the guarantees of a full payload. The manifest (and with it the
+// source's size, SHA-256 and version) is verified first. A source whose size is known
+// (ApplyConfig.SourceSize, a Size method, a file's length or a device's end) and is not
+// the delta's is refused before anything is written. An operation that reads the source
+// reads its extents into memory (at most MaxSourceRead bytes per worker), checks their
+// SHA-256 against the manifest, and only then copies them or decodes its patch with them;
+// the patch decoder's window is bounded by its dictionary and its output. Every byte
+// written is covered, as in version 1, by the data hashes and the partition hash; the
+// source is only ever read. Data offsets stay contiguous, so a delta resumes like a full
+// payload (StartOp and Verified.PayloadOffset).
+//
+// For the host (update-engine) and the server, the API is:
+//   - Manifest.Source is nil for a full payload and names the delta's source otherwise;
+//     the server offers a delta only to a host whose version is Source.Version;
+//   - Verified.CheckSource(ctx, active, 0) hashes the whole active partition against the
+//     delta's source before anything is downloaded or written (optional: Apply checks
+//     every byte it reads);
+//   - Verified.Apply with ApplyConfig.Source set to the active partition (opened
+//     read-only) applies it;
+//   - a source that is not the delta's is ErrSourceMismatch (errors.Is), whichever check
+//     finds it: its size, CheckSource, an operation's source hash (ErrSourceHash) or no
+//     source at all (ErrNoSource). The operation that found it has written nothing; the
+//     host reports it and falls back to the full payload in the same cycle.
 //
 // Resume: ReadManifest returns a Verified manifest; Verified.PayloadOffset(k) is the byte
 // offset in the payload of operation k's data, so the caller can fetch the rest with an HTTP

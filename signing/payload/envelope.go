@@ -28,7 +28,7 @@ func ReadEnvelope(r io.Reader) (*Envelope, error) {
 	if err != nil {
 		return nil, err
 	}
-	if e.Manifest, err = ParseManifest(e.ManifestBytes); err != nil {
+	if e.Manifest, err = ParseManifestVersion(e.Header.Version, e.ManifestBytes); err != nil {
 		return nil, err
 	}
 	return e, nil
@@ -174,7 +174,7 @@ func ReadManifest(ctx context.Context, r io.Reader, v *keys.Verifier) (*Verified
 	if err != nil {
 		return nil, err
 	}
-	m, err := ParseManifest(e.ManifestBytes)
+	m, err := ParseManifestVersion(e.Header.Version, e.ManifestBytes)
 	if err != nil {
 		return nil, err
 	}

@@ -14,7 +14,10 @@ import (
 const (
 	Magic         = "SWYDPAYL"
 	FormatVersion = 1
-	HeaderSize    = 32
+	// FormatVersionDelta is the format of a delta payload: a version 1 manifest that also
+	// names its source partition, and the SOURCE_ZSTD operation (see the package doc).
+	FormatVersionDelta = 2
+	HeaderSize         = 32
 
 	// MaxManifestSize bounds the manifest length a header may announce.
 	MaxManifestSize = 8 << 20
@@ -36,6 +39,14 @@ const (
 	MaxXZDictSize = 64 << 20
 	// MaxLabel bounds the version and board strings.
 	MaxLabel = 64
+	// MaxSourceRead bounds the source bytes one operation of a delta (format 2) reads: the
+	// applier reads them into memory, checks their hash, and only then uses them.
+	MaxSourceRead = 8 << 20
+	// MaxPatchSize bounds the bytes one SOURCE_ZSTD operation writes.
+	MaxPatchSize = 8 << 20
+	// maxPatchWindow is the zstd window a SOURCE_ZSTD frame may announce: its dictionary
+	// and its output.
+	maxPatchWindow = MaxSourceRead + MaxPatchSize
 
 	// DefaultBlockSize is the block size the builder uses.
 	DefaultBlockSize = 4096
@@ -57,6 +68,9 @@ const (
 	ReplaceZstd Type = 3
 	Zero        Type = 4
 	SourceCopy  Type = 5
+	// SourceZstd is a binary difference: a zstd frame decoded with the operation's source
+	// extents as a raw dictionary (format 2 only).
+	SourceZstd Type = 6
 )
 
 func (t Type) String() string {
@@ -71,6 +85,8 @@ func (t Type) String() string {
 		return "ZERO"
 	case SourceCopy:
 		return "SOURCE_COPY"
+	case SourceZstd:
+		return "SOURCE_ZSTD"
 	}
 	return fmt.Sprintf("Type(%d)", uint8(t))
 }
@@ -97,12 +113,17 @@ var (
 	ErrTruncated         = errors.New("payload: truncated")
 	ErrTrailingData      = errors.New("payload: trailing data after the last operation")
 	ErrDataHash          = errors.New("payload: operation data hash mismatch")
-	ErrSourceHash        = errors.New("payload: source partition data hash mismatch")
-	ErrNoSource          = errors.New("payload: SOURCE_COPY needs a source partition")
-	ErrXZDictionary      = errors.New("payload: xz dictionary too large or stream layout refused")
-	ErrDecompress        = errors.New("payload: chunk does not decompress to its extents")
-	ErrPartitionHash     = errors.New("payload: partition hash mismatch")
-	ErrTargetSize        = errors.New("payload: target size is not the partition size")
+	// ErrSourceMismatch: the source partition is not the one the delta was built from (its
+	// size, its SHA-256 or the bytes an operation reads differ). Nothing of the operation
+	// that found it has been written; a host falls back to the full payload. ErrSourceHash
+	// and ErrNoSource match it too (errors.Is).
+	ErrSourceMismatch = errors.New("payload: the source partition is not the delta's source")
+	ErrSourceHash     = fmt.Errorf("%w: source data hash mismatch", ErrSourceMismatch)
+	ErrNoSource       = fmt.Errorf("%w: a delta payload needs a source partition", ErrSourceMismatch)
+	ErrXZDictionary   = errors.New("payload: xz dictionary too large or stream layout refused")
+	ErrDecompress     = errors.New("payload: chunk does not decompress to its extents")
+	ErrPartitionHash  = errors.New("payload: partition hash mismatch")
+	ErrTargetSize     = errors.New("payload: target size is not the partition size")
 )
 
 // TargetError is a failure of the target itself (a write, the sync, the re-read that hashes
@@ -135,10 +156,20 @@ type Extent struct {
 type Operation struct {
 	Type       Type
 	Dst        []Extent
-	Src        []Extent // SOURCE_COPY only
+	Src        []Extent // SOURCE_COPY and SOURCE_ZSTD only
 	DataOffset uint64
 	DataLength uint64
 	SHA256     [32]byte
+	// SourceSHA256 is the SHA-256 of the source bytes a SOURCE_ZSTD operation reads (its
+	// SHA256 is its data's). SOURCE_COPY keeps the source hash in SHA256, as in format 1.
+	SourceSHA256 [32]byte
+}
+
+// Source names the partition a delta payload applies to.
+type Source struct {
+	Size    uint64   // bytes, a multiple of the block size
+	SHA256  [32]byte // of the whole source partition
+	Version string   // its version (same rule as Manifest.Version)
 }
 
 // Manifest describes a payload's result and how to produce it.
@@ -148,7 +179,18 @@ type Manifest struct {
 	PartitionSHA256 [32]byte
 	Version         string
 	Board           string
-	Operations      []Operation
+	// Source is set on a delta payload (format 2), nil on a full one (format 1).
+	Source     *Source
+	Operations []Operation
+}
+
+// FormatVersion returns the payload format the manifest is written in: FormatVersionDelta
+// when it names a source, else FormatVersion.
+func (m *Manifest) FormatVersion() uint32 {
+	if m.Source != nil {
+		return FormatVersionDelta
+	}
+	return FormatVersion
 }
 
 // Header is the fixed payload header.
@@ -184,7 +226,7 @@ func ParseHeader(b []byte) (Header, error) {
 		ManifestLength:   binary.BigEndian.Uint64(b[16:]),
 		SignatureSection: binary.BigEndian.Uint32(b[24:]),
 	}
-	if h.Version != FormatVersion || h.Flags != 0 {
+	if (h.Version != FormatVersion && h.Version != FormatVersionDelta) || h.Flags != 0 {
 		return Header{}, fmt.Errorf("%w: version %d flags %#x", ErrUnsupportedFormat, h.Version, h.Flags)
 	}
 	if binary.BigEndian.Uint32(b[28:]) != 0 {
@@ -243,6 +285,12 @@ func (m *Manifest) encode() ([]byte, error) {
 	b.WriteString(m.Version)
 	u8(uint8(len(m.Board)))
 	b.WriteString(m.Board)
+	if m.Source != nil {
+		u64(m.Source.Size)
+		b.Write(m.Source.SHA256[:])
+		u8(uint8(len(m.Source.Version)))
+		b.WriteString(m.Source.Version)
+	}
 	u32(uint32(len(m.Operations)))
 	for _, op := range m.Operations {
 		u8(uint8(op.Type))
@@ -259,6 +307,9 @@ func (m *Manifest) encode() ([]byte, error) {
 		u64(op.DataOffset)
 		u64(op.DataLength)
 		b.Write(op.SHA256[:])
+		if op.Type == SourceZstd {
+			b.Write(op.SourceSHA256[:])
+		}
 	}
 	if b.Len() > MaxManifestSize {
 		return nil, fmt.Errorf("%w: %d bytes", ErrManifestTooLarge, b.Len())
@@ -328,8 +379,16 @@ func (d *decoder) extents(n uint16) []Extent {
 	return es
 }
 
-// ParseManifest decodes a manifest and validates it (see the package doc for the rules).
-func ParseManifest(b []byte) (*Manifest, error) {
+// ParseManifest decodes a format 1 manifest and validates it (see the package doc for the
+// rules).
+func ParseManifest(b []byte) (*Manifest, error) { return ParseManifestVersion(FormatVersion, b) }
+
+// ParseManifestVersion decodes a manifest of the given format version (the header's) and
+// validates it.
+func ParseManifestVersion(version uint32, b []byte) (*Manifest, error) {
+	if version != FormatVersion && version != FormatVersionDelta {
+		return nil, fmt.Errorf("%w: version %d", ErrUnsupportedFormat, version)
+	}
 	if len(b) > MaxManifestSize {
 		return nil, fmt.Errorf("%w: %d bytes", ErrManifestTooLarge, len(b))
 	}
@@ -340,6 +399,11 @@ func ParseManifest(b []byte) (*Manifest, error) {
 	copy(m.PartitionSHA256[:], d.take(32))
 	m.Version = string(d.take(int(d.u8())))
 	m.Board = string(d.take(int(d.u8())))
+	if version == FormatVersionDelta {
+		m.Source = &Source{Size: d.u64()}
+		copy(m.Source.SHA256[:], d.take(32))
+		m.Source.Version = string(d.take(int(d.u8())))
+	}
 	n := d.u32()
 	if d.err != nil {
 		return nil, d.err
@@ -372,6 +436,9 @@ func ParseManifest(b []byte) (*Manifest, error) {
 		op.DataOffset = d.u64()
 		op.DataLength = d.u64()
 		copy(op.SHA256[:], d.take(32))
+		if op.Type == SourceZstd {
+			copy(op.SourceSHA256[:], d.take(32))
+		}
 		if d.err != nil {
 			return nil, d.err
 		}
@@ -381,6 +448,9 @@ func ParseManifest(b []byte) (*Manifest, error) {
 	}
 	if err := m.Validate(); err != nil {
 		return nil, err
+	}
+	if m.FormatVersion() != version {
+		return nil, fmt.Errorf("%w: version %d manifest", ErrMalformedManifest, version)
 	}
 	return m, nil
 }
@@ -410,6 +480,15 @@ func (m *Manifest) Validate() error {
 	}
 	if len(m.Operations) == 0 || len(m.Operations) > MaxOperations {
 		return fmt.Errorf("%w: %d operations", ErrMalformedManifest, len(m.Operations))
+	}
+	delta := m.Source != nil
+	var srcBlocksMax uint64
+	if delta {
+		s := m.Source
+		if s.Size == 0 || s.Size > MaxPartitionSize || s.Size%uint64(m.BlockSize) != 0 || !validLabel(s.Version) {
+			return fmt.Errorf("%w: source size %d version %q", ErrMalformedManifest, s.Size, s.Version)
+		}
+		srcBlocksMax = s.Size / uint64(m.BlockSize)
 	}
 	blocks := m.PartitionSize / uint64(m.BlockSize)
 	inside := func(e Extent) bool {
@@ -446,6 +525,16 @@ func (m *Manifest) Validate() error {
 			if op.DataLength != size {
 				return fmt.Errorf("%w: operation %d REPLACE carries %d bytes for %d", ErrDataLayout, i, op.DataLength, size)
 			}
+		case SourceZstd:
+			if !delta {
+				return fmt.Errorf("%w: operation %d SOURCE_ZSTD in a format 1 manifest", ErrMalformedManifest, i)
+			}
+			if size > MaxPatchSize {
+				return fmt.Errorf("%w: operation %d SOURCE_ZSTD writes %d bytes (max %d)", ErrOperationTooLarge, i, size, MaxPatchSize)
+			}
+			if op.DataLength == 0 || op.DataLength > size {
+				return fmt.Errorf("%w: operation %d %s carries %d bytes for %d", ErrDataLayout, i, op.Type, op.DataLength, size)
+			}
 		case ReplaceXZ, ReplaceZstd:
 			if op.DataLength == 0 || op.DataLength > size {
 				return fmt.Errorf("%w: operation %d %s carries %d bytes for %d", ErrDataLayout, i, op.Type, op.DataLength, size)
@@ -457,24 +546,32 @@ func (m *Manifest) Validate() error {
 		default:
 			return fmt.Errorf("%w: operation %d has unknown type %d", ErrMalformedManifest, i, op.Type)
 		}
-		if op.Type == SourceCopy {
+		if op.Type == SourceCopy || op.Type == SourceZstd {
 			if len(op.Src) == 0 {
-				return fmt.Errorf("%w: operation %d SOURCE_COPY without source extents", ErrMalformedManifest, i)
+				return fmt.Errorf("%w: operation %d %s without source extents", ErrMalformedManifest, i, op.Type)
 			}
 			var srcBlocks uint64
 			for _, e := range op.Src {
-				// Source extents are bounded by the same limits; the applier checks them
-				// against the real source size.
-				if e.Count == 0 || e.Start > MaxPartitionSize/uint64(m.BlockSize) || e.Count > MaxOperationSize/uint64(m.BlockSize) {
+				// Format 1 knows no source size: its source extents are bounded by the same
+				// limits and the applier checks them against the real source. Format 2
+				// checks them against the source the manifest names.
+				if e.Count == 0 || e.Start > MaxPartitionSize/uint64(m.BlockSize) || e.Count > MaxOperationSize/uint64(m.BlockSize) ||
+					(delta && (e.Start >= srcBlocksMax || e.Count > srcBlocksMax-e.Start)) {
 					return fmt.Errorf("%w: operation %d source %d+%d", ErrExtentOutside, i, e.Start, e.Count)
 				}
 				srcBlocks += e.Count
 			}
-			if srcBlocks != dstBlocks {
+			if delta && srcBlocks*uint64(m.BlockSize) > MaxSourceRead {
+				return fmt.Errorf("%w: operation %d reads %d source blocks (max %d bytes)", ErrOperationTooLarge, i, srcBlocks, MaxSourceRead)
+			}
+			if op.Type == SourceCopy && srcBlocks != dstBlocks {
 				return fmt.Errorf("%w: operation %d copies %d source blocks to %d", ErrMalformedManifest, i, srcBlocks, dstBlocks)
 			}
 		} else if len(op.Src) != 0 {
 			return fmt.Errorf("%w: operation %d %s has source extents", ErrMalformedManifest, i, op.Type)
+		}
+		if op.Type != SourceZstd && op.SourceSHA256 != ([32]byte{}) {
+			return fmt.Errorf("%w: operation %d %s has a source hash", ErrMalformedManifest, i, op.Type)
 		}
 		if op.Type == Zero && op.SHA256 != ([32]byte{}) {
 			return fmt.Errorf("%w: operation %d ZERO has a hash", ErrMalformedManifest, i)

@@ -189,9 +189,11 @@ func classify(err error) error {
 
 // sourceMismatch is the one place that decides that a failure means the active partition
 // is not the delta payload's source (code 1001, after which the engine falls back to the
-// full payload): a source extent's hash did not match the signed manifest.
+// full payload): the active partition's size is not the delta's source size, or a source
+// extent's hash did not match the signed manifest (payload.ErrSourceMismatch covers both,
+// and ErrSourceHash and ErrNoSource).
 func sourceMismatch(err error) bool {
-	return errors.Is(err, payload.ErrSourceHash)
+	return errors.Is(err, payload.ErrSourceMismatch)
 }
 
 // checkSource reads every source extent the operations from start on read from src and
@@ -199,11 +201,19 @@ func sourceMismatch(err error) bool {
 // is not the active partition is refused whole (payload.ErrSourceHash), not after it has
 // half-written the target. The applier hashes each extent again when it copies it.
 func checkSource(ctx context.Context, m *payload.Manifest, start int, src io.ReaderAt, size int64) error {
+	if s := m.Source; s != nil && size > 0 && uint64(size) != s.Size {
+		return fmt.Errorf("%w: the active partition has %d bytes, the delta's source (%s) %d", payload.ErrSourceMismatch, size, s.Version, s.Size)
+	}
 	buf := make([]byte, 1<<20)
 	bs := int64(m.BlockSize)
 	for i := start; i < len(m.Operations); i++ {
 		op := &m.Operations[i]
-		if op.Type != payload.SourceCopy {
+		want := op.SHA256
+		switch op.Type {
+		case payload.SourceCopy:
+		case payload.SourceZstd:
+			want = op.SourceSHA256
+		default:
 			continue
 		}
 		if err := ctx.Err(); err != nil {
@@ -219,7 +229,7 @@ func checkSource(ctx context.Context, m *payload.Manifest, start int, src io.Rea
 				return withCode(omaha.ErrorCodeInstallDeviceOpenError, fmt.Errorf("reading the active partition: %w", err))
 			}
 		}
-		if !bytes.Equal(h.Sum(nil), op.SHA256[:]) {
+		if !bytes.Equal(h.Sum(nil), want[:]) {
 			return fmt.Errorf("%w: operation %d: the active partition is not the delta's source", payload.ErrSourceHash, i)
 		}
 	}
