@@ -43,7 +43,7 @@ func (w *world) publishDelta(usrSize, chunk int64) []byte {
 		t.Fatal(err)
 	}
 	m, err := payload.Build(ctx, bytes.NewReader(w.image), int64(len(w.image)), f, payload.BuildConfig{Version: toVersion, Board: board,
-		ChunkSize: chunk, TempDir: t.TempDir(), Source: bytes.NewReader(src), SourceSize: int64(len(src))})
+		ChunkSize: chunk, TempDir: t.TempDir(), Source: bytes.NewReader(src), SourceSize: int64(len(src)), SourceVersion: fromVersion})
 	if err != nil {
 		t.Fatal(err)
 	}

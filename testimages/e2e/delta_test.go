@@ -55,7 +55,7 @@ func (w *world) publishDelta(version, from, fromImage, toImage string) int64 {
 		t.Fatal(err)
 	}
 	m, err := payload.Build(ctx, in, fi.Size(), out, payload.BuildConfig{Version: version, Board: board,
-		ChunkSize: 256 << 10, Compression: payload.ReplaceZstd, TempDir: t.TempDir(), Source: src, SourceSize: si.Size()})
+		ChunkSize: 256 << 10, Compression: payload.ReplaceZstd, TempDir: t.TempDir(), Source: src, SourceSize: si.Size(), SourceVersion: from})
 	if cerr := out.Close(); err == nil {
 		err = cerr
 	}

@@ -28,7 +28,7 @@ func buildDelta(t *testing.T, source, image []byte, chunk int64, key *keys.Priva
 	}
 	if _, err := payload.Build(t.Context(), bytes.NewReader(image), int64(len(image)), out, payload.BuildConfig{
 		Version: "4001.0.0", Board: "amd64-usr", ChunkSize: chunk, TempDir: t.TempDir(),
-		Source: bytes.NewReader(source), SourceSize: int64(len(source)),
+		Source: bytes.NewReader(source), SourceSize: int64(len(source)), SourceVersion: "4000.0.0",
 	}); err != nil {
 		t.Fatal(err)
 	}
