@@ -65,7 +65,9 @@ usr_image() { # VERSION OUT
 	printf 'FLATCAR_RELEASE_VERSION=%s\nFLATCAR_RELEASE_BOARD=amd64-usr\n' "$1" > "$root/share/flatcar/release"
 	# some real content, so the payload has something to compress
 	cp -r /usr/share/doc/bash /usr/share/doc/coreutils "$root/lib/switchyard/" 2>/dev/null || true
-	head -c 3M /dev/urandom > "$root/lib/switchyard/firmware-$1.bin"
+	# firmware shared by both versions, with a 64 KiB block that changed in each release
+	cp "$WORK/firmware.bin" "$root/lib/switchyard/firmware.bin"
+	head -c 64K /dev/urandom | dd of="$root/lib/switchyard/firmware.bin" bs=64K seek=7 conv=notrunc status=none
 	# The image fills the USR partition exactly (mkdisk --usr-size below): the applier refuses
 	# a target whose size is not the payload's partition size.
 	mkfs.ext4 -q -F -L USR -d "$root" "$2" 32M
@@ -74,7 +76,7 @@ usr_image() { # VERSION OUT
 printf '%sSwitchyard demo%s in %s\n' "$bold" "$reset" "$WORK"
 
 step "Build version 1.0.0 and 2.0.0 of the USR filesystem, and a Flatcar-layout disk with 1.0.0 in USR-A" \
-	bash -c "$(declare -f usr_image); WORK='$WORK'; usr_image 1.0.0 '$WORK/usr-1.img' && usr_image 2.0.0 '$WORK/usr-2.img' && '$MKDISK' -o '$DISK' --usr-size 32MiB --usr-a-image '$WORK/usr-1.img' && echo 'disk: $DISK'"
+	bash -c "$(declare -f usr_image); WORK='$WORK'; head -c 3M /dev/urandom > '$WORK/firmware.bin'; usr_image 1.0.0 '$WORK/usr-1.img' && usr_image 2.0.0 '$WORK/usr-2.img' && '$MKDISK' -o '$DISK' --usr-size 32MiB --usr-a-image '$WORK/usr-1.img' && echo 'disk: $DISK'"
 step "The host's partition table: USR-A runs and is known good; USR-B is empty and unbootable" \
 	"$UPDATECTL" gpt show "$DISK"
 
@@ -86,6 +88,13 @@ step "Sign its manifest with the payload key" \
 	"$SYCTL" payload sign --key "$WORK/keys/payload.key" "$WORK/update.sy"
 step "Verify it as a host would: header, signature, every operation hash, the partition hash" \
 	"$SYCTL" payload verify --pubkey "$WORK/keys/payload.pub" "$WORK/update.sy"
+step "Build a delta for hosts on 1.0.0: any 4 KiB block 1.0.0 holds is copied from the active partition, changed data is patched against it" \
+	"$SYCTL" payload build --image "$WORK/usr-2.img" --version 2.0.0 --board amd64-usr \
+	--source "$WORK/usr-1.img" --source-version 1.0.0 --out "$WORK/delta-1.0.0.sy"
+quiet "$SYCTL" payload sign --key "$WORK/keys/payload.key" "$WORK/delta-1.0.0.sy"
+FULL_BYTES=$(stat -c %s "$WORK/update.sy") DELTA_BYTES=$(stat -c %s "$WORK/delta-1.0.0.sy")
+printf 'full payload %d bytes, delta from 1.0.0 %d bytes: %d bytes saved (the delta is %d%% of the full payload)\n' \
+	"$FULL_BYTES" "$DELTA_BYTES" $((FULL_BYTES - DELTA_BYTES)) $((100 * DELTA_BYTES / FULL_BYTES))
 PSIZE=$(stat -c %s "$WORK/usr-2.img")
 PSUM=$(sha256sum "$WORK/usr-2.img" | cut -d' ' -f1)
 quiet "$SYCTL" tuf init --repo "$WORK/tuf" --root "$WORK/keys/1.root.json"
@@ -93,6 +102,10 @@ step "Pin the payload in TUF (length, SHA-256, version, board, release counter, 
 	"$SYCTL" tuf add-target --repo "$WORK/tuf" --name amd64-usr/2.0.0/update.sy --file "$WORK/update.sy" \
 	--version 2.0.0 --board amd64-usr --channel stable --release-counter 2 \
 	--partition-size "$PSIZE" --partition-sha256 "$PSUM"
+step "Pin the delta as its own target, marked with its source version" \
+	"$SYCTL" tuf add-target --repo "$WORK/tuf" --name amd64-usr/2.0.0/delta-1.0.0.sy --file "$WORK/delta-1.0.0.sy" \
+	--version 2.0.0 --board amd64-usr --channel stable --release-counter 2 \
+	--partition-size "$PSIZE" --partition-sha256 "$PSUM" --source-version 1.0.0
 step "Sign the next targets metadata with the offline targets key" \
 	"$SYCTL" tuf sign-targets --repo "$WORK/tuf" --key "$WORK/keys/targets.key"
 
@@ -115,8 +128,9 @@ CA=(--cacert "$WORK/tls.crt")
 
 step "Operator: create the Flatcar application" \
 	"$SYCTL" app create "${CA[@]}" --id '{e96281a6-d1af-4bde-9a0a-97b76e56dc57}' --name Flatcar
-step "Publish 2.0.0: the server hashes the upload and refuses it unless the signed targets metadata pins it" \
-	"$SYCTL" release publish "${CA[@]}" --version 2.0.0 --board amd64-usr --file "$WORK/update.sy" --targets "$WORK/tuf/targets.json"
+step "Publish 2.0.0 and its delta: the server hashes each upload and refuses it unless the signed targets metadata pins it" \
+	"$SYCTL" release publish "${CA[@]}" --version 2.0.0 --board amd64-usr --file "$WORK/update.sy" \
+	--delta "$WORK/delta-1.0.0.sy" --targets "$WORK/tuf/targets.json"
 quiet "$SYCTL" channel create "${CA[@]}" --name stable
 step "Point the stable channel at 2.0.0, and let the group 'stable' follow it" \
 	"$SYCTL" channel set "${CA[@]}" --name stable --version 2.0.0 --board amd64-usr
@@ -146,7 +160,7 @@ ENGINE_PID=$!
 PIDS+=($ENGINE_PID)
 for _ in $(seq 100); do [[ -S $SOCK ]] && break; sleep 0.1; done
 [[ -S $SOCK ]] || { cat "$WORK/engine.log"; exit 1; }
-step "Ask the daemon to check now (installsource=ondemandupdate) and watch it: TUF refresh, download, verify, write USR-B, flip" \
+step "Ask the daemon to check now (installsource=ondemandupdate, delta_okay=true) and watch it: TUF refresh, the delta's download, source check, verify, write USR-B, flip" \
 	"$UPDATECTL" check --wait --socket "$SOCK"
 step "The daemon's status, as update_engine_client -status prints it" \
 	"$UPDATECTL" status --socket "$SOCK"

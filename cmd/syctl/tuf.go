@@ -97,6 +97,7 @@ func newTUFAddTargetCmd() *cobra.Command {
 	fs.Int64Var(&c.PartitionSize, "partition-size", 0, "size of the resulting partition image in bytes")
 	fs.StringVar(&c.PartitionSHA256, "partition-sha256", "", "SHA-256 of the resulting partition image, hex")
 	fs.StringArrayVar(&extra, "custom", nil, "extra custom string field KEY=VALUE (repeatable)")
+	sourceVersion := fs.String("source-version", "", "the payload is a delta from this version (custom field "+tuf.FieldSourceVersion+")")
 	fs.StringArrayVar(&extraInt, "custom-int", nil, "extra custom integer field KEY=N (repeatable)")
 	cmd.RunE = usage.Run(func(ctx context.Context, _ []string, stdout, stderr io.Writer) error {
 		if err := needRepo(cmd, *dir); err != nil {
@@ -107,6 +108,9 @@ func newTUFAddTargetCmd() *cobra.Command {
 		}
 		c.Channels = channels
 		c.PartitionSHA256 = strings.ToLower(c.PartitionSHA256)
+		if *sourceVersion != "" {
+			extra = append(extra, tuf.FieldSourceVersion+"="+*sourceVersion)
+		}
 		for _, kv := range extra {
 			k, v, ok := strings.Cut(kv, "=")
 			if !ok {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/switchyard-os/switchyard/omaha-server/tufhost"
 	"github.com/switchyard-os/switchyard/signing/keys"
+	"github.com/switchyard-os/switchyard/signing/tuf"
 	"github.com/switchyard-os/switchyard/signing/tuf/client"
 	"github.com/switchyard-os/switchyard/signing/tuf/repo"
 )
@@ -197,5 +199,32 @@ func TestTUFRefuses(t *testing.T) {
 	// Nothing was staged or signed by the refused commands.
 	if _, err := os.Stat(filepath.Join(repoDir, repo.StagedTargetsFile)); !os.IsNotExist(err) {
 		t.Fatalf("staged targets exist: %v", err)
+	}
+}
+
+// TestTUFAddDeltaTarget: --source-version pins a payload as a delta (the custom field hosts
+// and the server read), signed into the targets metadata.
+func TestTUFAddDeltaTarget(t *testing.T) {
+	dir := t.TempDir()
+	keyDir, repoDir := filepath.Join(dir, "keys"), filepath.Join(dir, "repo")
+	mustSyctl(t, "keys", "init", "--dir", keyDir, "--insecure-no-passphrase")
+	mustSyctl(t, "tuf", "init", "--repo", repoDir, "--root", filepath.Join(keyDir, "1.root.json"))
+	mustSyctl(t, "tuf", "add-target", "--repo", repoDir, "--name", "amd64-usr/4230.2.0/delta-4230.1.0.sy",
+		"--length", "10", "--sha256", strings.Repeat("cd", 32), "--version", "4230.2.0", "--board", "amd64-usr",
+		"--source-version", "4230.1.0")
+	mustSyctl(t, "tuf", "sign-targets", "--repo", repoDir, "--key", filepath.Join(keyDir, "targets.key"), "--insecure-no-passphrase")
+	var md struct {
+		Signed struct {
+			Targets map[string]struct {
+				Custom map[string]any `json:"custom"`
+			} `json:"targets"`
+		} `json:"signed"`
+	}
+	if err := json.Unmarshal(readTestFile(t, filepath.Join(repoDir, repo.TargetsFile)), &md); err != nil {
+		t.Fatal(err)
+	}
+	got := md.Signed.Targets["amd64-usr/4230.2.0/delta-4230.1.0.sy"].Custom[tuf.FieldSourceVersion]
+	if got != "4230.1.0" {
+		t.Fatalf("custom %s = %v, want 4230.1.0 (targets %+v)", tuf.FieldSourceVersion, got, md.Signed.Targets)
 	}
 }
