@@ -63,7 +63,7 @@ const (
 // the releases, instances, token, TUF versions, payloads and the cap's count are all there.
 func TestFleet(t *testing.T) {
 	if testing.Short() {
-		t.Skip("the fleet test starts PostgreSQL, an S3 server and three server processes, and waits out a timestamp expiry (about a minute)")
+		t.Skip("the fleet test starts PostgreSQL, an S3 server and three server processes, and waits out a TUF timestamp validity of 2 minutes (about two and a half minutes in all)")
 	}
 	ctx := t.Context()
 	pg, err := pgtest.Start(ctx, pgtest.Options{})
