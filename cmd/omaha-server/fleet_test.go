@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -678,7 +679,10 @@ func (h *fleetHost) update(r *replica) {
 		t.Fatal(err)
 	}
 	activeBefore := h.partitionHash(layout.NumUSRA)
-	out, err := exec.CommandContext(t.Context(), h.f.engineBin, "-config", confPath, "-once").CombinedOutput()
+	// update-engine retries what fails; a bound makes a broken fleet fail the test soon.
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, h.f.engineBin, "-config", confPath, "-once").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "updated to "+fleetTo+" on USR-B") {
 		t.Fatalf("%s: update-engine -once through replica %d: %v\n%s", filepath.Base(h.dir), r.n, err, out)
 	}
