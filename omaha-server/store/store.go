@@ -45,9 +45,11 @@
 //
 //   - The TUF repository's files are written once per (role, version); the current
 //     timestamp moves by compare-and-set under the signing lease's fence (tuf.go).
+//
 //   - StatusCounts is exact at every commit without scanning the instances: every write of
 //     an instance row (check-ins, retention) changes the stored counts in its own
 //     transaction (store/internal/sqldb's counts.go).
+//
 //   - Every admin write and every automatic halt writes an activity entry (activity.go) in
 //     its own transaction; a failed write writes none. Check-ins write none, except the
 //     rare one that trips a halt.
@@ -129,6 +131,13 @@ type Store interface {
 	// recent attempts pass the threshold. decide may run more than once.
 	RolloutCheckin(ctx context.Context, appID, machineID string, groupID int64,
 		decide func(cur *Instance, r *Rollout) (*InstanceUpdate, *RolloutWrite, error)) error
+	// CheckinAll records the check-ins of one Omaha request's apps (one machine, several
+	// applications) in one transaction: every app's writes or none. Each AppCheckin is a
+	// Checkin (Decide) or a RolloutCheckin (Rollout, GroupID); the groups of the counted
+	// ones are locked first, in order of id, and the instance rows in order of (app,
+	// machine), so that two requests carrying the same groups or apps in any order never
+	// deadlock. With one plain app it is Checkin.
+	CheckinAll(ctx context.Context, apps []AppCheckin) error
 	// SetRolloutState pauses or resumes a group; resume also clears a halt and starts a
 	// new window for the automatic halt.
 	SetRolloutState(ctx context.Context, appID, name string, paused bool) (Group, error)
