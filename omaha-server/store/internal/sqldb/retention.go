@@ -118,24 +118,24 @@ func (db *DB) Prune(ctx context.Context, r store.Retention) (store.Pruned, error
 		}
 	}
 	type byAge struct {
-		q      string
-		cutoff int64
-		n      *int64
+		q        string // or, for rollout attempts, attempts: their condition
+		attempts string
+		cutoff   int64
+		n        *int64
 	}
 	var dels []byAge
 	if !r.InstancesBefore.IsZero() {
 		// An attempt still open since before the instance cutoff belongs to a host that
 		// vanished (or one that never finished): it no longer holds a place in flight.
-		dels = append(dels, byAge{`DELETE FROM rollout_attempts WHERE id IN (SELECT id FROM rollout_attempts WHERE ended_at = 0 AND granted_at < $1 LIMIT $2)`,
-			ms(r.InstancesBefore), &p.Attempts})
+		dels = append(dels, byAge{attempts: `ended_at = 0 AND granted_at < $1`, cutoff: ms(r.InstancesBefore), n: &p.Attempts})
 	}
 	if !r.EventsBefore.IsZero() {
 		dels = append(dels,
-			byAge{`DELETE FROM events WHERE id IN (SELECT id FROM events WHERE created_at < $1 LIMIT $2)`, ms(r.EventsBefore), &p.Events},
-			byAge{`DELETE FROM rollout_attempts WHERE id IN (SELECT id FROM rollout_attempts WHERE ended_at > 0 AND ended_at < $1 LIMIT $2)`, ms(r.EventsBefore), &p.Attempts})
+			byAge{q: `DELETE FROM events WHERE id IN (SELECT id FROM events WHERE created_at < $1 LIMIT $2)`, cutoff: ms(r.EventsBefore), n: &p.Events},
+			byAge{attempts: `ended_at > 0 AND ended_at < $1`, cutoff: ms(r.EventsBefore), n: &p.Attempts})
 	}
 	if !r.ActivityBefore.IsZero() {
-		dels = append(dels, byAge{`DELETE FROM activity WHERE id IN (SELECT id FROM activity WHERE at < $1 LIMIT $2)`, ms(r.ActivityBefore), &p.Activity})
+		dels = append(dels, byAge{q: `DELETE FROM activity WHERE id IN (SELECT id FROM activity WHERE at < $1 LIMIT $2)`, cutoff: ms(r.ActivityBefore), n: &p.Activity})
 	}
 	{
 		for _, del := range dels {
@@ -143,6 +143,11 @@ func (db *DB) Prune(ctx context.Context, r store.Retention) (store.Pruned, error
 			for {
 				var c int64
 				err := db.inTx(ctx, func(tx *sql.Tx) error {
+					if del.attempts != "" {
+						var err error
+						c, err = db.pruneAttempts(ctx, tx, del.attempts, cutoff)
+						return err
+					}
 					res, err := tx.ExecContext(ctx, del.q, cutoff, pruneBatch)
 					if err != nil {
 						return err
@@ -164,4 +169,40 @@ func (db *DB) Prune(ctx context.Context, r store.Retention) (store.Pruned, error
 		}
 	}
 	return p, nil
+}
+
+// pruneAttempts deletes up to pruneBatch rollout attempts matching cond ($1: cutoff) with
+// their groups' rows locked first, in order of id as every counted check-in takes them,
+// and marks those groups' counter rows for a rebuild (rolloutcounters.go), in the same
+// transaction.
+func (db *DB) pruneAttempts(ctx context.Context, tx *sql.Tx, cond string, cutoff int64) (int64, error) {
+	sel := `SELECT id FROM rollout_attempts WHERE ` + cond + ` LIMIT $2`
+	lock := `SELECT id FROM app_groups WHERE id IN (SELECT group_id FROM rollout_attempts WHERE id IN (` + sel + `)) ORDER BY id` + db.d.LockRow
+	groups, err := int64s(ctx, tx, lock, cutoff, pruneBatch)
+	if err != nil {
+		return 0, err
+	}
+	deleted, err := int64s(ctx, tx, `DELETE FROM rollout_attempts WHERE id IN (`+sel+`) RETURNING group_id`, cutoff, pruneBatch)
+	if err != nil {
+		return 0, err
+	}
+	return int64(len(deleted)), invalidateCounters(ctx, tx, append(groups, deleted...))
+}
+
+// int64s runs a query of one BIGINT column.
+func int64s(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]int64, error) {
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var v int64
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
 }
