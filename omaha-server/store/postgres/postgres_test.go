@@ -229,3 +229,16 @@ func TestCheckinGenericPlans(t *testing.T) {
 		}
 	}
 }
+
+// TestReplicas runs the several-replica cases with n stores (each its own pools and row
+// cache, as n server processes) on one database.
+func TestReplicas(t *testing.T) {
+	storetest.RunReplicas(t, func(t *testing.T, n int) []store.Store {
+		url := cluster.DB(t)
+		stores := make([]store.Store, n)
+		for i := range stores {
+			stores[i] = open(t, url)
+		}
+		return stores
+	})
+}
