@@ -173,36 +173,43 @@ func (db *DB) Prune(ctx context.Context, r store.Retention) (store.Pruned, error
 
 // pruneAttempts deletes up to pruneBatch rollout attempts matching cond ($1: cutoff) with
 // their groups' rows locked first, in order of id as every counted check-in takes them,
-// and marks those groups' counter rows for a rebuild (rolloutcounters.go), in the same
-// transaction.
+// and, in the same transaction, takes the open ones off their groups' counts in flight
+// and marks the groups' grant buckets for a rebuild (rolloutcounters.go).
 func (db *DB) pruneAttempts(ctx context.Context, tx *sql.Tx, cond string, cutoff int64) (int64, error) {
 	sel := `SELECT id FROM rollout_attempts WHERE ` + cond + ` LIMIT $2`
-	lock := `SELECT id FROM app_groups WHERE id IN (SELECT group_id FROM rollout_attempts WHERE id IN (` + sel + `)) ORDER BY id` + db.d.LockRow
-	groups, err := int64s(ctx, tx, lock, cutoff, pruneBatch)
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM app_groups WHERE id IN (SELECT group_id FROM rollout_attempts WHERE id IN (`+sel+`)) ORDER BY id`+db.d.LockRow,
+		cutoff, pruneBatch)
 	if err != nil {
 		return 0, err
 	}
-	deleted, err := int64s(ctx, tx, `DELETE FROM rollout_attempts WHERE id IN (`+sel+`) RETURNING group_id`, cutoff, pruneBatch)
+	for rows.Next() { // the rows are locked as they are read
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	rows, err = tx.QueryContext(ctx, `DELETE FROM rollout_attempts WHERE id IN (`+sel+`) RETURNING group_id, ended_at`, cutoff, pruneBatch)
 	if err != nil {
 		return 0, err
 	}
-	return int64(len(deleted)), invalidateCounters(ctx, tx, append(groups, deleted...))
-}
-
-// int64s runs a query of one BIGINT column.
-func int64s(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]int64, error) {
-	rows, err := tx.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []int64
+	open := map[int64]int64{} // open attempts deleted, by group
+	var n int64
 	for rows.Next() {
-		var v int64
-		if err := rows.Scan(&v); err != nil {
-			return nil, err
+		var group, ended int64
+		if err := rows.Scan(&group, &ended); err != nil {
+			rows.Close()
+			return 0, err
 		}
-		out = append(out, v)
+		n++
+		d := open[group] // a group that lost only ended attempts is marked too
+		if ended == 0 {
+			d++
+		}
+		open[group] = d
 	}
-	return out, rows.Err()
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	return n, invalidateCounters(ctx, tx, open)
 }

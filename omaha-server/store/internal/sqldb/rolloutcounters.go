@@ -161,12 +161,17 @@ func (c *counters) flush(ctx context.Context, tx *sql.Tx, period time.Duration, 
 	return nil
 }
 
-// invalidateCounters marks the counter rows of groups whose attempts retention deleted,
-// so that their next counted check-in rebuilds them.
-func invalidateCounters(ctx context.Context, tx *sql.Tx, groups []int64) error {
+// invalidateCounters takes the open attempts retention deleted off their groups' counts
+// in flight (open: by group, 0 for a group that lost only ended ones) and marks the
+// groups' grant buckets for a rebuild by their next counted check-in.
+func invalidateCounters(ctx context.Context, tx *sql.Tx, open map[int64]int64) error {
+	groups := make([]int64, 0, len(open))
+	for g := range open {
+		groups = append(groups, g)
+	}
 	slices.Sort(groups)
-	for _, g := range slices.Compact(groups) {
-		if _, err := tx.ExecContext(ctx, `UPDATE rollout_counters SET bucket_ms = -1 WHERE group_id = $1`, g); err != nil {
+	for _, g := range groups {
+		if _, err := tx.ExecContext(ctx, `UPDATE rollout_counters SET in_flight = in_flight - $1, bucket_ms = -1 WHERE group_id = $2`, open[g], g); err != nil {
 			return err
 		}
 	}
@@ -174,13 +179,14 @@ func invalidateCounters(ctx context.Context, tx *sql.Tx, groups []int64) error {
 }
 
 // CheckRolloutCounters compares every group's counter rows with counts over its
-// rollout_attempts and returns an error naming the first difference; rows to be rebuilt
-// (-1) are skipped. For tests and consistency checks: it reads, writes nothing.
+// rollout_attempts and returns an error naming the first difference (the grant buckets of
+// a row to be rebuilt, -1, are not compared). For tests and consistency checks: it reads,
+// writes nothing.
 func (db *DB) CheckRolloutCounters(ctx context.Context) error {
 	return db.inReadTx(ctx, func(tx *sql.Tx) error {
 		type row struct{ group, inFlight, width int64 }
 		var rows []row
-		rs, err := tx.QueryContext(ctx, `SELECT group_id, in_flight, bucket_ms FROM rollout_counters WHERE bucket_ms >= 0 ORDER BY group_id`)
+		rs, err := tx.QueryContext(ctx, `SELECT group_id, in_flight, bucket_ms FROM rollout_counters ORDER BY group_id`)
 		if err != nil {
 			return err
 		}
@@ -204,7 +210,7 @@ func (db *DB) CheckRolloutCounters(ctx context.Context) error {
 			if n != r.inFlight {
 				return fmt.Errorf("%s: group %d: %d in flight counted, %d attempts pending", db.d.Name, r.group, r.inFlight, n)
 			}
-			if r.width == 0 {
+			if r.width <= 0 {
 				continue
 			}
 			// Every bucket row equals the count of its attempts (rows below the oldest one
