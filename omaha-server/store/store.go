@@ -38,10 +38,13 @@
 //   - A machine id has at most one host key (host_keys); a pin on first contact never
 //     replaces one, only an enrollment or a delete does.
 //
-//   - Rollout counters are rows (rollout_attempts: one per grant, with its outcome) read
-//     and written inside the check-in transaction that holds the group row locked, so
-//     caps and halts hold across any number of replicas. Groups whose policy counts
-//     nothing never take that lock.
+//   - Rollout counters are rows (rollout_attempts: one per grant, with its outcome; the
+//     caps read per-group counter rows kept with them, store/internal/sqldb's
+//     rolloutcounters.go) read and written inside the check-in transaction that holds the
+//     group row locked, so caps and halts hold across any number of replicas. Groups
+//     whose policy counts nothing never take that lock.
+//
+//   - The apps of one Omaha request are recorded in one transaction (CheckinAll).
 //
 //   - The TUF repository's files are written once per (role, version); the current
 //     timestamp moves by compare-and-set under the signing lease's fence (tuf.go).
