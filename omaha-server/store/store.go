@@ -139,7 +139,7 @@ type Store interface {
 	// Checkin (Decide) or a RolloutCheckin (Rollout, GroupID); the groups of the counted
 	// ones are locked first, in order of id, and the instance rows in order of (app,
 	// machine), so that two requests carrying the same groups or apps in any order never
-	// deadlock. With one plain app it is Checkin.
+	// deadlock. With one app it is Checkin or RolloutCheckin.
 	CheckinAll(ctx context.Context, apps []AppCheckin) error
 	// SetRolloutState pauses or resumes a group; resume also clears a halt and starts a
 	// new window for the automatic halt.

@@ -32,6 +32,9 @@ func (db *DB) CheckinAll(ctx context.Context, apps []store.AppCheckin) error {
 	if len(items) == 1 && items[0].Rollout == nil {
 		return db.Checkin(ctx, items[0].AppID, items[0].MachineID, items[0].Decide)
 	}
+	if len(items) == 1 {
+		return db.RolloutCheckin(ctx, items[0].AppID, items[0].MachineID, items[0].GroupID, items[0].Rollout)
+	}
 	rec := &recorder{db: db}
 	run := func(ctx context.Context, tx *sql.Tx) ([]CountDelta, error) {
 		rec.reset()
