@@ -25,11 +25,14 @@
 //     window and cap checks (a grant is never taken back, except by a pause, a halt or a
 //     block). Every hold is noupdate, never an error (a Flatcar engine counts any other
 //     status as error 34);
-//  4. one store transaction upserts the instance, appends its status history and stores
-//     its events (transitions in apply); a failed write is HTTP 500 and the host retries.
-//     A group whose policy counts (caps, timeout, automatic halt) takes the counted path
-//     (store.RolloutCheckin): the group row locked, counters read, the decision made and
-//     the grant or outcome recorded in the same transaction; others keep the plain path;
+//  4. one store transaction for the whole request (store.Store.CheckinAll) upserts each
+//     app's instance, appends its status history and stores its events (transitions in
+//     apply): every app is recorded or none, and a failed write is HTTP 500 and the host
+//     retries the whole request, duplicating nothing. An app whose group's policy counts
+//     (caps, timeout, automatic halt) takes the counted path (as store.RolloutCheckin):
+//     the group row locked, counters read, the decision made and the grant or outcome
+//     recorded in the same transaction; others the plain path. Refused apps (1, 2) write
+//     nothing and do not stop the others;
 //  5. the answer: ping ack, updatecheck, one <event status="ok"/> per event.
 //
 // An offer carries everything a Flatcar engine reads: codebase ending in "/" (this
@@ -74,9 +77,8 @@ const DefaultBoard = "amd64-usr"
 
 // Checkins is the part of the store the handler writes.
 type Checkins interface {
-	Checkin(ctx context.Context, appID, machineID string, decide func(cur *store.Instance) (*store.InstanceUpdate, error)) error
-	RolloutCheckin(ctx context.Context, appID, machineID string, groupID int64,
-		decide func(cur *store.Instance, r *store.Rollout) (*store.InstanceUpdate, *store.RolloutWrite, error)) error
+	// CheckinAll records every app of one request in one transaction (store.Store).
+	CheckinAll(ctx context.Context, apps []store.AppCheckin) error
 }
 
 // Config wires a Handler.
@@ -219,21 +221,34 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	now := h.cfg.Now()
 	resp := omaha.NewResponse(h.cfg.ServerName, now)
 	ip := clientIP(r)
+	answers := make([]*answer, len(req.Apps))
+	var writes []store.AppCheckin
 	for i, app := range req.Apps {
-		ar, err := h.answer(r, snap, app, ip, now, proof)
+		a, err := h.prepare(r, snap, app, ip, now, proof)
 		if err != nil {
 			h.log.Error("omaha request: recording the check-in", "app", app.AppID, "machine", app.MachineID, "err", err)
-			if i == 0 {
-				// Nothing is recorded yet: the whole request may be sent again.
-				http.Error(w, "omaha-server: could not record the check-in", http.StatusInternalServerError)
-				return
-			}
-			// Each app is its own transaction and the earlier ones are recorded: answer
-			// this one with an app error, so a client does not resend (and duplicate) the
-			// events the server already holds.
-			ar = h.refuse(app, omaha.AppStatusInternal, "store")
+			http.Error(w, "omaha-server: could not record the check-in", http.StatusInternalServerError)
+			return
 		}
-		resp.Apps = append(resp.Apps, ar)
+		answers[i] = a
+		if a.resp == nil {
+			writes = append(writes, a.write)
+		}
+	}
+	if len(writes) > 0 {
+		// Every app of the request in one transaction: a failure records none of them, so
+		// the whole request may be sent again.
+		if err := h.cfg.Store.CheckinAll(r.Context(), writes); err != nil {
+			h.log.Error("omaha request: recording the check-in", "machine", req.Apps[0].MachineID, "apps", len(writes), "err", err)
+			http.Error(w, "omaha-server: could not record the check-in", http.StatusInternalServerError)
+			return
+		}
+	}
+	for _, a := range answers {
+		if a.resp == nil {
+			a.resp = a.finish()
+		}
+		resp.Apps = append(resp.Apps, a.resp)
 	}
 	out, err := resp.Marshal()
 	if err != nil {
@@ -253,8 +268,17 @@ func (h *Handler) refuse(app *omaha.App, status omaha.AppStatus, reason string) 
 	return omaha.NewAppErrorResponse(app.AppID, status)
 }
 
-// answer handles one request app.
-func (h *Handler) answer(r *http.Request, snap *catalog.Snapshot, app *omaha.App, ip string, now time.Time, proof hostauth.Proof) (*omaha.AppResponse, error) {
+// answer is one request app's part of the request: either its response already (an app
+// refused before anything is written) or its write and what answers it once the request's
+// transaction committed.
+type answer struct {
+	resp   *omaha.AppResponse
+	write  store.AppCheckin
+	finish func() *omaha.AppResponse
+}
+
+// prepare handles one request app up to its write.
+func (h *Handler) prepare(r *http.Request, snap *catalog.Snapshot, app *omaha.App, ip string, now time.Time, proof hostauth.Proof) (*answer, error) {
 	if err := app.Validate(); err != nil {
 		var ve *omaha.ValidationError
 		status := omaha.AppStatusInternal
@@ -262,18 +286,18 @@ func (h *Handler) answer(r *http.Request, snap *catalog.Snapshot, app *omaha.App
 			status = ve.Status()
 		}
 		h.log.Info("omaha app refused", "app", app.AppID, "err", err)
-		return h.refuse(app, status, "invalid"), nil
+		return &answer{resp: h.refuse(app, status, "invalid")}, nil
 	}
 	a, ok := snap.App(app.AppID)
 	if !ok {
-		return h.refuse(app, omaha.AppStatusUnknownApplication, "unknown-app"), nil
+		return &answer{resp: h.refuse(app, omaha.AppStatusUnknownApplication, "unknown-app")}, nil
 	}
 	g, ok := snap.GroupByTrack(a.ID, app.Track)
 	if !ok {
-		return h.refuse(app, omaha.AppStatusUnknownApplicationOrGroup, "unknown-group"), nil
+		return &answer{resp: h.refuse(app, omaha.AppStatusUnknownApplicationOrGroup, "unknown-group")}, nil
 	}
 	if app.MachineID == "" {
-		return h.refuse(app, omaha.AppStatusInstanceRegistrationFailed, "no-machine-id"), nil
+		return &answer{resp: h.refuse(app, omaha.AppStatusInstanceRegistrationFailed, "no-machine-id")}, nil
 	}
 	board := app.Board
 	if board == "" {
@@ -284,7 +308,6 @@ func (h *Handler) answer(r *http.Request, snap *catalog.Snapshot, app *omaha.App
 	// The decision runs inside the store's transaction (and may run again on a retry):
 	// it only computes, into d.
 	var d decision
-	var err error
 	// run decides on the instance as this request's events leave it (a host that just
 	// reported a rollback is not re-served its grant), then applies the offer.
 	run := func(cur *store.Instance, grp store.Group, counters policy.Counters) *store.InstanceUpdate {
@@ -297,40 +320,45 @@ func (h *Handler) answer(r *http.Request, snap *catalog.Snapshot, app *omaha.App
 		c.offered = d.version
 		return apply(cur, c)
 	}
+	write := store.AppCheckin{AppID: a.ID, MachineID: app.MachineID}
 	if g.Policy.Counted() {
-		var counts bool
-		if counts, err = h.counts(r.Context(), proof, app.MachineID); err != nil {
+		counts, err := h.counts(r.Context(), proof, app.MachineID)
+		if err != nil {
 			return nil, err
 		}
-		err = h.cfg.Store.RolloutCheckin(r.Context(), a.ID, app.MachineID, g.ID,
-			func(cur *store.Instance, ro *store.Rollout) (*store.InstanceUpdate, *store.RolloutWrite, error) {
-				upd := run(cur, ro.Group, ro.Counters)
-				w := rolloutWrite(cur, upd, d.version)
-				if d.version != "" && (w.Outcome == store.OutcomeFailed || w.Outcome == store.OutcomeRolledBack) {
-					// The failure may trip the halt in this very transaction: offer
-					// nothing until the host asks again.
-					d = decision{reason: policy.ReasonHalted}
-					upd = apply(cur, c)
-					w = rolloutWrite(cur, upd, "")
-				}
-				if !counts {
-					// Stored with the instance, left out of the group's counters.
-					w = nil
-				}
-				return upd, w, nil
-			})
+		write.GroupID = g.ID
+		write.Rollout = func(cur *store.Instance, ro *store.Rollout) (*store.InstanceUpdate, *store.RolloutWrite, error) {
+			upd := run(cur, ro.Group, ro.Counters)
+			w := rolloutWrite(cur, upd, d.version)
+			if d.version != "" && (w.Outcome == store.OutcomeFailed || w.Outcome == store.OutcomeRolledBack) {
+				// The failure may trip the halt in this very transaction: offer
+				// nothing until the host asks again.
+				d = decision{reason: policy.ReasonHalted}
+				upd = apply(cur, c)
+				w = rolloutWrite(cur, upd, "")
+			}
+			if !counts {
+				// Stored with the instance, left out of the group's counters.
+				w = nil
+			}
+			return upd, w, nil
+		}
 	} else {
-		err = h.cfg.Store.Checkin(r.Context(), a.ID, app.MachineID, func(cur *store.Instance) (*store.InstanceUpdate, error) {
+		write.Decide = func(cur *store.Instance) (*store.InstanceUpdate, error) {
 			return run(cur, g, policy.Counters{}), nil
-		})
+		}
 	}
-	if err != nil {
-		return nil, err
-	}
+	return &answer{write: write, finish: func() *omaha.AppResponse {
+		return h.finish(resp, app, a.ID, g.Name, board, d)
+	}}, nil
+}
+
+// finish answers an app whose check-in was recorded with decision d.
+func (h *Handler) finish(resp *omaha.AppResponse, app *omaha.App, appID, group, board string, d decision) *omaha.AppResponse {
 	if d.version != "" {
 		if err := resp.SetOffer(d.offer); err != nil {
 			// Checked when the offer was built; a failure here is a bug, answered as a hold.
-			h.log.Error("omaha offer: release cannot be offered", "app", a.ID, "version", d.version, "board", board, "err", err)
+			h.log.Error("omaha offer: release cannot be offered", "app", appID, "version", d.version, "board", board, "err", err)
 		}
 	} else if app.UpdateCheck != nil && d.reason != "" && d.reason != policy.ReasonUpToDate {
 		h.holds.WithLabelValues(string(d.reason)).Inc()
@@ -343,18 +371,18 @@ func (h *Handler) answer(r *http.Request, snap *catalog.Snapshot, app *omaha.App
 		}
 		h.events.WithLabelValues(name).Inc()
 		if e.Result == omaha.EventResultError {
-			h.failed.WithLabelValues(a.ID, failureCode(e.ErrorCode)).Inc()
+			h.failed.WithLabelValues(appID, failureCode(e.ErrorCode)).Inc()
 		}
 	}
 	if app.UpdateCheck != nil {
 		if offered != "" {
 			h.checks.WithLabelValues("update").Inc()
-			h.log.Debug("update offered", "machine", app.MachineID, "from", app.Version, "to", offered, "group", g.Name)
+			h.log.Debug("update offered", "machine", app.MachineID, "from", app.Version, "to", offered, "group", group)
 		} else {
 			h.checks.WithLabelValues("noupdate").Inc()
 		}
 	}
-	return resp, nil
+	return resp
 }
 
 func (h *Handler) offer(r *http.Request, rel store.Release) (*omaha.Offer, error) {

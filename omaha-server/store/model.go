@@ -293,6 +293,17 @@ type RolloutWrite struct {
 	OutcomeVersion string
 }
 
+// AppCheckin is one app of a request recorded by CheckinAll: Decide for a plain check-in,
+// or Rollout with GroupID for a counted one (exactly one of them set); the functions are
+// those of Checkin and RolloutCheckin, with the same rules (they only compute and may run
+// more than once).
+type AppCheckin struct {
+	AppID, MachineID string
+	Decide           func(cur *Instance) (*InstanceUpdate, error)
+	GroupID          int64
+	Rollout          func(cur *Instance, r *Rollout) (*InstanceUpdate, *RolloutWrite, error)
+}
+
 // RolloutStatus is a group's rollout progress for one release.
 type RolloutStatus struct {
 	Group      string    `json:"group"`

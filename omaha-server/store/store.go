@@ -41,10 +41,13 @@
 //   - A machine id has at most one host key (host_keys); a pin on first contact never
 //     replaces one, only an enrollment or a delete does.
 //
-//   - Rollout counters are rows (rollout_attempts: one per grant, with its outcome) read
-//     and written inside the check-in transaction that holds the group row locked, so
-//     caps and halts hold across any number of replicas. Groups whose policy counts
-//     nothing never take that lock.
+//   - Rollout counters are rows (rollout_attempts: one per grant, with its outcome; the
+//     caps read per-group counter rows kept with them, store/internal/sqldb's
+//     rolloutcounters.go) read and written inside the check-in transaction that holds the
+//     group row locked, so caps and halts hold across any number of replicas. Groups
+//     whose policy counts nothing never take that lock.
+//
+//   - The apps of one Omaha request are recorded in one transaction (CheckinAll).
 //
 //   - The TUF repository's files are written once per (role, version); the current
 //     timestamp moves by compare-and-set under the signing lease's fence (tuf.go).
@@ -141,6 +144,13 @@ type Store interface {
 	// recent attempts pass the threshold. decide may run more than once.
 	RolloutCheckin(ctx context.Context, appID, machineID string, groupID int64,
 		decide func(cur *Instance, r *Rollout) (*InstanceUpdate, *RolloutWrite, error)) error
+	// CheckinAll records the check-ins of one Omaha request's apps (one machine, several
+	// applications) in one transaction: every app's writes or none. Each AppCheckin is a
+	// Checkin (Decide) or a RolloutCheckin (Rollout, GroupID); the groups of the counted
+	// ones are locked first, in order of id, and the instance rows in order of (app,
+	// machine), so that two requests carrying the same groups or apps in any order never
+	// deadlock. With one app it is Checkin or RolloutCheckin.
+	CheckinAll(ctx context.Context, apps []AppCheckin) error
 	// SetRolloutState pauses or resumes a group; resume also clears a halt and starts a
 	// new window for the automatic halt.
 	SetRolloutState(ctx context.Context, appID, name string, paused bool) (Group, error)

@@ -156,3 +156,16 @@ func (s *Store) RolloutCheckin(ctx context.Context, appID, machineID string, gro
 	s.rows.drop(rowKey{store.NormalizeAppID(appID), machineID})
 	return s.DB.RolloutCheckin(ctx, appID, machineID, groupID, decide)
 }
+
+// CheckinAll implements store.Store: one plain app takes the lock-free path (Checkin);
+// several apps, or a counted one, take the locked transaction of store/internal/sqldb,
+// which writes them all or none. Their cached rows are dropped, as for RolloutCheckin.
+func (s *Store) CheckinAll(ctx context.Context, apps []store.AppCheckin) error {
+	if len(apps) == 1 && apps[0].Decide != nil && apps[0].Rollout == nil {
+		return s.Checkin(ctx, apps[0].AppID, apps[0].MachineID, apps[0].Decide)
+	}
+	for _, a := range apps {
+		s.rows.drop(rowKey{store.NormalizeAppID(a.AppID), a.MachineID})
+	}
+	return s.DB.CheckinAll(ctx, apps)
+}

@@ -88,6 +88,27 @@ func TestCountsMigration8(t *testing.T) {
 	storetest.CountsAfterMigration8(t, open(t, url))
 }
 
+// TestCountersMigration12 opens a database an older release left (migrations 1–10)
+// holding rollout attempts, and checks that migration 12 counts them.
+func TestCountersMigration12(t *testing.T) {
+	ctx := context.Background()
+	url := cluster.DB(t)
+	raw, err := postgres.MigrateTo(ctx, url, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if err := storetest.Migration10Attempts(ctx, raw); err != nil {
+		t.Fatal(err)
+	}
+	s, err := postgres.Open(ctx, url, postgres.Options{Now: func() time.Time { return time.UnixMilli(1_700_000_000_000 + 6*3_600_000) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	storetest.CountersAfterMigration12(t, s)
+}
+
 func TestTwoProcessesMigrateOneDatabase(t *testing.T) {
 	url := cluster.DB(t)
 	a, b := open(t, url), open(t, url)
@@ -228,4 +249,17 @@ func TestCheckinGenericPlans(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestReplicas runs the several-replica cases with n stores (each its own pools and row
+// cache, as n server processes) on one database.
+func TestReplicas(t *testing.T) {
+	storetest.RunReplicas(t, func(t *testing.T, n int) []store.Store {
+		url := cluster.DB(t)
+		stores := make([]store.Store, n)
+		for i := range stores {
+			stores[i] = open(t, url)
+		}
+		return stores
+	})
 }

@@ -64,3 +64,20 @@ func TestTUF(t *testing.T) {
 		return s
 	}, true)
 }
+
+// TestReplicas runs the several-replica cases with one store shared by every "replica":
+// one SQLite database has one server.
+func TestReplicas(t *testing.T) {
+	storetest.RunReplicas(t, func(t *testing.T, n int) []store.Store {
+		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), sqlite.FileName), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		stores := make([]store.Store, n)
+		for i := range stores {
+			stores[i] = s
+		}
+		return stores
+	})
+}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchyard-os/switchyard/omaha-server/policy"
 	"github.com/switchyard-os/switchyard/omaha-server/store"
 )
 
@@ -104,4 +105,56 @@ func sum(m map[countKey]int) int {
 		n += c
 	}
 	return n
+}
+
+// Migration10Attempts writes a counted group's rollout attempts into a database at
+// migration 10 the way a release before the counter rows did (rows of rollout_attempts
+// only), for CountersAfterMigration12: 3 open, 2 succeeded and 1 timed out, granted an
+// hour apart from 1,700,000,000,000 ms on.
+func Migration10Attempts(ctx context.Context, db *sql.DB) error {
+	stmts := []string{
+		`INSERT INTO apps (id, name, created_at) VALUES ('` + appID + `', 'Flatcar', 1000)`,
+		`INSERT INTO app_groups (app_id, name, track, updates_enabled, created_at, updated_at, policy)
+			VALUES ('` + appID + `', 'stable', 'stable', TRUE, 1000, 1000, '{"max_per_period":100,"period":"3h","max_in_flight":10}')`,
+	}
+	for _, q := range stmts {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			return err
+		}
+	}
+	for i, outcome := range []string{store.OutcomePending, store.OutcomeSucceeded, store.OutcomePending, store.OutcomeTimedOut, store.OutcomeSucceeded, store.OutcomePending} {
+		granted := int64(1_700_000_000_000) + int64(i)*3_600_000
+		ended := granted + 60_000
+		if outcome == store.OutcomePending {
+			ended = 0
+		}
+		if _, err := db.ExecContext(ctx, `INSERT INTO rollout_attempts (group_id, app_id, machine_id, version, outcome, granted_at, ended_at)
+			SELECT id, app_id, $1, '4081.2.0', $2, $3, $4 FROM app_groups`, fmt.Sprintf("m%d", i), outcome, granted, ended); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CountersAfterMigration12 checks a store opened on a database that held
+// Migration10Attempts at migration 10, with its clock at 1,700,000,000,000 ms + 6 h:
+// migration 12 counted the open attempts, and the first counted check-in reads 3 in
+// flight and the 2 grants of the last 3 hours (at +4 h and +5 h; the one at +3 h is on
+// the period's edge, outside).
+func CountersAfterMigration12(t *testing.T, s store.Store) {
+	t.Helper()
+	checkRolloutCounters(t, s, "after migration 12")
+	g := must(s.GetGroup(context.Background(), appID, "stable"))(t)
+	var seen policy.Counters
+	err := s.RolloutCheckin(context.Background(), appID, "new", g.ID, func(cur *store.Instance, r *store.Rollout) (*store.InstanceUpdate, *store.RolloutWrite, error) {
+		seen = r.Counters
+		return &store.InstanceUpdate{Instance: instance("new", time.UnixMilli(1_700_000_000_000))}, &store.RolloutWrite{Grant: "4081.2.0"}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seen != (policy.Counters{GrantedInPeriod: 2, InFlight: 3}) {
+		t.Errorf("counters after migration 12: %+v, want 2 granted in the period and 3 in flight", seen)
+	}
+	checkRolloutCounters(t, s, "a grant after migration 12")
 }

@@ -48,6 +48,9 @@ func Run(t *testing.T, newStore Factory) {
 		{"GroupVersionTimeline", testGroupVersionTimeline},
 		{"ListInstancesByLastCheck", testListInstancesByLastCheck},
 
+		{"CheckinAll", testCheckinAll},
+		{"CheckinAllConcurrent", testCheckinAllConcurrent},
+
 		{"Counts", testCounts},
 		{"CountsConcurrent", testCountsConcurrent},
 

@@ -47,6 +47,7 @@ func RunClocked(t *testing.T, newStore ClockedFactory) {
 		{"TokenLastUsed", testTokenLastUsed},
 		{"ActivityRetention", testActivityRetention},
 		{"ActivityHaltRolledBack", testActivityHaltRolledBack},
+		{"RolloutCountersMixed", testRolloutCountersMixed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

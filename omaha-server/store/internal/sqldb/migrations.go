@@ -270,6 +270,24 @@ var migrations = []string{
 		UNIQUE (release_id, source_version),
 		UNIQUE (release_id, file_name)
 	)`,
+	// 12: rollout counter rows (rollout.go's counters): per group, the attempts in flight
+	// and the width of its grant buckets (-1: to be rebuilt from rollout_attempts by the
+	// next counted check-in, which knows the policy's period); per group and bucket, the
+	// grants made in it. Filled here with the attempts in flight; the buckets follow at
+	// each group's next counted check-in.
+	`CREATE TABLE rollout_counters (
+		group_id BIGINT PRIMARY KEY REFERENCES app_groups(id),
+		in_flight BIGINT NOT NULL,
+		bucket_ms BIGINT NOT NULL
+	);
+	CREATE TABLE rollout_grants (
+		group_id BIGINT NOT NULL REFERENCES app_groups(id),
+		bucket BIGINT NOT NULL,
+		grants BIGINT NOT NULL,
+		PRIMARY KEY (group_id, bucket)
+	);
+	INSERT INTO rollout_counters (group_id, in_flight, bucket_ms)
+		SELECT g.id, (SELECT COUNT(*) FROM rollout_attempts a WHERE a.group_id = g.id AND a.outcome = 'pending'), -1 FROM app_groups g`,
 }
 
 // chainedLogs is the rest of migration 4 for a dialect with ChainedLogs: an instance's

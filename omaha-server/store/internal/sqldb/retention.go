@@ -118,24 +118,24 @@ func (db *DB) Prune(ctx context.Context, r store.Retention) (store.Pruned, error
 		}
 	}
 	type byAge struct {
-		q      string
-		cutoff int64
-		n      *int64
+		q        string // or, for rollout attempts, attempts: their condition
+		attempts string
+		cutoff   int64
+		n        *int64
 	}
 	var dels []byAge
 	if !r.InstancesBefore.IsZero() {
 		// An attempt still open since before the instance cutoff belongs to a host that
 		// vanished (or one that never finished): it no longer holds a place in flight.
-		dels = append(dels, byAge{`DELETE FROM rollout_attempts WHERE id IN (SELECT id FROM rollout_attempts WHERE ended_at = 0 AND granted_at < $1 LIMIT $2)`,
-			ms(r.InstancesBefore), &p.Attempts})
+		dels = append(dels, byAge{attempts: `ended_at = 0 AND granted_at < $1`, cutoff: ms(r.InstancesBefore), n: &p.Attempts})
 	}
 	if !r.EventsBefore.IsZero() {
 		dels = append(dels,
-			byAge{`DELETE FROM events WHERE id IN (SELECT id FROM events WHERE created_at < $1 LIMIT $2)`, ms(r.EventsBefore), &p.Events},
-			byAge{`DELETE FROM rollout_attempts WHERE id IN (SELECT id FROM rollout_attempts WHERE ended_at > 0 AND ended_at < $1 LIMIT $2)`, ms(r.EventsBefore), &p.Attempts})
+			byAge{q: `DELETE FROM events WHERE id IN (SELECT id FROM events WHERE created_at < $1 LIMIT $2)`, cutoff: ms(r.EventsBefore), n: &p.Events},
+			byAge{attempts: `ended_at > 0 AND ended_at < $1`, cutoff: ms(r.EventsBefore), n: &p.Attempts})
 	}
 	if !r.ActivityBefore.IsZero() {
-		dels = append(dels, byAge{`DELETE FROM activity WHERE id IN (SELECT id FROM activity WHERE at < $1 LIMIT $2)`, ms(r.ActivityBefore), &p.Activity})
+		dels = append(dels, byAge{q: `DELETE FROM activity WHERE id IN (SELECT id FROM activity WHERE at < $1 LIMIT $2)`, cutoff: ms(r.ActivityBefore), n: &p.Activity})
 	}
 	{
 		for _, del := range dels {
@@ -143,6 +143,11 @@ func (db *DB) Prune(ctx context.Context, r store.Retention) (store.Pruned, error
 			for {
 				var c int64
 				err := db.inTx(ctx, func(tx *sql.Tx) error {
+					if del.attempts != "" {
+						var err error
+						c, err = db.pruneAttempts(ctx, tx, del.attempts, cutoff)
+						return err
+					}
 					res, err := tx.ExecContext(ctx, del.q, cutoff, pruneBatch)
 					if err != nil {
 						return err
@@ -164,4 +169,47 @@ func (db *DB) Prune(ctx context.Context, r store.Retention) (store.Pruned, error
 		}
 	}
 	return p, nil
+}
+
+// pruneAttempts deletes up to pruneBatch rollout attempts matching cond ($1: cutoff) with
+// their groups' rows locked first, in order of id as every counted check-in takes them,
+// and, in the same transaction, takes the open ones off their groups' counts in flight
+// and marks the groups' grant buckets for a rebuild (rolloutcounters.go).
+func (db *DB) pruneAttempts(ctx context.Context, tx *sql.Tx, cond string, cutoff int64) (int64, error) {
+	sel := `SELECT id FROM rollout_attempts WHERE ` + cond + ` LIMIT $2`
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM app_groups WHERE id IN (SELECT group_id FROM rollout_attempts WHERE id IN (`+sel+`)) ORDER BY id`+db.d.LockRow,
+		cutoff, pruneBatch)
+	if err != nil {
+		return 0, err
+	}
+	for rows.Next() { // the rows are locked as they are read
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	rows, err = tx.QueryContext(ctx, `DELETE FROM rollout_attempts WHERE id IN (`+sel+`) RETURNING group_id, ended_at`, cutoff, pruneBatch)
+	if err != nil {
+		return 0, err
+	}
+	open := map[int64]int64{} // open attempts deleted, by group
+	var n int64
+	for rows.Next() {
+		var group, ended int64
+		if err := rows.Scan(&group, &ended); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		n++
+		d := open[group] // a group that lost only ended attempts is marked too
+		if ended == 0 {
+			d++
+		}
+		open[group] = d
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	return n, invalidateCounters(ctx, tx, open)
 }

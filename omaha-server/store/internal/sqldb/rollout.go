@@ -17,15 +17,14 @@ import (
 //  1. lock the group row (FOR UPDATE on PostgreSQL; SQLite's single writer already
 //     serialises), so grants in one group are taken one at a time by every replica;
 //  2. end the group's open attempts older than the policy's timeout as timed-out;
-//  3. count grants in the period (granted_at within it) and open attempts (in flight);
+//  3. read the grants in the period and the attempts in flight from the group's counter
+//     rows (rolloutcounters.go), which every attempt write below keeps in step;
 //  4. decide, write the instance, then the rollout write: a grant opens an attempt (a
 //     re-serve of the version the host already has open does not), an outcome ends the
 //     host's latest attempt;
 //  5. when an attempt failed (or timed out), apply policy.Halt to the group's recent ended
 //     attempts at that release since the last resume, and halt the group when it trips.
 //
-// Counts are bounded by the caps themselves (no grant is made past a cap), so each
-// COUNT reads at most a cap's worth of index entries.
 
 // RolloutCheckin implements store.Store.
 func (db *DB) RolloutCheckin(ctx context.Context, appID, machineID string, groupID int64,
@@ -63,24 +62,26 @@ func (db *DB) rolloutTx(ctx context.Context, tx *sql.Tx, rec *recorder, appID, m
 		return nil, db.wrap("counted check-in: reading the group", err)
 	}
 	now := db.now()
-	if err := db.timeOut(ctx, tx, rec, &g, now); err != nil {
+	p := g.Policy
+	period := time.Duration(p.Period)
+	if p.MaxPerPeriod <= 0 {
+		period = 0
+	}
+	c, err := db.readCounters(ctx, tx, g.ID, period, now)
+	if err != nil {
+		return nil, db.wrap("counted check-in: reading the counters", err)
+	}
+	if err := db.timeOut(ctx, tx, rec, c, &g, now); err != nil {
 		return nil, db.wrap("counted check-in: timeouts", err)
 	}
 	r := &store.Rollout{Group: g}
-	p := g.Policy
 	if p.MaxPerPeriod > 0 {
-		err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM rollout_attempts WHERE group_id = $1 AND granted_at > $2`,
-			g.ID, ms(now.Add(-time.Duration(p.Period)))).Scan(&r.Counters.GrantedInPeriod)
-		if err != nil {
+		if r.Counters.GrantedInPeriod, err = c.grantedInPeriod(ctx, tx, period, now); err != nil {
 			return nil, db.wrap("counted check-in: counting grants", err)
 		}
 	}
 	if p.MaxInFlight > 0 {
-		err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM rollout_attempts WHERE group_id = $1 AND outcome = $2`,
-			g.ID, store.OutcomePending).Scan(&r.Counters.InFlight)
-		if err != nil {
-			return nil, db.wrap("counted check-in: counting updates in flight", err)
-		}
+		r.Counters.InFlight = int(c.inFlight + c.dInFlight)
 	}
 	var w *store.RolloutWrite
 	var counts []CountDelta
@@ -101,25 +102,25 @@ func (db *DB) rolloutTx(ctx context.Context, tx *sql.Tx, rec *recorder, appID, m
 			break
 		}
 	}
-	if w == nil {
-		return counts, nil
-	}
-	if w.Outcome != "" {
-		if err := db.endAttempt(ctx, tx, rec, &g, appID, machineID, w.Outcome, w.OutcomeVersion, now); err != nil {
+	if w != nil && w.Outcome != "" {
+		if err := db.endAttempt(ctx, tx, rec, c, &g, appID, machineID, w.Outcome, w.OutcomeVersion, now); err != nil {
 			return nil, db.wrap("counted check-in: recording the outcome", err)
 		}
 	}
-	if w.Grant != "" {
-		if err := db.grant(ctx, tx, g.ID, appID, machineID, w.Grant, now); err != nil {
+	if w != nil && w.Grant != "" {
+		if err := db.grant(ctx, tx, c, g.ID, appID, machineID, w.Grant, now); err != nil {
 			return nil, db.wrap("counted check-in: recording the grant", err)
 		}
+	}
+	if err := c.flush(ctx, tx, period, now); err != nil {
+		return nil, db.wrap("counted check-in: writing the counters", err)
 	}
 	return counts, nil
 }
 
 // timeOut ends the group's open attempts granted before now minus the policy's timeout,
 // and checks the halt for each release that had one.
-func (db *DB) timeOut(ctx context.Context, tx *sql.Tx, rec *recorder, g *store.Group, now time.Time) error {
+func (db *DB) timeOut(ctx context.Context, tx *sql.Tx, rec *recorder, c *counters, g *store.Group, now time.Time) error {
 	if g.Policy.Timeout <= 0 {
 		return nil
 	}
@@ -142,10 +143,16 @@ func (db *DB) timeOut(ctx context.Context, tx *sql.Tx, rec *recorder, g *store.G
 	if err := rows.Err(); err != nil || len(versions) == 0 {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE rollout_attempts SET outcome = $1, ended_at = $2 WHERE group_id = $3 AND outcome = $4 AND granted_at < $5`,
-		store.OutcomeTimedOut, ms(now), g.ID, store.OutcomePending, cutoff); err != nil {
+	res, err := tx.ExecContext(ctx, `UPDATE rollout_attempts SET outcome = $1, ended_at = $2 WHERE group_id = $3 AND outcome = $4 AND granted_at < $5`,
+		store.OutcomeTimedOut, ms(now), g.ID, store.OutcomePending, cutoff)
+	if err != nil {
 		return err
 	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	c.dInFlight -= n
 	for _, v := range versions {
 		if err := db.checkHalt(ctx, tx, rec, g, v, now); err != nil {
 			return err
@@ -156,7 +163,7 @@ func (db *DB) timeOut(ctx context.Context, tx *sql.Tx, rec *recorder, g *store.G
 
 // grant opens an attempt unless the host already has one open at that version; an open
 // attempt at another version is superseded.
-func (db *DB) grant(ctx context.Context, tx *sql.Tx, groupID int64, appID, machineID, version string, now time.Time) error {
+func (db *DB) grant(ctx context.Context, tx *sql.Tx, c *counters, groupID int64, appID, machineID, version string, now time.Time) error {
 	var id int64
 	var open string
 	err := tx.QueryRowContext(ctx, `SELECT id, version FROM rollout_attempts WHERE group_id = $1 AND machine_id = $2 AND outcome = $3
@@ -165,37 +172,51 @@ func (db *DB) grant(ctx context.Context, tx *sql.Tx, groupID int64, appID, machi
 	case err == nil && open == version:
 		return nil
 	case err == nil:
-		if _, err := tx.ExecContext(ctx, `UPDATE rollout_attempts SET outcome = $1, ended_at = $2 WHERE group_id = $3 AND machine_id = $4 AND outcome = $5`,
-			store.OutcomeSuperseded, ms(now), groupID, machineID, store.OutcomePending); err != nil {
+		res, err := tx.ExecContext(ctx, `UPDATE rollout_attempts SET outcome = $1, ended_at = $2 WHERE group_id = $3 AND machine_id = $4 AND outcome = $5`,
+			store.OutcomeSuperseded, ms(now), groupID, machineID, store.OutcomePending)
+		if err != nil {
 			return err
 		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		c.dInFlight -= n
 	case !errors.Is(err, sql.ErrNoRows):
 		return err
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO rollout_attempts (group_id, app_id, machine_id, version, outcome, granted_at, ended_at)
 		VALUES ($1, $2, $3, $4, $5, $6, 0)`, groupID, appID, machineID, version, store.OutcomePending, ms(now))
-	return err
+	if err != nil {
+		return err
+	}
+	c.dInFlight++
+	c.granted(now)
+	return nil
 }
 
 // endAttempt records how the host's latest attempt ended: a success ends an open attempt;
 // a failure or rollback ends the latest attempt that has not failed yet (a rollback
 // reported after the host's 3/1 turns that success into a failure). With no attempt on
 // record, one is written already ended.
-func (db *DB) endAttempt(ctx context.Context, tx *sql.Tx, rec *recorder, g *store.Group, appID, machineID, outcome, version string, now time.Time) error {
+func (db *DB) endAttempt(ctx context.Context, tx *sql.Tx, rec *recorder, c *counters, g *store.Group, appID, machineID, outcome, version string, now time.Time) error {
 	failure := outcome == store.OutcomeFailed || outcome == store.OutcomeRolledBack
-	q := `SELECT id, version FROM rollout_attempts WHERE group_id = $1 AND machine_id = $2 AND outcome = $3 ORDER BY id DESC LIMIT 1`
+	q := `SELECT id, version, outcome FROM rollout_attempts WHERE group_id = $1 AND machine_id = $2 AND outcome = $3 ORDER BY id DESC LIMIT 1`
 	args := []any{g.ID, machineID, store.OutcomePending}
 	if failure {
-		q = `SELECT id, version FROM rollout_attempts WHERE group_id = $1 AND machine_id = $2 AND outcome IN ($3, $4) ORDER BY id DESC LIMIT 1`
+		q = `SELECT id, version, outcome FROM rollout_attempts WHERE group_id = $1 AND machine_id = $2 AND outcome IN ($3, $4) ORDER BY id DESC LIMIT 1`
 		args = append(args, store.OutcomeSucceeded)
 	}
 	var id int64
-	var v string
-	err := tx.QueryRowContext(ctx, q, args...).Scan(&id, &v)
+	var v, was string
+	err := tx.QueryRowContext(ctx, q, args...).Scan(&id, &v, &was)
 	switch {
 	case err == nil:
 		if _, err := tx.ExecContext(ctx, `UPDATE rollout_attempts SET outcome = $1, ended_at = $2 WHERE id = $3`, outcome, ms(now), id); err != nil {
 			return err
+		}
+		if was == store.OutcomePending && outcome != store.OutcomePending {
+			c.dInFlight--
 		}
 		version = v
 	case errors.Is(err, sql.ErrNoRows):
@@ -206,6 +227,7 @@ func (db *DB) endAttempt(ctx context.Context, tx *sql.Tx, rec *recorder, g *stor
 			VALUES ($1, $2, $3, $4, $5, $6, $6)`, g.ID, appID, machineID, version, outcome, ms(now)); err != nil {
 			return err
 		}
+		c.granted(now)
 	default:
 		return err
 	}
