@@ -51,10 +51,18 @@ func csrfToken(session string) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-// sameOrigin refuses a request a browser marks as coming from another site: Sec-Fetch-Site
-// other than same-origin, or an Origin whose host is not the one the request was sent to.
+// sameOrigin refuses a request a browser marks as coming from another site. Fetch
+// Metadata decides when the browser sends it: only Sec-Fetch-Site: same-origin passes
+// (pages cannot set that header). Without it (an older browser, or not a browser), an Origin
+// header, when present, must name the host the request was sent to. The Origin alone is not
+// enough with Fetch Metadata present: under Referrer-Policy: no-referrer a browser sends
+// "Origin: null" with the page's own form posts.
 func sameOrigin(r *http.Request) error {
-	if s := r.Header.Get("Sec-Fetch-Site"); s != "" && s != "same-origin" {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "same-origin":
+		return nil
+	case "":
+	default:
 		return errCrossSite
 	}
 	if o := r.Header.Get("Origin"); o != "" {
