@@ -99,9 +99,18 @@ func TestBrowserActs(t *testing.T) {
 	defer cancelAlloc()
 	bctx, cancelBrowser := chromedp.NewContext(actx)
 	defer cancelBrowser()
+	// do runs steps. The page re-renders its tables on every refresh (an action's, and the
+	// periodic one), so a button found just before a refresh is gone when it is clicked
+	// ("Could not find node"): then nothing was clicked, and the step is tried again, as an
+	// operator would click again. Dialogs are never re-rendered, so only a step's first
+	// click, on a table, can meet a stale node.
 	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
-		if err := chromedp.Do(bctx, steps...); err != nil {
+		err := chromedp.Do(bctx, steps...)
+		for try := 1; err != nil && try < 3 && strings.Contains(err.Error(), "Could not find node with given id"); try++ {
+			err = chromedp.Do(bctx, steps...)
+		}
+		if err != nil {
 			dom, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
 			t.Fatalf("%s: %v\npage text:\n%s", what, err, dom)
 		}

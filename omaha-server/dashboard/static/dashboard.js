@@ -29,10 +29,14 @@ async function admin(method,path,body){
 function notice(msg,kind){const n=$("notice");n.textContent=msg;n.className=kind?"tag "+kind:""}
 
 // ask shows the confirmation dialog; warn, when set, says the action reaches a whole fleet.
+// The close event is dispatched later than the dialog closes: the close of an earlier
+// question can arrive after this one opened, so a close while the dialog is open is not
+// this question's answer.
 function ask(title,text,warn){
   return new Promise(resolve=>{const d=$("confirm");$("confirm-title").textContent=title;$("confirm-text").textContent=text;
     const w=$("confirm-warn");w.hidden=!warn;w.textContent=warn||"";d.returnValue="";
-    d.addEventListener("close",()=>resolve(d.returnValue==="ok"),{once:true});d.showModal()})}
+    const closed=()=>{if(d.open)return;d.removeEventListener("close",closed);resolve(d.returnValue==="ok")};
+    d.addEventListener("close",closed);d.showModal()})}
 async function act(title,text,warn,fn){
   if(!await ask(title,text,warn))return false;
   try{await fn();notice(title+": done.","ok");await refresh();return true}
