@@ -149,8 +149,12 @@ func (s *Server) ConnState(c net.Conn, st http.ConnState) {
 	}
 }
 
-// uploadRoute is the route whose body is a payload upload.
-const uploadRoute = "/api/v1/apps/{app}/releases"
+// uploadRoute and deltaUploadRoute are the routes whose body is a payload upload (a
+// release's payload, a delta payload): the upload's own cap and deadline apply.
+const (
+	uploadRoute      = "/api/v1/apps/{app}/releases"
+	deltaUploadRoute = "/api/v1/apps/{app}/releases/{board}/{version}/deltas"
+)
 
 // bound sets the route's read deadline and body cap, and counts a body that ran into the
 // deadline.
@@ -159,7 +163,7 @@ func (s *Server) bound(next http.Handler) http.Handler {
 		route := routeOf(r)
 		timeout := s.limits.ReadTimeout
 		switch {
-		case route == uploadRoute && r.Method == http.MethodPost:
+		case (route == uploadRoute || route == deltaUploadRoute) && r.Method == http.MethodPost:
 			timeout = s.limits.UploadReadTimeout
 		case s.omahaRoutes[route]:
 			timeout = s.limits.OmahaReadTimeout

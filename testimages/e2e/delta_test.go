@@ -101,7 +101,11 @@ func TestDeltaPowerCut(t *testing.T) {
 	ctx := timeout(t, 8*time.Minute)
 	w := newWorld(t, "e2e-delta")
 	v1 := w.guestOS(ctx, env, "1.0.0", releaseOpts{})
-	v2 := w.guestOS(ctx, env, "2.0.0", releaseOpts{})
+	// 2.0.0 brings 1 MiB of new, incompressible data: the delta carries it, so the cut lands
+	// inside the delta's transfer (a delta of a few KiB is in the socket buffers at once).
+	data := make([]byte, 1<<20)
+	rand.NewChaCha8([32]byte{2}).Read(data)
+	v2 := w.guestOS(ctx, env, "2.0.0", releaseOpts{data: data})
 	u1, u2 := usr(ctx, t, env, v1), usr(ctx, t, env, v2)
 	w.publish("2.0.0", u2)
 	full := w.published["2.0.0"]

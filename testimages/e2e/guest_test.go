@@ -36,6 +36,9 @@ var engineService = "/usr/bin/update-engine -config /usr/share/flatcar/release -
 type releaseOpts struct {
 	// broken makes /usr/bin/app-check fail: the release boots, its health check does not pass.
 	broken bool
+	// data, when set, is shipped as /usr/share/switchyard/release-data.bin: bytes that
+	// differ from release to release, so a delta has something to carry.
+	data []byte
 }
 
 // guestOS is the test OS of a release: update-engine as its service, with the world's trust
@@ -75,7 +78,7 @@ func (w *world) guestOS(ctx context.Context, env *vmtest.Env, version string, o 
 		"XZ_DECODER=go",
 	}, "\n") + "\n"
 	release := fmt.Sprintf("FLATCAR_RELEASE_VERSION=%s\nFLATCAR_RELEASE_BOARD=%s\n", version, board)
-	return image.OS{
+	rel := image.OS{
 		Version: version,
 		Busybox: true,
 		Files: map[string]image.File{
@@ -89,6 +92,10 @@ func (w *world) guestOS(ctx context.Context, env *vmtest.Env, version string, o 
 		},
 		Services: []string{engineService},
 	}
+	if len(o.data) > 0 {
+		rel.Files["share/switchyard/release-data.bin"] = image.File{Data: o.data, Mode: 0o644}
+	}
+	return rel
 }
 
 // usr builds a release's USR file system image.
