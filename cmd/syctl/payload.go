@@ -264,14 +264,11 @@ func newPayloadVerifyCmd() *cobra.Command {
 			return fmt.Errorf("payload verify: %w", err)
 		}
 		cfg := payload.ApplyConfig{Target: payload.NewHashingSink(), XZCommand: xzCommand}
-		if *source != "" {
-			src, err := os.Open(*source)
-			if err != nil {
-				return fmt.Errorf("payload verify: %w", err)
-			}
-			defer src.Close()
-			cfg.Source = src
+		closeSource, err := openPayloadSource(*source, &cfg)
+		if err != nil {
+			return fmt.Errorf("payload verify: %w", err)
 		}
+		defer closeSource()
 		prog := newProgress(stderr, "verified", time.Now)
 		var total int64
 		cfg.Progress = func(p payload.Progress) { prog.update(p.BytesRead, total) }
@@ -310,6 +307,28 @@ func printPayloadSummary(w io.Writer, name string, size int64, vm *payload.Verif
 	if s := m.Source; s != nil {
 		fmt.Fprintf(w, "  delta from       %s (%d bytes, sha256 %s)\n", s.Version, s.Size, hex.EncodeToString(s.SHA256[:]))
 	}
+}
+
+// openPayloadSource opens the source partition of a delta (path "" for none) into cfg:
+// Source, and SourceSize for a regular file. The returned function closes it.
+func openPayloadSource(path string, cfg *payload.ApplyConfig) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	src, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	st, err := src.Stat()
+	if err != nil {
+		src.Close()
+		return nil, err
+	}
+	cfg.Source = src
+	if st.Mode().IsRegular() {
+		cfg.SourceSize = st.Size()
+	}
+	return func() { src.Close() }, nil
 }
 
 // checkPayloadSource checks, for a delta, that the source is the one it was built from
@@ -365,21 +384,11 @@ func newPayloadApplyCmd() *cobra.Command {
 			return err
 		}
 		cfg := payload.ApplyConfig{XZCommand: xzCommand}
-		if *source != "" {
-			src, err := os.Open(*source)
-			if err != nil {
-				return fmt.Errorf("payload apply: %w", err)
-			}
-			defer src.Close()
-			sst, err := src.Stat()
-			if err != nil {
-				return fmt.Errorf("payload apply: %w", err)
-			}
-			cfg.Source = src
-			if sst.Mode().IsRegular() {
-				cfg.SourceSize = sst.Size()
-			}
+		closeSource, err := openPayloadSource(*source, &cfg)
+		if err != nil {
+			return fmt.Errorf("payload apply: %w", err)
 		}
+		defer closeSource()
 		if err := checkPayloadSource(ctx, vm, cfg.Source); err != nil {
 			return err
 		}
